@@ -1,0 +1,33 @@
+# Two entry points: `make demo` (the main job) and `make test`. Both create/reuse .venv and install torch
+# from the CPU pin first, so pip never pulls the multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_PIN ?= torch==2.13.0
+BIN := $(VENV)/bin
+# Real dataset copies beside the checkout, when present (this project's machines); else the usual search.
+VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
+export VAEADV_DATA
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/vaeadv demo
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

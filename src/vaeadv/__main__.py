@@ -1,0 +1,3 @@
+from vaeadv.cli import main
+
+raise SystemExit(main())

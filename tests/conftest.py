@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own cache folder and no downloads, so tests never touch ~/.cache or the web."""
+    monkeypatch.setenv("VAEADV_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("VAEADV_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The folder with the real dataset copies ($VAEADV_DATA). Under CI it must exist: a missing copy is
+    a failure there, not a silent skip."""
+    value = os.environ.get("VAEADV_DATA")
+    if value and Path(value).is_dir():
+        return Path(value)
+    if os.environ.get("CI"):
+        pytest.fail("CI must set VAEADV_DATA to the real dataset copies")
+    pytest.skip("$VAEADV_DATA is not set to the real dataset copies")
+
+
+@pytest.fixture(scope="session")
+def real_mnist(real_data_dir):
+    from vaeadv.data import load_dataset
+
+    return load_dataset("mnist", real_data_dir, download=False, use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def real_cifar(real_data_dir):
+    from vaeadv.data import load_dataset
+
+    return load_dataset("cifar10", real_data_dir, download=False, use_cache=False)

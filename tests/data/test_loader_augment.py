@@ -1,0 +1,72 @@
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vaeadv.data import TensorBatchLoader, quantize, random_crop_flip, ratio_split, split_indices
+
+
+def test_quantize_matches_template_float_formula_for_every_byte():
+    v = torch.arange(256, dtype=torch.uint8)
+    template = (v.float() / 255 * 16).floor().clamp(max=15).long()
+    assert torch.equal(quantize(v), template)
+    assert quantize(v).max() == 15 and quantize(v).min() == 0 and quantize(v).dtype == torch.long
+
+
+def test_split_matches_torch_random_split():
+    a, b = split_indices(100, (90, 10), seed=42)
+    ref = torch.utils.data.random_split(range(100), [90, 10], generator=torch.Generator().manual_seed(42))
+    assert a.tolist() == list(ref[0]) and b.tolist() == list(ref[1])
+    v, t = ratio_split(10000, 0.75, seed=1)
+    assert len(v) == 7500 and len(t) == 2500 and len(set(v.tolist()) | set(t.tolist())) == 10000
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 50), bs=st.integers(1, 16), drop=st.booleans(), shuffle=st.booleans())
+def test_loader_covers_every_sample_once(n, bs, drop, shuffle):
+    x = torch.arange(n)
+    loader = TensorBatchLoader(x, x * 2, batch_size=bs, shuffle=shuffle, drop_last=drop, seed=3)
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    seen = torch.cat([b[0] for b in batches]) if batches else torch.empty(0, dtype=torch.long)
+    assert all(torch.equal(b[1], b[0] * 2) for b in batches)
+    if not drop:
+        assert sorted(seen.tolist()) == list(range(n))
+    else:
+        assert len(seen) == (n // bs) * bs and len(set(seen.tolist())) == len(seen)
+
+
+def test_loader_reshuffles_per_epoch_and_shards_for_ddp():
+    x = torch.arange(10)
+    loader = TensorBatchLoader(x, batch_size=10, shuffle=True, seed=0)
+    assert not torch.equal(next(iter(loader))[0], next(iter(loader))[0])
+    shards = [torch.cat([b[0] for b in TensorBatchLoader(x, batch_size=2, shuffle=True, seed=5, rank=r,
+                                                         world_size=3, epoch_fn=lambda: 0)]) for r in range(3)]
+    assert all(len(s) == 4 for s in shards)  # ceil(10/3), padded like DistributedSampler
+    assert set(torch.cat(shards).tolist()) == set(range(10))
+
+
+def test_crop_flip_shapes_and_content():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) + 1
+    out = random_crop_flip(x, padding=2, generator=g)
+    assert out.shape == x.shape
+    # every output pixel is either zero padding or some pixel of the same image and channel
+    for i in range(2):
+        for c in range(3):
+            assert set(out[i, c].unique().tolist()) <= set(x[i, c].unique().tolist()) | {0.0}
+
+
+def test_crop_zero_padding_is_identity_up_to_flip():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 3, 5, 5)
+    out = random_crop_flip(x, padding=0, generator=g)
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+
+
+def test_crop_shifts_vary_per_sample():
+    g = torch.Generator().manual_seed(2)
+    x = torch.ones(200, 1, 6, 6)
+    zeros = (random_crop_flip(x, padding=3, generator=g, flip=False) == 0).flatten(1).sum(1)
+    assert len(zeros.unique()) > 5  # different samples got different offsets

@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.data.helpers import write_mnist_like
+from vaeadv.cli import main
+
+
+def test_help_everywhere(capsys):
+    for argv in (["--help"], ["data", "--help"], ["data", "info", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+    assert "usage" in capsys.readouterr().out
+
+
+def test_bad_flag_value_is_one_line_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "vaeadv", "data", "info", "bogus"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown dataset 'bogus'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_data_info_json_on_small_files(tmp_path, capsys):
+    write_mnist_like(tmp_path / "mnist", n_train=20)
+    assert main(["data", "info", "mnist", "--data-dir", str(tmp_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)["datasets"][0]
+    assert info["train"] == 20 and info["train_class_counts"] == [2] * 10
+    # our random files do not carry the published checksum
+    assert set(info["checksums"].values()) == {"MISMATCH"}
+
+
+def test_missing_data_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VAEADV_DATA", raising=False)
+    assert main(["data", "info", "mnist", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vaeadv: error: dataset 'mnist' not found") and "Traceback" not in err
+
+
+def test_verify_fails_on_mismatch(tmp_path, capsys):
+    write_mnist_like(tmp_path / "mnist")
+    assert main(["data", "verify", "mnist", "--data-dir", str(tmp_path)]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
