@@ -1,0 +1,100 @@
+"""Pictures during training, as Lightning callbacks: 8×8 sample grids and the 2-D manifold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from vaeadv.vae.viz import levels_to_unit, make_grid, save_image, visualize_manifold
+
+
+def _tensorboard(trainer: pl.Trainer):
+    for logger in trainer.loggers:
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "add_image"):
+            return logger.experiment
+    return None
+
+
+class SampleGrids(pl.Callback):
+    """64 samples as an 8×8 grid before training (epoch 0) and after every ``every``-th epoch,
+    ``epoch_{N}_samples.png`` + a TensorBoard image. The samples use a fixed seed, so successive
+    grids show the model changing, not the noise."""
+
+    def __init__(self, out_dir: str | Path, every: int = 5, num: int = 64, seed: int = 0) -> None:
+        self.out_dir, self.every, self.num, self.seed = Path(out_dir), every, num, seed
+
+    def _save(self, trainer: pl.Trainer, module, epoch: int) -> None:
+        if not trainer.is_global_zero:
+            return
+        was_training = module.training
+        module.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            imgs = module.sample(self.num)
+        module.train(was_training)
+        grid = make_grid(levels_to_unit(imgs.cpu(), module.hparams.levels), nrow=8, pad_value=0.5)
+        save_image(grid, self.out_dir / f"epoch_{epoch}_samples.png")
+        tb = _tensorboard(trainer)
+        if tb is not None:
+            tb.add_image("samples", grid, global_step=epoch)
+
+    def on_train_start(self, trainer, module) -> None:
+        if trainer.current_epoch == 0:  # not again when resuming
+            self._save(trainer, module, 0)
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every == 0:
+            self._save(trainer, module, epoch)
+
+
+class Manifold(pl.Callback):
+    """When z_dim == 2: the 20×20 decoder-mean manifold at the end of training, ``vae_manifold.png``."""
+
+    def __init__(self, out_dir: str | Path, grid_size: int = 20) -> None:
+        self.out_dir, self.grid_size = Path(out_dir), grid_size
+
+    def on_train_end(self, trainer, module) -> None:
+        if trainer.is_global_zero and module.hparams.z_dim == 2:
+            grid = visualize_manifold(module.decoder, self.grid_size)
+            save_image(grid, self.out_dir / "vae_manifold.png")
+            tb = _tensorboard(trainer)
+            if tb is not None:
+                tb.add_image("manifold", grid, global_step=trainer.current_epoch)
+
+
+class EpochHistory(pl.Callback):
+    """Per-epoch train/val metrics, kept in the checkpoint (callback state) so that a resumed run's
+    history is complete even when the killed process never flushed its logs. Train values are this
+    rank's batch means of what ``training_step`` returns; val values are Lightning's synced epoch metrics."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self._sums, self._count = {}, 0
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        n = len(batch[0])
+        for key, value in outputs.items():
+            if key != "loss":
+                self._sums[key] = self._sums.get(key, 0.0) + float(value) * n
+        self._count += n
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or not self._count:
+            return
+        entry = {"epoch": trainer.current_epoch + 1}
+        entry.update({f"train_{k}": v / self._count for k, v in self._sums.items()})
+        entry.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")})
+        self.history = [h for h in self.history if h["epoch"] != entry["epoch"]] + [entry]
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict.get("history", []))

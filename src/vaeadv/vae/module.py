@@ -1,0 +1,74 @@
+"""The VAE as a LightningModule: the template's contract (forward → L_rec, L_reg, bpd; sample) plus β."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+
+from vaeadv.vae.losses import KLD, categorical_nll, elbo_to_bpd, sample_reparameterize
+from vaeadv.vae.networks import CNNDecoder, CNNEncoder
+
+
+class VAE(pl.LightningModule):
+    def __init__(self, num_filters: int = 32, z_dim: int = 20, lr: float = 1e-3, *, beta: float = 1.0,
+                 levels: int = 16, image_size: int = 28, lr_schedule: str = "constant",
+                 max_epochs: int = 80, channels_last: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = CNNEncoder(1, num_filters, z_dim, levels=levels, image_size=image_size)
+        self.decoder = CNNDecoder(levels, num_filters, z_dim, image_size=image_size)
+        if channels_last:  # NHWC convolutions are ~15% faster on this CPU; numbers are unchanged
+            self.to(memory_format=torch.channels_last)
+
+    def _encode_decode(self, imgs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.hparams.channels_last:
+            imgs = imgs.contiguous(memory_format=torch.channels_last)
+        mean, log_std = self.encoder(imgs)
+        z = sample_reparameterize(mean, torch.exp(log_std))
+        return categorical_nll(self.decoder(z), imgs), KLD(mean, log_std), mean
+
+    def forward(self, imgs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Long images ``[B,1,H,W]`` → (L_rec, L_reg, bpd): batch means of the per-image summed
+        cross-entropy and of the KL, and the bpd of their sum (the negative ELBO)."""
+        rec, reg, _ = self._encode_decode(imgs)
+        L_rec, L_reg = rec.mean(), reg.mean()  # noqa: N806 - the assignment's names
+        return L_rec, L_reg, elbo_to_bpd(L_rec + L_reg, imgs.shape)
+
+    @torch.no_grad()
+    def sample(self, batch_size: int) -> torch.Tensor:
+        """Ancestral sampling: z ~ N(0,I), one categorical draw per pixel → long ``[B,1,H,W]``."""
+        z = torch.randn(batch_size, self.hparams.z_dim, device=self.decoder.device)
+        probs = torch.softmax(self.decoder(z), dim=1)
+        b, k, h, w = probs.shape
+        flat = probs.permute(0, 2, 3, 1).reshape(-1, k)
+        return torch.multinomial(flat, 1).reshape(b, 1, h, w)
+
+    def _step(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        imgs = batch[0].long()
+        L_rec, L_reg, bpd = self(imgs)  # noqa: N806
+        sync = stage != "train"
+        values = {"reconstruction_loss": L_rec, "regularization_loss": L_reg, "ELBO": L_rec + L_reg, "bpd": bpd}
+        for name, value in values.items():
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=name == "bpd", sync_dist=sync)
+        # the β-VAE objective; for β = 1 it is the bpd itself
+        loss = bpd if self.hparams.beta == 1.0 else elbo_to_bpd(L_rec + self.hparams.beta * L_reg, imgs.shape)
+        return {"loss": loss, **{k: v.detach() for k, v in values.items()}}
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        imgs = batch[0].long()
+        *_, bpd = self(imgs)
+        self.log("test_bpd", bpd, on_step=False, on_epoch=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        # "cosine": the improved recipe, same architecture and epochs, lr decays to 0 by the last epoch
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.hparams.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

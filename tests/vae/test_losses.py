@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from vaeadv.vae import KLD, elbo_to_bpd, sample_reparameterize
+from vaeadv.vae.losses import importance_weighted_nll, log_normal, mc_kl, prior_sampling_nll
+
+
+def test_sample_reparameterize_statistics_and_gradients():
+    torch.manual_seed(0)
+    mean = torch.full((20000,), 1.5, requires_grad=True)
+    std = torch.full((20000,), 0.5, requires_grad=True)
+    z = sample_reparameterize(mean, std)
+    assert z.shape == mean.shape
+    assert abs(z.mean().item() - 1.5) < 0.1 and abs(z.std().item() - 0.5) < 0.1
+    z.sum().backward()
+    assert mean.grad is not None and std.grad is not None and std.grad.abs().sum() > 0
+
+
+def test_sample_reparameterize_rejects_negative_std():
+    with pytest.raises(ValueError):
+        sample_reparameterize(torch.zeros(3), torch.tensor([1.0, -0.1, 1.0]))
+
+
+def test_kld_known_values():
+    assert torch.allclose(KLD(torch.zeros(4, 3), torch.zeros(4, 3)), torch.zeros(4))
+    assert KLD(torch.tensor([[2.0]]), torch.tensor([[0.0]])).item() == pytest.approx(2.0)
+    assert KLD(torch.tensor([[0.0]]), torch.tensor([[1.0]])).item() == pytest.approx(2.194528, abs=1e-6)
+    m, s = torch.randn(5, 7), torch.randn(5, 7)
+    assert torch.allclose(KLD(m, s), KLD(-m, s)) and KLD(m, s).shape == (5,)
+
+
+def test_elbo_to_bpd_known_value():
+    for shape in [(2, 1, 28, 28), (3, 3, 4, 5)]:
+        nll = -math.log(0.5) * math.prod(shape[1:]) * torch.ones(shape[0])
+        assert torch.allclose(elbo_to_bpd(nll, shape), torch.ones(shape[0]))
+
+
+def test_mc_kl_converges_to_closed_form():
+    torch.manual_seed(1)
+    mean, log_std = torch.randn(8, 5), 0.3 * torch.randn(8, 5)
+    exact = KLD(mean, log_std)
+    assert torch.allclose(mc_kl(mean, log_std, 20000), exact, atol=0.15)
+    # a single sample is unbiased but noisy
+    single = torch.stack([mc_kl(mean, log_std, 1) for _ in range(2000)]).mean(0)
+    assert torch.allclose(single, exact, atol=0.3)
+
+
+def test_log_normal_matches_formula():
+    z, m, ls = torch.tensor([[0.3]]), torch.tensor([[0.1]]), torch.tensor([[math.log(2.0)]])
+    expected = -0.5 * ((0.3 - 0.1) / 2) ** 2 - math.log(2.0) - 0.5 * math.log(2 * math.pi)
+    assert log_normal(z, m, ls).item() == pytest.approx(expected)
+
+
+def test_iwae_exact_when_q_is_the_true_posterior():
+    # p(z)=N(0,1), p(x|z)=N(x; z, 1) ⇒ p(x)=N(x;0,2), posterior N(x/2, 1/2): every weight equals p(x)
+    x = torch.tensor([0.7, -1.2])
+    mean, log_std = (x / 2)[:, None], torch.full((2, 1), 0.5 * math.log(0.5))
+    z = mean + torch.exp(log_std) * torch.randn(7, 2, 1)
+    log_px_z = -0.5 * (x - z[..., 0]) ** 2 - 0.5 * math.log(2 * math.pi)
+    nll = importance_weighted_nll(log_px_z, z, mean, log_std)
+    exact = 0.5 * x**2 / 2 + 0.5 * math.log(2 * math.pi * 2)
+    assert torch.allclose(nll, exact, atol=1e-5)
+
+
+def test_prior_sampling_with_one_sample_is_plain_nll():
+    log_px_z = torch.tensor([[-3.0, -5.0]])
+    assert torch.allclose(prior_sampling_nll(log_px_z), torch.tensor([3.0, 5.0]))
+    two = torch.tensor([[-3.0], [-5.0]])
+    assert prior_sampling_nll(two).item() == pytest.approx(-math.log((math.exp(-3) + math.exp(-5)) / 2))

@@ -1,0 +1,89 @@
+"""Short real training runs on a subset of real MNIST (the CI machine has $VAEADV_DATA)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from vaeadv.vae.evaluate import load_vae
+from vaeadv.vae.train import VAETrainConfig, train_vae
+
+QUICK = dict(train_subset=2048, limit_val_batches=4, limit_test_batches=4, progress=False, sample_every=1)
+
+
+def test_bpd_drops_from_about_4(real_data_dir, tmp_path):
+    cfg = VAETrainConfig(data_dir=str(real_data_dir), epochs=2, log_dir=str(tmp_path), **QUICK)
+    torch.manual_seed(0)
+    from vaeadv.vae.datamodule import QuantizedImageDataModule
+    from vaeadv.vae.module import VAE
+
+    dm = QuantizedImageDataModule(data_dir=str(real_data_dir))
+    dm.setup()
+    *_, before = VAE().eval()(dm.x_val[:256].long())
+    assert 3.0 < before.item() < 5.0
+    r = train_vae(cfg)
+    assert r["best_val_bpd"] < 2.5 and r["test_bpd"] < 2.5
+    assert [h["epoch"] for h in r["history"]] == [1, 2]
+    run = tmp_path / "mnist_z20_c32_beta1_constant_seed42"
+    for name in ("epoch_0_samples.png", "epoch_1_samples.png", "epoch_2_samples.png", "results.json"):
+        assert (run / name).is_file()
+    keys = set(r["history"][-1])
+    assert {"train_bpd", "val_bpd", "train_ELBO", "val_reconstruction_loss", "val_regularization_loss"} <= keys
+    model = load_vae(r["best_checkpoint"])
+    assert model.hparams.z_dim == 20
+    assert not list(run.rglob("*.tmp*"))
+
+
+def test_z2_writes_manifold_and_beta_is_used(real_data_dir, tmp_path):
+    cfg = VAETrainConfig(data_dir=str(real_data_dir), epochs=1, z_dim=2, beta=4.0, log_dir=str(tmp_path), **QUICK)
+    r = train_vae(cfg)
+    assert (tmp_path / cfg.default_run_name() / "vae_manifold.png").is_file()
+    assert r["config"]["beta"] == 4.0
+
+
+def _cli(tmp_path, *extra):
+    return [sys.executable, "-m", "vaeadv", "vae", "train", "--log-dir", str(tmp_path), "--train-subset", "512",
+            "--limit-val-batches", "2", "--limit-test-batches", "2", "--no-progress", "--z-dim", "4",
+            "--num-filters", "8", *extra]
+
+
+def test_killed_run_resumes_from_last_checkpoint(real_data_dir, tmp_path):
+    env = dict(os.environ, VAEADV_DATA=str(real_data_dir))
+    proc = subprocess.Popen(_cli(tmp_path, "--epochs", "12"), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list(tmp_path.rglob("last.ckpt"))
+        if found:
+            last = found[0]
+            break
+        time.sleep(0.2)
+    assert last is not None, "no checkpoint appeared"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = last.parent.parent
+    assert not (run / "results.json").exists()
+    epoch_before = torch.load(last, weights_only=True)["epoch"]
+    again = subprocess.run(_cli(tmp_path, "--epochs", "12"), env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and "--resume" in again.stderr  # refuses to overwrite
+    done = subprocess.run(_cli(tmp_path, "--epochs", "12", "--resume"), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((run / "results.json").read_text())
+    assert results["epochs_completed"] == 12 and epoch_before < 11
+    assert [h["epoch"] for h in results["history"]] == list(range(1, 13))
+
+
+def test_ddp_two_cpu_processes(real_data_dir, tmp_path):
+    env = dict(os.environ, VAEADV_DATA=str(real_data_dir))
+    done = subprocess.run(_cli(tmp_path, "--epochs", "1", "--accelerator", "cpu", "--devices", "2",
+                               "--strategy", "ddp"), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results,) = tmp_path.rglob("results.json")
+    r = json.loads(results.read_text())
+    assert r["test_bpd"] < 4.5 and r["epochs_completed"] == 1
