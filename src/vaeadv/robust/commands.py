@@ -1,8 +1,165 @@
-"""`vaeadv robust ...` sub-commands."""
+"""`vaeadv robust train|attack`."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from vaeadv.errors import VaeadvError
+
 
 def add_commands(groups, data_flags) -> None:
-    p = groups.add_parser("robust", help="(filled by a later issue)")
-    p.add_subparsers(dest="command", required=True)
+    from vaeadv.cli import batches_limit, nonneg_float, positive_float, positive_int, unit_fraction
+
+    robust = groups.add_parser("robust", help="FGSM/PGD attacks and defenses on a CIFAR-10 ResNet18")
+    cmds = robust.add_subparsers(dest="command", required=True)
+
+    t = cmds.add_parser("train", help="train ResNet18 with standard / FGSM-objective / PGD-batch strategies",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
+                   default=["standard"], dest="strategies", help="strategies to train, one run each")
+    t.add_argument("--recipe", choices=["template", "fast"], default="template",
+                   help="template: SGD 5e-4/0.9, StepLR(7,0.1), 30 epochs, batch 64, val from the test set; "
+                        "fast: one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train")
+    t.add_argument("--epochs", type=positive_int, help="default: the recipe's")
+    t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
+    t.add_argument("--lr", type=positive_float, help="default: the recipe's (5e-4 template, 0.1 fast)")
+    t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
+    t.add_argument("--pretrained", help="torchvision-layout ResNet18 state dict to start from")
+    data_flags(t)
+    t.add_argument("--val-from", choices=["test", "train"], help="where validation images come from")
+    t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=0.75)
+    t.add_argument("--train-subset", type=positive_int, help="train on N random training images (CPU runs)")
+    t.add_argument("--test-subset", type=positive_int, help="test on the first N images of the test split")
+    _add_budget_flags(t, nonneg_float, positive_int)
+    t.add_argument("--cross-over", action="store_true", help="attack every model with both FGSM and PGD")
+    t.add_argument("--no-attack", action="store_true", help="skip the attack evaluation after training")
+    t.add_argument("--eval-limit", type=positive_int, help="attack only the first N exact test images")
+    t.add_argument("--width", type=positive_int, default=64, help="ResNet18 base width (64 = the standard)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--log-dir", default="robust_logs")
+    t.add_argument("--run-name")
+    t.add_argument("--accelerator", default="auto")
+    t.add_argument("--devices", default="auto")
+    t.add_argument("--strategy", dest="pl_strategy", default="auto", help="Lightning strategy, e.g. ddp")
+    t.add_argument("--limit-train-batches", type=batches_limit)
+    t.add_argument("--limit-val-batches", type=batches_limit)
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(run=_train)
+
+    a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', or a torchvision-layout state dict")
+    a.add_argument("--attack", nargs="+", choices=["fgsm", "pgd", "noise"], default=["fgsm", "pgd"])
+    a.add_argument("--eps", type=nonneg_float, nargs="+", help="one or more ε (default: 0.1 normalised)")
+    a.add_argument("--alpha", type=nonneg_float, help="PGD step (default: ε/10)")
+    a.add_argument("--steps", type=positive_int, default=10, help="PGD iterations")
+    a.add_argument("--random-start", action="store_true", help="PGD from a uniform point of the ε-ball")
+    a.add_argument("--restarts", type=positive_int, default=1)
+    a.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
+                   help="ε/α in pixel units [0,1] or the template's normalised units (×σ per channel)")
+    a.add_argument("--fgsm-loss", choices=["ce", "nll"], default="ce",
+                   help="nll reproduces the template's nll_loss-on-logits FGSM gradient")
+    a.add_argument("--eval-set", choices=["exact", "test"], default="exact",
+                   help="exact: test images with true pixels; test: the whole test split")
+    a.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
+    a.add_argument("--batch-size", type=positive_int, default=256)
+    a.add_argument("--visualise", "--visualize", action="store_true", help="write example pictures")
+    a.add_argument("--out", help="output folder (default: attack/ beside the checkpoint)")
+    data_flags(a)
+    a.set_defaults(run=_attack)
+
+
+def _add_budget_flags(p, nonneg_float, positive_int) -> None:
+    p.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
+                   help="units of the ε/α below (normalised = the template's)")
+    p.add_argument("--fgsm-eps", type=nonneg_float, default=0.1)
+    p.add_argument("--fgsm-alpha", type=nonneg_float, default=0.5, help="weight of the clean loss")
+    p.add_argument("--pgd-eps", type=nonneg_float, default=0.1)
+    p.add_argument("--pgd-alpha", type=nonneg_float, default=0.01)
+    p.add_argument("--pgd-steps", type=positive_int, default=10)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaeadv.robust.train import RobustTrainConfig, train_strategies
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not 0 <= args.fgsm_alpha <= 1:
+        raise VaeadvError(f"--fgsm-alpha must lie in [0, 1], got {args.fgsm_alpha}")
+    cfg = RobustTrainConfig(
+        strategies=tuple(args.strategies), recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, augment=args.augment, pretrained=args.pretrained, data_dir=args.data_dir,
+        download=not args.no_download, val_from=args.val_from, valid_ratio=args.valid_ratio,
+        train_subset=args.train_subset, test_subset=args.test_subset, eval_limit=args.eval_limit,
+        units=args.units, fgsm_eps=args.fgsm_eps,
+        fgsm_alpha=args.fgsm_alpha, pgd_eps=args.pgd_eps, pgd_alpha=args.pgd_alpha, pgd_steps=args.pgd_steps,
+        width=args.width, seed=args.seed, log_dir=args.log_dir, run_name=args.run_name,
+        accelerator=args.accelerator, devices=int(args.devices) if args.devices.isdigit() else args.devices,
+        pl_strategy=args.pl_strategy, limit_train_batches=args.limit_train_batches,
+        limit_val_batches=args.limit_val_batches, resume=args.resume, progress=not args.no_progress,
+        cross_over=args.cross_over, attack=not args.no_attack,
+    )
+    print(f"{'strategy':<10}{'clean(test)':>12}  attacks on exact test images")
+    for r in train_strategies(cfg):
+        ev = r.get("attack_eval", {})
+        attacks = "  ".join(f"{k} {v:.3f}" for k, v in ev.get("robust_accuracy", {}).items())
+        print(f"{r['strategy']:<10}{r['clean_test_accuracy']:>12.4f}  {attacks}  → {r['run_dir']}/results.json")
+    return 0
+
+
+def load_classifier(path: str):
+    """A RobustClassifier checkpoint, or a bare torchvision-layout state dict, as an eval-mode ResNet18."""
+    from vaeadv.checkpoints import load_checkpoint
+    from vaeadv.robust.models import load_weights, resnet18
+
+    ckpt = load_checkpoint(path, "ResNet18")
+    width = ckpt.get("hyper_parameters", {}).get("width", 64) if isinstance(ckpt.get("hyper_parameters"), dict) else 64
+    model = resnet18(10, width=width)
+    load_weights(model, path)
+    return model.eval()
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from vaeadv.io import atomic_write_json
+    from vaeadv.robust.datamodule import CifarDataModule
+    from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+    from vaeadv.robust.train import budget
+    from vaeadv.robust.viz import examples_to_json, save_example, save_overview
+
+    model = load_classifier(args.checkpoint)
+    dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
+    dm.setup()
+    if args.eval_set == "exact":
+        x, y, which = dm.exact_test()
+    else:
+        x, y, which = dm.x_test, dm.y_test, "all test images"
+    x, y = x[: args.limit], y[: args.limit]
+    specs = []
+    for eps in args.eps or [0.1]:
+        alpha = args.alpha if args.alpha is not None else eps / 10
+        for kind in args.attack:
+            specs.append(AttackSpec(kind, budget(eps, args.units), budget(alpha, args.units), args.steps,
+                                    loss=args.fgsm_loss if kind == "fgsm" else "ce", random_start=args.random_start,
+                                    restarts=args.restarts, name=f"{kind} eps={eps:g}"))
+    r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
+    result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"{len(x)} of {which}",
+              "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
+              "examples": examples_to_json(r["examples"], dm.classes)}
+    atomic_write_json(out / "attack_results.json", result)
+    print(f"evaluated on {len(x)} images ({which}); data: {dm.source}")
+    print(f"{'clean':<24}{r['clean_accuracy']:.4f}")
+    for name, acc in r["robust_accuracy"].items():
+        print(f"{name:<24}{acc:.4f}")
+    if args.visualise:
+        for name, exs in r["examples"].items():
+            for i, ex in enumerate(exs):
+                save_example(out / f"{name.replace(' ', '_').replace('=', '')}_{i}.png", ex, dm.classes, name)
+        save_overview(out / "overview.png", r["examples"], dm.classes)
+    print(f"written to {out}/")
+    return 0

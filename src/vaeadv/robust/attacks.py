@@ -1,0 +1,141 @@
+"""FGSM and PGD for any classifier taking images in [0,1]: whole batches, gradients w.r.t. inputs only.
+
+Contract (torchattacks-style): ``attack(model, images, labels, ...)`` returns detached adversarial images in
+[0,1], within ε of ``images`` in L∞. ε and α are floats or per-channel tensors (the template's normalised
+units become per-channel pixel sizes). The model is put in eval mode during the attack and restored after;
+parameter gradients are never touched (``torch.autograd.grad`` on the inputs only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+Budget = float | torch.Tensor
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TOLERANCE = 1e-6
+
+
+def loss_function(loss: str | LossFn) -> LossFn:
+    """``"ce"``: summed cross-entropy (per-sample gradients, unscaled by the batch size); ``"nll"``: the
+    template's FGSM-evaluation quirk, ``nll_loss`` on raw logits, i.e. −(true-class logit)."""
+    if callable(loss):
+        return loss
+    if loss == "ce":
+        return lambda logits, y: F.cross_entropy(logits, y, reduction="sum")
+    if loss == "nll":
+        return lambda logits, y: F.nll_loss(logits, y, reduction="sum")
+    raise ValueError(f"unknown attack loss '{loss}' (use 'ce', 'nll' or a callable)")
+
+
+def as_budget(value: Budget, like: torch.Tensor) -> torch.Tensor:
+    """A float or per-channel tensor → something that broadcasts against ``[B,C,H,W]``."""
+    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return t.view(1, -1, 1, 1) if t.dim() == 1 else t
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (BatchNorm uses running statistics, nothing is updated) for the attack; afterwards every
+    submodule gets back its own mode (a wrapper's mode may differ from the model it wraps)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str | LossFn = "ce"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(∇ₓ loss, logits) at ``images``, without touching parameter gradients."""
+    x = images.detach().requires_grad_(True)
+    logits = model(x)
+    (grad,) = torch.autograd.grad(loss_function(loss)(logits, labels), x)
+    return grad, logits.detach()
+
+
+def fgsm_step(images: torch.Tensor, grad: torch.Tensor, eps: Budget) -> torch.Tensor:
+    """x + ε·sign(g), clamped to [0,1]: the whole of FGSM once the gradient is known."""
+    return (images + as_budget(eps, images) * grad.sign()).clamp_(0.0, 1.0).detach()
+
+
+def project(adv: torch.Tensor, images: torch.Tensor, eps: Budget) -> torch.Tensor:
+    """Onto the L∞ ball of radius ε around ``images``, then into [0,1]."""
+    e = as_budget(eps, images)
+    return torch.max(torch.min(adv, images + e), images - e).clamp_(0.0, 1.0)
+
+
+def check_adversarial(adv: torch.Tensor, images: torch.Tensor, eps: Budget) -> torch.Tensor:
+    """Raise if ``adv`` leaves [0,1] or the ε-ball: that would be a bug in an attack, never a user error."""
+    e = as_budget(eps, images)
+    if adv.shape != images.shape:
+        raise RuntimeError(f"attack changed the shape {tuple(images.shape)} → {tuple(adv.shape)}")
+    if bool((adv < -TOLERANCE).any() or (adv > 1 + TOLERANCE).any()):
+        raise RuntimeError("attack produced pixels outside [0,1]")
+    if bool(((adv - images).abs() > e + TOLERANCE).any()):
+        raise RuntimeError("attack left the L∞ ε-ball")
+    return adv
+
+
+def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn = "ce",
+         grad: torch.Tensor | None = None) -> torch.Tensor:
+    """Fast Gradient Sign Method (Goodfellow et al., 2015). ``grad`` may be passed in when the caller already
+    has ∇ₓ loss at ``images`` (e.g. from the clean forward pass of an evaluation)."""
+    with eval_mode(model):
+        if grad is None:
+            grad, _ = input_gradient(model, images, labels, loss)
+        return check_adversarial(fgsm_step(images, grad, eps), images, eps)
+
+
+def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int, *,
+        random_start: bool = False, restarts: int = 1, loss: str | LossFn = "ce", grad: torch.Tensor | None = None,
+        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Projected Gradient Descent (Madry et al.): ``steps`` signed steps of size α, each projected onto the
+    ε-ball and [0,1]. ``random_start`` begins at a uniform point of the ball; with ``restarts`` > 1 the worst
+    case per sample (misclassified if any restart achieves it, else the highest loss) is kept. ``grad`` is
+    ∇ₓ loss at ``images`` when known: it serves as the first step of the first restart without random start.
+    """
+    if steps < 0 or restarts < 1:
+        raise ValueError("steps must be >= 0 and restarts >= 1")
+    lossf = loss_function(loss)
+    images = images.detach()
+    e = as_budget(eps, images)
+    best, best_score = images.clone(), None
+    with eval_mode(model):
+        for restart in range(restarts):
+            adv = images.clone()
+            if random_start:
+                noise = torch.rand(images.shape, generator=generator, device="cpu").to(images) * 2 - 1
+                adv = project(images + noise * e, images, eps)
+            for step in range(steps):
+                if step == 0 and restart == 0 and grad is not None and not random_start:
+                    g = grad
+                else:
+                    g, _ = input_gradient(model, adv, labels, lossf)
+                adv = project(adv + as_budget(alpha, images) * g.sign(), images, eps).detach()
+            if restarts == 1:
+                return check_adversarial(adv, images, eps)
+            with torch.no_grad():
+                logits = model(adv)
+                wrong = logits.argmax(1) != labels
+                # a success beats any loss value; among failures, the highest cross-entropy is the worst case
+                score = F.cross_entropy(logits, labels, reduction="none") + wrong.float() * 1e9
+            if best_score is None:
+                best, best_score = adv, score
+            else:
+                better = score > best_score
+                best = torch.where(better.view(-1, 1, 1, 1), adv, best)
+                best_score = torch.where(better, score, best_score)
+    return check_adversarial(best, images, eps)
+
+
+def random_sign_noise(images: torch.Tensor, eps: Budget, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x + ε·s with random signs s: the same L∞ size as FGSM, no gradient information (assignment Q2.1)."""
+    signs = torch.randint(0, 2, images.shape, generator=generator, device="cpu").to(images) * 2 - 1
+    return fgsm_step(images, signs, eps)

@@ -1,0 +1,169 @@
+"""Robust accuracy on whole batches with the template's accounting, and the experiments built on it.
+
+Accounting (the template's ``test_attack``): an image the model already gets wrong is not attacked and
+counts as a failure; otherwise it counts as correct if its prediction survives the attack. Accuracy is over
+all images, so robust ≤ clean. Work is not done twice: one clean forward pass gives the clean predictions
+*and* the input gradient that FGSM (and PGD's first step) need, and only correctly classified images are
+attacked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from vaeadv.robust.attacks import Budget, eval_mode, fgsm, loss_function, pgd, random_sign_noise
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack configuration. ``kind`` is ``fgsm``, ``pgd`` or ``noise`` (random signs of size ε)."""
+
+    kind: str
+    eps: Budget
+    alpha: Budget = 0.0
+    steps: int = 0
+    loss: str = "ce"
+    random_start: bool = False
+    restarts: int = 1
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        eps = self.eps if isinstance(self.eps, float | int) else "per-channel"
+        return f"{self.kind}(eps={eps})" if self.kind != "pgd" else f"pgd(eps={eps},steps={self.steps})"
+
+    @property
+    def uses_clean_gradient(self) -> bool:
+        return self.kind == "fgsm" or (self.kind == "pgd" and not self.random_start and self.steps > 0)
+
+    def run(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+            grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.kind == "fgsm":
+            return fgsm(model, images, labels, self.eps, loss=self.loss, grad=grad)
+        if self.kind == "pgd":
+            return pgd(model, images, labels, self.eps, self.alpha, self.steps, random_start=self.random_start,
+                       restarts=self.restarts, loss=self.loss, grad=grad, generator=generator)
+        if self.kind == "noise":
+            return random_sign_noise(images, self.eps, generator)
+        raise ValueError(f"unknown attack kind '{self.kind}'")
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 → float [0,1]; float input is taken as already in [0,1]."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+
+
+@dataclass
+class Example:
+    index: int
+    label: int
+    clean_pred: int
+    adv_pred: int
+    original: torch.Tensor
+    adversarial: torch.Tensor
+
+
+def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attacks: Sequence[AttackSpec],
+                    *, batch_size: int = 256, keep_examples: int = 5, device: str | torch.device | None = None,
+                    seed: int = 0) -> dict:
+    """Clean accuracy and, per attack, robust accuracy (template accounting) plus up to ``keep_examples``
+    successful adversarial examples in dataset order."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    n = len(images)
+    clean = 0
+    correct = {a.label: 0 for a in attacks}
+    examples: dict[str, list[Example]] = {a.label: [] for a in attacks}
+    losses = sorted({a.loss for a in attacks if a.uses_clean_gradient})
+    with eval_mode(model):
+        for start in range(0, n, batch_size):
+            x = to_unit(images[start:start + batch_size]).to(device)
+            y = labels[start:start + batch_size].to(device)
+            grads: dict[str, torch.Tensor] = {}
+            if losses:
+                x_req = x.detach().requires_grad_(True)
+                logits = model(x_req)
+                for i, name in enumerate(losses):
+                    (grads[name],) = torch.autograd.grad(loss_function(name)(logits, y), x_req,
+                                                         retain_graph=i < len(losses) - 1)
+                logits = logits.detach()
+            else:
+                with torch.no_grad():
+                    logits = model(x)
+            pred = logits.argmax(1)
+            ok = (pred == y).nonzero().flatten()
+            clean += len(ok)
+            if len(ok) == 0:
+                continue
+            x_ok, y_ok = x[ok], y[ok]
+            for attack in attacks:
+                grad = grads[attack.loss][ok] if attack.uses_clean_gradient else None
+                adv = attack.run(model, x_ok, y_ok, grad=grad, generator=generator)
+                with torch.no_grad():
+                    adv_pred = model(adv).argmax(1)
+                survived = adv_pred == y_ok
+                correct[attack.label] += int(survived.sum())
+                kept = examples[attack.label]
+                for j in (~survived).nonzero().flatten().tolist():
+                    if len(kept) >= keep_examples:
+                        break
+                    kept.append(Example(start + int(ok[j]), int(y_ok[j]), int(pred[ok[j]]), int(adv_pred[j]),
+                                        x_ok[j].cpu(), adv[j].cpu()))
+    return {
+        "images": n,
+        "clean_accuracy": clean / n,
+        "robust_accuracy": {k: v / n for k, v in correct.items()},
+        "examples": examples,
+    }
+
+
+def one_at_a_time_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: AttackSpec,
+                           device: str | torch.device = "cpu") -> tuple[float, float]:
+    """The template's loop, one image per forward/backward, kept as the reference that the batched
+    evaluation must match count for count (and as the benchmark's baseline). Returns (clean, robust)."""
+    clean = correct = 0
+    with eval_mode(model):
+        for i in range(len(images)):
+            x = to_unit(images[i:i + 1]).to(device)
+            y = labels[i:i + 1].to(device)
+            with torch.no_grad():
+                if model(x).argmax(1).item() != y.item():
+                    continue
+            clean += 1
+            adv = attack.run(model, x, y)
+            with torch.no_grad():
+                correct += int(model(adv).argmax(1).item() == y.item())
+    return clean / len(images), correct / len(images)
+
+
+def accuracy_vs_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+                    eps_values: Sequence[float], *, steps: int = 10, alpha_ratio: float = 0.1,
+                    batch_size: int = 256) -> list[dict]:
+    """Robust accuracy over a range of ε, all sharing one clean pass (α = alpha_ratio·ε for PGD)."""
+    attacks = [AttackSpec(kind, float(e), alpha=alpha_ratio * float(e), steps=steps, name=f"{kind}@{e:g}")
+               for e in eps_values]
+    r = robust_accuracy(model, images, labels, attacks, batch_size=batch_size, keep_examples=0)
+    return [{"eps": float(e), "accuracy": r["robust_accuracy"][a.label]} for e, a in zip(eps_values, attacks,
+                                                                                              strict=True)]
+
+
+def transfer_accuracy(source: nn.Module, target: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                      attack: AttackSpec, *, batch_size: int = 256) -> dict:
+    """Adversarial examples crafted on ``source`` (every image), classified by ``target``."""
+    device = next(target.parameters()).device
+    hits = clean = 0
+    with eval_mode(target):
+        for start in range(0, len(images), batch_size):
+            x = to_unit(images[start:start + batch_size]).to(device)
+            y = labels[start:start + batch_size].to(device)
+            adv = attack.run(source, x, y)
+            with torch.no_grad():
+                clean += int((target(x).argmax(1) == y).sum())
+                hits += int((target(adv).argmax(1) == y).sum())
+    return {"clean_accuracy": clean / len(images), "adversarial_accuracy": hits / len(images)}

@@ -1,0 +1,148 @@
+"""`vaeadv robust train`: one Lightning run per strategy, then the template's attack matrix on the best model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from vaeadv.errors import VaeadvError
+from vaeadv.io import atomic_write_json
+from vaeadv.robust.datamodule import CifarDataModule
+from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+from vaeadv.robust.models import CIFAR10_STD, load_weights
+from vaeadv.robust.module import RobustClassifier
+from vaeadv.vae.train import versions
+
+RECIPE_DEFAULTS = {"template": {"epochs": 30, "batch_size": 64, "val_from": "test"},
+                   "fast": {"epochs": 8, "batch_size": 128, "val_from": "train"}}
+
+
+def budget(value: float, units: str) -> list[float] | float:
+    """ε or α in the given units → pixel space (normalised units: value·σ per channel)."""
+    if units == "pixel":
+        return float(value)
+    if units == "normalized":
+        return [value * s for s in CIFAR10_STD]
+    raise VaeadvError(f"unknown units '{units}' (use 'pixel' or 'normalized')")
+
+
+@dataclass
+class RobustTrainConfig:
+    strategies: tuple[str, ...] = ("standard",)
+    dataset: str = "cifar10"
+    recipe: str = "template"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    augment: bool = False
+    pretrained: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    val_from: str | None = None
+    valid_ratio: float = 0.75
+    train_subset: int | None = None
+    test_subset: int | None = None
+    eval_limit: int | None = None
+    units: str = "normalized"  # of the ε/α below: the template's
+    fgsm_eps: float = 0.1
+    fgsm_alpha: float = 0.5
+    pgd_eps: float = 0.1
+    pgd_alpha: float = 0.01
+    pgd_steps: int = 10
+    width: int = 64
+    seed: int = 42
+    log_dir: str = "robust_logs"
+    run_name: str | None = None
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    pl_strategy: str = "auto"
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    resume: bool = False
+    progress: bool = True
+    cross_over: bool = False
+    attack: bool = True
+
+    def resolved(self, key: str):
+        value = getattr(self, key)
+        return RECIPE_DEFAULTS[self.recipe][key] if value is None else value
+
+    def default_run_name(self) -> str:
+        aug = "_aug" if self.augment else ""
+        pre = "_pretrained" if self.pretrained else ""
+        return f"{self.recipe}{aug}{pre}_seed{self.seed}"
+
+
+def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:
+    """The template's matrix: a standard model meets FGSM and PGD, a defended one its own attack;
+    with ``cross_over`` every model meets both."""
+    fgsm = AttackSpec("fgsm", budget(cfg.fgsm_eps, cfg.units), name="fgsm")
+    pgd = AttackSpec("pgd", budget(cfg.pgd_eps, cfg.units), budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps,
+                     name="pgd")
+    if cfg.cross_over or strategy == "standard":
+        return [fgsm, pgd]
+    return [fgsm] if strategy == "fgsm" else [pgd]
+
+
+def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dict:
+    run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / strategy
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists() and not cfg.resume:
+        raise VaeadvError(f"{run_dir} already holds a run. Pass --resume to continue it, or --run-name for a new one.")
+    pl.seed_everything(cfg.seed, verbose=False)
+    epochs = cfg.resolved("epochs")
+    eps = budget(cfg.pgd_eps if strategy == "pgd" else cfg.fgsm_eps, cfg.units)
+    model = RobustClassifier(strategy, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
+                             alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
+                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width)
+    if cfg.pretrained:
+        load_weights(model.model, cfg.pretrained)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
+                                 monitor="val_acc", mode="max", save_last=True, save_top_k=1)
+    trainer = pl.Trainer(
+        max_epochs=epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.pl_strategy,
+        default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
+        logger=[TensorBoardLogger(run_dir, name="", version="tensorboard"), CSVLogger(run_dir, name="", version="csv")],
+        callbacks=[checkpoint], limit_train_batches=cfg.limit_train_batches,
+        limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
+    )
+    start = time.perf_counter()
+    trained = not (strategy == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
+    if trained:
+        trainer.fit(model, datamodule=dm, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+        best = checkpoint.best_model_path
+        if best:
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            model.load_state_dict(state)
+    fit_s = time.perf_counter() - start
+    tested = trainer.test(model, datamodule=dm, verbose=False)
+    model.eval()
+    result = {"strategy": strategy, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
+              checkpoint.best_model_path if trained else cfg.pretrained,
+              "epochs": epochs if trained else 0, "train_seconds": round(fit_s, 1),
+              "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
+              "clean_test_accuracy": tested[0]["test_acc"] if tested else None, "test_images": len(dm.x_test)}
+    if cfg.attack and trainer.is_global_zero:
+        x, y, what = dm.exact_test()
+        x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
+        r = robust_accuracy(model.model, x, y, attacks_for(cfg, strategy), batch_size=256)
+        result["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
+                                 "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
+    if trainer.is_global_zero:
+        atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), "data": dm.source, **result,
+                                                    "versions": versions()})
+    return result
+
+
+def train_strategies(cfg: RobustTrainConfig) -> list[dict]:
+    dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
+                         cfg.valid_ratio, seed=cfg.seed, train_subset=cfg.train_subset,
+                         test_subset=cfg.test_subset, download=cfg.download, dataset=cfg.dataset)
+    dm.setup()
+    return [train_one(cfg, s, dm) for s in cfg.strategies]

@@ -1,0 +1,59 @@
+"""Adversarial-example pictures: original | adversarial | amplified perturbation, with predicted classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from vaeadv.io import atomic_write
+from vaeadv.robust.evaluate import Example
+
+
+def _figure(rows: Sequence[tuple[str, Example]], classes: Sequence[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(6.6, 2.3 * len(rows)), squeeze=False)
+    for (title, ex), ax in zip(rows, axes, strict=True):
+        delta = ex.adversarial - ex.original
+        scale = float(delta.abs().max()) or 1.0
+        panels = [(ex.original, f"{title}\noriginal: {classes[ex.clean_pred]}"),
+                  (ex.adversarial, f"adversarial: {classes[ex.adv_pred]}"),
+                  (delta / (2 * scale) + 0.5, f"perturbation ×{0.5 / scale:.0f}\n(L∞ = {scale * 255:.1f}/255)")]
+        for a, (img, label) in zip(ax, panels, strict=True):
+            a.imshow(img.clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+            a.set_title(label, fontsize=8)
+            a.axis("off")
+    fig.tight_layout()
+    return fig, plt
+
+
+def save_example(path: str | Path, example: Example, classes: Sequence[str], title: str = "") -> Path:
+    fig, plt = _figure([(title or f"test image {example.index}", example)], classes)
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def save_overview(path: str | Path, examples: dict[str, list[Example]], classes: Sequence[str]) -> Path | None:
+    rows = [(f"{name} · image {ex.index}", ex) for name, exs in examples.items() for ex in exs]
+    if not rows:
+        return None
+    fig, plt = _figure(rows, classes)
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def examples_to_json(examples: dict[str, list[Example]], classes: Sequence[str]) -> dict:
+    return {name: [{"index": e.index, "label": classes[e.label], "clean_pred": classes[e.clean_pred],
+                    "adv_pred": classes[e.adv_pred],
+                    "linf_255": round(float((e.adversarial - e.original).abs().max()) * 255, 3)} for e in exs]
+            for name, exs in examples.items()}
+
+
+__all__ = ["examples_to_json", "save_example", "save_overview"]

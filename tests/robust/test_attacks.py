@@ -1,0 +1,106 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from tests.robust.helpers import synthetic_data, trained_tiny_model
+from vaeadv.robust.attacks import fgsm, pgd, random_sign_noise
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = trained_tiny_model()
+    x, y = synthetic_data(64, seed=5)
+    return model, x, y
+
+
+def linear_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+
+def test_fgsm_on_linear_model_moves_each_pixel_by_eps_against_the_weights():
+    model = linear_model()
+    x = torch.full((3, 3, 4, 4), 0.5)
+    y = torch.zeros(3, dtype=torch.long)
+    adv = fgsm(model, x, y, 0.1)
+    w = model[1].weight.detach()
+    # d CE / dx for label 0 is p1·(w1 − w0): the step follows sign(w1 − w0) on every pixel
+    expected = 0.1 * torch.sign(w[1] - w[0]).view(3, 4, 4)
+    assert torch.allclose(adv - x, expected.expand_as(x), atol=1e-7)
+
+
+def test_per_channel_eps_and_clamping():
+    model = linear_model()
+    x = torch.rand(4, 3, 4, 4)
+    eps = torch.tensor([0.0, 0.05, 0.5])
+    adv = fgsm(model, x, torch.ones(4, dtype=torch.long), eps)
+    assert (adv[:, 0] == x[:, 0]).all()
+    assert ((adv[:, 1] - x[:, 1]).abs() <= 0.05 + 1e-6).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_invariants_mode_grads_bounds(tiny):
+    model, x, y = tiny
+    model.train()
+    bn_before = model.bn1.running_mean.clone()
+    for attack in (lambda: fgsm(model, x, y, 8 / 255),
+                   lambda: pgd(model, x, y, 8 / 255, 2 / 255, 5),
+                   lambda: pgd(model, x, y, 8 / 255, 2 / 255, 3, random_start=True, restarts=2)):
+        adv = attack()
+        assert model.training, "train mode must be restored"
+        assert all(p.grad is None for p in model.parameters())
+        assert not adv.requires_grad and adv.min() >= 0 and adv.max() <= 1
+        assert (adv - x).abs().max() <= 8 / 255 + 1e-6
+    assert torch.equal(model.bn1.running_mean, bn_before), "attacks must not update BatchNorm statistics"
+    model.eval()
+
+
+def test_eps_zero_is_identity(tiny):
+    model, x, y = tiny
+    assert torch.equal(fgsm(model, x, y, 0.0), x)
+    assert torch.equal(pgd(model, x, y, 0.0, 0.01, 5), x)
+
+
+def test_pgd_is_stronger_than_fgsm_and_noise_is_weakest(tiny):
+    model, x, y = tiny
+    eps = 0.03
+
+    def acc(images):
+        with torch.no_grad():
+            return (model(images).argmax(1) == y).float().mean().item()
+
+    clean = acc(x)
+    a_noise = acc(random_sign_noise(x, eps, torch.Generator().manual_seed(0)))
+    a_fgsm = acc(fgsm(model, x, y, eps))
+    a_pgd = acc(pgd(model, x, y, eps, eps / 4, 10))
+    assert clean > 0.6
+    assert a_pgd <= a_fgsm + 1e-9 and a_fgsm < a_noise - 0.2  # random signs of the same size barely hurt
+
+
+def test_pgd_with_given_first_gradient_matches_computed(tiny):
+    from vaeadv.robust.attacks import input_gradient
+
+    model, x, y = tiny
+    g, _ = input_gradient(model, x, y)
+    assert torch.equal(pgd(model, x, y, 0.03, 0.01, 4, grad=g), pgd(model, x, y, 0.03, 0.01, 4))
+    assert torch.equal(fgsm(model, x, y, 0.03, grad=g), fgsm(model, x, y, 0.03))
+
+
+def test_restarts_keep_per_sample_worst_case(tiny):
+    model, x, y = tiny
+    gen = torch.Generator().manual_seed(0)
+    one = pgd(model, x, y, 0.02, 0.005, 3, random_start=True, generator=gen)
+    many = pgd(model, x, y, 0.02, 0.005, 3, random_start=True, restarts=4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        wrong_one = (model(one).argmax(1) != y).sum()
+        wrong_many = (model(many).argmax(1) != y).sum()
+    assert wrong_many >= wrong_one
+
+
+def test_bad_arguments():
+    model = linear_model()
+    x, y = torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError):
+        pgd(model, x, y, 0.1, 0.01, 3, restarts=0)
+    with pytest.raises(ValueError, match="unknown attack loss"):
+        fgsm(model, x, y, 0.1, loss="hinge")

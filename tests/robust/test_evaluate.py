@@ -1,0 +1,78 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.robust.helpers import synthetic_data, trained_tiny_model
+from vaeadv.robust.evaluate import (
+    AttackSpec,
+    accuracy_vs_eps,
+    one_at_a_time_accuracy,
+    robust_accuracy,
+    transfer_accuracy,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return trained_tiny_model(), *synthetic_data(96, seed=7)
+
+
+@pytest.mark.parametrize("spec", [AttackSpec("fgsm", 0.03), AttackSpec("pgd", 0.03, 0.01, 5),
+                                  AttackSpec("fgsm", 0.03, loss="nll")])
+def test_batched_counts_equal_one_at_a_time(tiny, spec):
+    model, x, y = tiny
+    batched = robust_accuracy(model, x, y, [spec], batch_size=32)
+    clean, robust = one_at_a_time_accuracy(model, x, y, spec)
+    assert batched["clean_accuracy"] == clean
+    assert batched["robust_accuracy"][spec.label] == robust
+    assert 0 < robust < clean  # the attack does something, but not everything
+
+
+def test_accounting_and_examples(tiny):
+    model, x, y = tiny
+    r = robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.05, name="f")], batch_size=40, keep_examples=3)
+    assert r["robust_accuracy"]["f"] <= r["clean_accuracy"]
+    exs = r["examples"]["f"]
+    assert len(exs) == 3 and [e.index for e in exs] == sorted(e.index for e in exs)
+    for e in exs:
+        assert e.clean_pred == e.label != e.adv_pred
+        assert (e.adversarial - e.original).abs().max() <= 0.05 + 1e-6
+        with torch.no_grad():
+            assert model(e.adversarial[None]).argmax(1).item() == e.adv_pred
+
+
+def test_uint8_input_and_misclassified_not_attacked(tiny):
+    model, x, y = tiny
+    x8 = (x * 255).round().to(torch.uint8)
+    wrong_labels = (y + 1) % 10  # now nearly everything is misclassified
+    r = robust_accuracy(model, x8, wrong_labels, [AttackSpec("pgd", 0.03, 0.01, 3)])
+    assert r["robust_accuracy"]["pgd(eps=0.03,steps=3)"] <= r["clean_accuracy"] < 0.2
+
+
+def test_eps_curve_monotone_and_noise_baseline(tiny):
+    model, x, y = tiny
+    curve = accuracy_vs_eps(model, x, y, "fgsm", [0.0, 0.01, 0.03, 0.1])
+    accs = [c["accuracy"] for c in curve]
+    assert accs[0] == robust_accuracy(model, x, y, [])["clean_accuracy"]
+    assert accs[-1] < accs[0]
+    noise = robust_accuracy(model, x, y, [AttackSpec("noise", 0.03, name="n"), AttackSpec("fgsm", 0.03, name="f")])
+    assert noise["robust_accuracy"]["n"] > noise["robust_accuracy"]["f"]
+
+
+def test_transfer_between_models(tiny):
+    model, x, y = tiny
+    other = trained_tiny_model(seed=3)
+    r = transfer_accuracy(model, other, x, y, AttackSpec("pgd", 0.05, 0.01, 5))
+    with torch.no_grad():
+        clean_other = (other(x).argmax(1) == y).float().mean().item()
+    assert r["clean_accuracy"] == pytest.approx(clean_other)
+    assert r["adversarial_accuracy"] < r["clean_accuracy"]
+
+
+def test_loss_nll_is_negative_true_logit():
+    from vaeadv.robust.attacks import loss_function
+
+    logits = torch.tensor([[1.0, 3.0], [0.5, -2.0]])
+    y = torch.tensor([1, 0])
+    assert loss_function("nll")(logits, y).item() == pytest.approx(-3.5)
+    assert loss_function("ce")(logits, y).item() == pytest.approx(F.cross_entropy(logits, y, reduction="sum").item())

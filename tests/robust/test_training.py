@@ -1,0 +1,87 @@
+import json
+
+import pytest
+import torch
+
+from vaeadv.errors import VaeadvError
+from vaeadv.robust.module import RobustClassifier
+from vaeadv.robust.train import RobustTrainConfig, train_strategies
+
+
+def _captured_inputs(module):
+    seen = []
+    module.model.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(0)
+    return torch.rand(8, 3, 32, 32) * 0.8 + 0.1, torch.randint(0, 10, (8,))
+
+
+def test_standard_uses_clean_inputs_only(batch):
+    module = RobustClassifier("standard", width=4)
+    seen = _captured_inputs(module)
+    module.training_step(batch, 0)
+    assert len(seen) == 1 and torch.equal(seen[0], batch[0])
+
+
+def test_fgsm_objective_second_pass_is_perturbed_by_eps(batch):
+    module = RobustClassifier("fgsm", width=4, eps=0.05, fgsm_alpha=0.5)
+    seen = _captured_inputs(module)
+    loss = module.training_step(batch, 0)
+    assert len(seen) == 2 and torch.equal(seen[0], batch[0])
+    delta = (seen[1] - batch[0]).abs()
+    assert torch.allclose(delta[delta > 0], torch.tensor(0.05), atol=1e-6) and (delta > 0).float().mean() > 0.9
+    loss.backward()
+    assert module.model.conv1.weight.grad is not None
+
+
+def test_pgd_batch_contains_clean_and_adversarial(batch):
+    module = RobustClassifier("pgd", width=4, eps=0.03, alpha=0.01, pgd_steps=3)
+    seen = _captured_inputs(module)
+    module.train()
+    module.training_step(batch, 0)
+    final = seen[-1]
+    assert len(final) == 16 and torch.equal(final[:8], batch[0])
+    diff = (final[8:] - batch[0]).abs()
+    assert diff.max() <= 0.03 + 1e-6 and diff.mean() > 0.01
+    assert module.training, "the attack restores train mode"
+
+
+def test_recipes_build_optimizers():
+    m = RobustClassifier("standard", "template", width=4)
+    conf = m.configure_optimizers()
+    assert conf["optimizer"].defaults["lr"] == 5e-4 and conf["optimizer"].defaults["momentum"] == 0.9
+    assert conf["lr_scheduler"]["scheduler"].step_size == 7
+
+
+TINY = dict(recipe="fast", epochs=1, batch_size=64, train_subset=256, width=4, limit_val_batches=2,
+            eval_limit=48, pgd_steps=2, progress=False, test_subset=200)
+
+
+def test_train_all_strategies_then_resume(real_data_dir, tmp_path):
+    cfg = RobustTrainConfig(strategies=("standard", "fgsm", "pgd"), data_dir=str(real_data_dir),
+                            log_dir=str(tmp_path), **TINY)
+    results = train_strategies(cfg)
+    assert [r["strategy"] for r in results] == ["standard", "fgsm", "pgd"]
+    assert set(results[0]["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
+    assert set(results[1]["attack_eval"]["robust_accuracy"]) == {"fgsm"}
+    for r in results:
+        saved = json.loads((tmp_path / "fast_seed42" / r["strategy"] / "results.json").read_text())
+        assert saved["attack_eval"]["images"] == 48 and "exact" in saved["attack_eval"]["which"] or \
+            saved["attack_eval"]["which"] == "all test images"
+        ev = saved["attack_eval"]
+        assert all(v <= ev["clean_accuracy"] for v in ev["robust_accuracy"].values())
+    last = tmp_path / "fast_seed42" / "standard" / "checkpoints" / "last.ckpt"
+    first_steps = torch.load(last, weights_only=True)["global_step"]
+    assert first_steps == 4  # 256 images / batch 64
+    with pytest.raises(VaeadvError, match="--resume"):
+        train_strategies(cfg)
+    cfg2 = RobustTrainConfig(strategies=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path),
+                             resume=True, **{**TINY, "epochs": 2})
+    (again,) = train_strategies(cfg2)
+    after = torch.load(last, weights_only=True)
+    assert after["global_step"] == 2 * first_steps  # restored epoch 1's steps, then trained one more epoch
+    assert again["epochs"] == 2
