@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,9 @@ def load_checkpoint(path: str | Path, what: str, required: tuple[str, ...] = ())
         raise VaeadvError(f"{path}: no such checkpoint file.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # garbage makes torch.load raise almost anything (KeyError, EOFError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = f"{type(exc).__name__}: {first}"
         raise VaeadvError(f"{path}: not a loadable PyTorch checkpoint ({first[:200]}).") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in required):
         keys = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__

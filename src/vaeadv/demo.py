@@ -121,7 +121,7 @@ def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
                AttackSpec("pgd", budget(0.1, "normalized"), budget(0.01, "normalized"), 10, name="pgd"),
                AttackSpec("noise", budget(0.1, "normalized"), name="random-sign noise")]
     r = robust_accuracy(model, x, y, attacks)
-    print(f"attacked {len(x)} {which} (ε = 0.1 normalised ≈ 6.3/255):")
+    print(f"attacked the first {len(x)} {which} (ε = 0.1 normalised ≈ 6.3/255):")
     print(f"  {'clean':<20}{r['clean_accuracy']:.3f}")
     for name, acc in r["robust_accuracy"].items():
         print(f"  {name:<20}{acc:.3f}")

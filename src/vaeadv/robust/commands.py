@@ -137,7 +137,7 @@ def _attack(args: argparse.Namespace) -> int:
     if args.eval_set == "exact":
         x, y, which = dm.exact_test()
     else:
-        x, y, which = dm.x_test, dm.y_test, "all test images"
+        x, y, which = dm.x_test, dm.y_test, "test images"
     x, y = x[: args.limit], y[: args.limit]
     specs = []
     for eps in args.eps or [0.1]:
@@ -148,7 +148,7 @@ def _attack(args: argparse.Namespace) -> int:
                                     restarts=args.restarts, name=f"{kind} eps={eps:g}"))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
-    result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"{len(x)} of {which}",
+    result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
               "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
               "examples": examples_to_json(r["examples"], dm.classes)}
     atomic_write_json(out / "attack_results.json", result)

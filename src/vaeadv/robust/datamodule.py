@@ -37,7 +37,7 @@ class CifarDataModule(pl.LightningDataModule):
         if hasattr(self, "x_train"):
             return
         data = load_dataset(self.dataset, self.data_dir, download=self.download)
-        self.source, self.classes = data.source, data.classes
+        self.source, self.classes, self.all_exact = data.source, data.classes, data.all_exact
         if data.x_train.shape[1:] != (3, 32, 32):  # the offline fallback (MNIST-like): 3 channels, 32×32
             data.x_train, data.x_test = as_rgb32(data.x_train), as_rgb32(data.x_test)
         x_tr, y_tr = data.x_train, data.y_train
@@ -63,7 +63,7 @@ class CifarDataModule(pl.LightningDataModule):
     def exact_test(self) -> tuple[torch.Tensor, torch.Tensor, str]:
         """The test images whose pixels are exact (all of them with the original batches)."""
         mask = self.test_exact
-        what = "all test images" if bool(mask.all()) else f"{int(mask.sum())} test images with exact pixels"
+        what = "test images (all pixels exact)" if self.all_exact else "test images with exact pixels"
         return self.x_test[mask], self.y_test[mask], what
 
     def _loader(self, x, y, shuffle: bool, augment: bool = False) -> TensorBatchLoader:

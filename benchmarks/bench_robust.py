@@ -1,0 +1,97 @@
+"""Robust-accuracy evaluation and attack/training costs on a CIFAR-10 ResNet18, measured in one run.
+
+1. Batched ``robust_accuracy`` (FGSM + PGD-10) vs the template's one-image-at-a-time loop, same model and
+   images; the counts must be identical.
+2. PGD step cost vs a bare forward+backward of the model on the same batch.
+3. Training-step cost of the FGSM objective and PGD-k batches relative to standard training.
+
+The model is trained briefly first (so that accuracy, and hence how many images get attacked, is realistic).
+Usage: python benchmarks/bench_robust.py [--images 200] [--train-images 2048]   (needs CIFAR-10)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from common import timed, write
+
+from vaeadv.data import load_dataset
+from vaeadv.robust.attacks import input_gradient, pgd
+from vaeadv.robust.evaluate import AttackSpec, one_at_a_time_accuracy, robust_accuracy, to_unit
+from vaeadv.robust.module import RobustClassifier
+
+EPS, ALPHA = 8 / 255, 2 / 255
+
+
+def quick_train(model, x, y, steps_per_epoch, epochs=2, batch=128):
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x))
+        for i in range(steps_per_epoch):
+            idx = perm[i * batch:(i + 1) * batch]
+            loss = F.cross_entropy(model(to_unit(x[idx])), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--train-images", type=int, default=2048)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    data = load_dataset("cifar10")
+    model = RobustClassifier("standard", channels_last=True).model
+    quick_train(model, data.x_train[: args.train_images], data.y_train[: args.train_images],
+                args.train_images // 128)
+    mask = data.test_exact
+    x, y = data.x_test[mask][: args.images], data.y_test[mask][: args.images]
+    attacks = [AttackSpec("fgsm", EPS, name="fgsm"), AttackSpec("pgd", EPS, ALPHA, 10, name="pgd")]
+
+    batched = {}
+    t_batched = timed(lambda: batched.update(robust_accuracy(model, x, y, attacks, batch_size=args.batch)))
+    loop, t_loop = {}, 0.0
+    for a in attacks:
+        t_loop += timed(lambda a=a: loop.__setitem__(a.name, one_at_a_time_accuracy(model, x, y, a)))
+    identical = all(batched["robust_accuracy"][a.name] == loop[a.name][1] for a in attacks) and \
+        all(batched["clean_accuracy"] == loop[a.name][0] for a in attacks)
+
+    xb, yb = to_unit(x[: args.batch]), y[: args.batch]
+
+    def fwd_bwd():
+        input_gradient(model, xb, yb)
+
+    t_fb = timed(fwd_bwd, repeat=3)
+    t_pgd = timed(lambda: pgd(model, xb, yb, EPS, ALPHA, 10), repeat=3)
+
+    def step_cost(strategy):
+        module = RobustClassifier(strategy, eps=0.1 * 0.25, alpha=0.01 * 0.25, pgd_steps=10)
+        module.log = lambda *a, **k: None
+        module.train()
+        xs, ys = to_unit(data.x_train[:64]), data.y_train[:64]
+
+        def step():
+            loss = module.training_step((xs, ys), 0)
+            loss.backward()
+        return timed(step, repeat=3)
+
+    t_std, t_fgsm, t_pgd_train = step_cost("standard"), step_cost("fgsm"), step_cost("pgd")
+    write("robust", {
+        "images": len(x), "clean_accuracy": batched["clean_accuracy"], "robust_accuracy": batched["robust_accuracy"],
+        "counts_identical_to_one_at_a_time": identical,
+        "eval_seconds": {"batched": round(t_batched, 2), "one_at_a_time": round(t_loop, 2)},
+        "eval_speedup": round(t_loop / t_batched, 2),
+        "pgd10_step_over_forward_backward": round(t_pgd / (10 * t_fb), 3),
+        "train_step_cost_vs_standard": {"fgsm": round(t_fgsm / t_std, 2), "pgd10": round(t_pgd_train / t_std, 2)},
+        "train_step_seconds": {"standard": round(t_std, 3), "fgsm": round(t_fgsm, 3), "pgd10": round(t_pgd_train, 3)},
+    })
+
+
+if __name__ == "__main__":
+    main()

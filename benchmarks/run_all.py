@@ -1,0 +1,9 @@
+"""Run every benchmark (results land in benchmarks/results/*.json; docs/benchmarks.md summarises them)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+here = Path(__file__).parent
+for script in ("bench_vae_throughput.py", "bench_robust.py"):
+    subprocess.run([sys.executable, str(here / script)], check=True, cwd=here)

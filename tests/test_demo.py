@@ -1,0 +1,40 @@
+"""The main job end to end (quick mode), then the attack CLI on the classifier it trained."""
+
+import json
+
+from vaeadv.cli import main
+
+
+def test_demo_quick_then_attack_cli(real_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VAEADV_DATA", str(real_data_dir))
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "demo_results.json").read_text())
+    assert results["vae"]["dataset"] == "mnist" and results["vae"]["test_bpd"] < 4.5
+    assert (out / "vae" / "demo" / "vae_manifold.png").is_file()
+    assert (out / "vae" / "demo" / "epoch_1_samples.png").is_file()
+    robust = results["robust"]
+    assert robust["dataset"] == "cifar10" and "exact" in robust["data"]
+    assert all(v <= robust["clean_accuracy"] for v in robust["robust_accuracy"].values())
+
+    ckpt = next((out / "robust" / "demo" / "standard" / "checkpoints").glob("best-*.ckpt"))
+    attack_out = tmp_path / "attack"
+    assert main(["robust", "attack", str(ckpt), "--attack", "fgsm", "pgd", "--eps", "0.1", "0.5",
+                 "--limit", "32", "--visualise", "--out", str(attack_out)]) == 0
+    table = capsys.readouterr().out
+    assert "fgsm eps=0.5" in table and "clean" in table
+    saved = json.loads((attack_out / "attack_results.json").read_text())
+    assert set(saved["robust_accuracy"]) == {"fgsm eps=0.1", "pgd eps=0.1", "fgsm eps=0.5", "pgd eps=0.5"}
+    assert saved["evaluated_on"].startswith("first 32")
+    n_examples = sum(len(v) for v in saved["examples"].values())
+    assert len(list(attack_out.glob("*.png"))) == n_examples + (1 if n_examples else 0)
+
+
+def test_attack_cli_wrong_checkpoint_is_clean_error(tmp_path, capsys):
+    bad = tmp_path / "x.ckpt"
+    bad.write_text("hello")
+    assert main(["robust", "attack", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "not a loadable PyTorch checkpoint" in err and "Traceback" not in err
+    assert main(["vae", "evaluate", str(tmp_path / "missing.ckpt")]) == 1
+    assert "no such checkpoint" in capsys.readouterr().err
