@@ -43,3 +43,15 @@ def test_verify_fails_on_mismatch(tmp_path, capsys):
     write_mnist_like(tmp_path / "mnist")
     assert main(["data", "verify", "mnist", "--data-dir", str(tmp_path)]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_demo_falls_back_to_fashion_mnist(tmp_path, monkeypatch, capsys):
+    from vaeadv.data.resolve import find_local
+    from vaeadv.demo import pick_image_dataset
+
+    monkeypatch.delenv("VAEADV_DATA", raising=False)
+    write_mnist_like(tmp_path / "fashion-mnist")
+    if find_local("mnist", tmp_path)[0] is not None:  # a system copy of MNIST would make the fallback moot
+        pytest.skip("MNIST is installed system-wide here")
+    assert pick_image_dataset(str(tmp_path), download=False) == "fashion-mnist"
+    assert "falling back to Fashion-MNIST" in capsys.readouterr().out

@@ -29,7 +29,8 @@ def test_bpd_drops_from_about_4(real_data_dir, tmp_path):
     assert r["best_val_bpd"] < 2.5 and r["test_bpd"] < 2.5
     assert [h["epoch"] for h in r["history"]] == [1, 2]
     run = tmp_path / "mnist_z20_c32_beta1_constant_seed42"
-    for name in ("epoch_0_samples.png", "epoch_1_samples.png", "epoch_2_samples.png", "results.json"):
+    for name in ("epoch_0_samples.png", "epoch_1_samples.png", "epoch_2_samples.png", "results.json",
+                 "bpd_curves.png"):
         assert (run / name).is_file()
     keys = set(r["history"][-1])
     assert {"train_bpd", "val_bpd", "train_ELBO", "val_reconstruction_loss", "val_regularization_loss"} <= keys

@@ -114,13 +114,13 @@ def _train(args: argparse.Namespace) -> int:
 
 def load_classifier(path: str):
     """A RobustClassifier checkpoint, or a bare torchvision-layout state dict, as an eval-mode ResNet18."""
-    from vaeadv.checkpoints import load_checkpoint
-    from vaeadv.robust.models import load_weights, resnet18
+    from vaeadv.checkpoints import load_checkpoint, load_state
+    from vaeadv.robust.models import network_state, resnet18
 
     ckpt = load_checkpoint(path, "ResNet18")
-    width = ckpt.get("hyper_parameters", {}).get("width", 64) if isinstance(ckpt.get("hyper_parameters"), dict) else 64
-    model = resnet18(10, width=width)
-    load_weights(model, path)
+    hparams = ckpt.get("hyper_parameters")
+    model = resnet18(10, width=hparams.get("width", 64) if isinstance(hparams, dict) else 64)
+    load_state(model, network_state(ckpt), path, "CIFAR ResNet18")
     return model.eval()
 
 

@@ -112,9 +112,12 @@ def load_weights(model: nn.Module, source: str | Path, sha256: str | None = None
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else None
         if digest is not None and digest != sha256.lower():
             raise VaeadvError(f"{path}: SHA-256 {digest} does not match the expected {sha256}.")
-    state = load_checkpoint(path, "ResNet18 weights")
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    state = {k.removeprefix("model."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    load_state(model, state, path, "CIFAR ResNet18")
+    load_state(model, network_state(load_checkpoint(path, "ResNet18 weights")), path, "CIFAR ResNet18")
     return model
+
+
+def network_state(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The ResNet's tensors from a bare state dict or a (Lightning) checkpoint holding one."""
+    state = checkpoint.get("state_dict", checkpoint)
+    state = state if isinstance(state, dict) else checkpoint
+    return {k.removeprefix("model."): v for k, v in state.items() if isinstance(v, torch.Tensor)}

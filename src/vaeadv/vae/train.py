@@ -20,6 +20,7 @@ from vaeadv.io import atomic_write_json
 from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
+from vaeadv.vae.viz import plot_bpd_curves
 
 
 @dataclass
@@ -110,4 +111,7 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     }
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "results.json", results)
+        plot_bpd_curves(history, run_dir / "bpd_curves.png",
+                        f"{cfg.dataset}, z={cfg.z_dim}, β={cfg.beta:g}, {cfg.lr_schedule} lr — test bpd "
+                        f"{results['test_bpd']:.4f}")
     return results

@@ -59,3 +59,30 @@ def visualize_manifold(decoder: torch.nn.Module, grid_size: int = 20) -> torch.T
     values = torch.arange(levels, dtype=probs.dtype, device=probs.device).view(1, -1, 1, 1)
     means = (probs * values).sum(dim=1, keepdim=True) / (levels - 1)
     return make_grid(means.cpu(), nrow=grid_size, padding=2, pad_value=0.5)
+
+
+def plot_bpd_curves(history: list[dict], path: str | Path, title: str = "") -> Path | None:
+    """Train/val bpd per epoch (the assignment's Q1.8 plot) from a run's ``results.json`` history."""
+    rows = [h for h in history if "train_bpd" in h or "val_bpd" in h]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("train_bpd", "train"), ("val_bpd", "validation")):
+        points = [(h["epoch"], h[key]) for h in rows if key in h]
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("bits per dimension (negative ELBO)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
