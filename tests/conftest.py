@@ -4,10 +4,18 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test gets its own cache folder and no downloads, so tests never touch ~/.cache or the web."""
-    monkeypatch.setenv("VAEADV_CACHE", str(tmp_path_factory.mktemp("cache")))
+def _isolated_cache(request, tmp_path_factory, monkeypatch):
+    """No downloads, and never ~/.cache: each test gets its own cache folder, except tests on the real
+    datasets, which share one per session so the real files are decoded once, not once per test."""
+    shared = "real_data_dir" in request.fixturenames
+    cache = request.getfixturevalue("_shared_cache") if shared else tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("VAEADV_CACHE", str(cache))
     monkeypatch.setenv("VAEADV_OFFLINE", "1")
 
 
