@@ -78,6 +78,8 @@ def test_killed_run_resumes_from_last_checkpoint(real_data_dir, tmp_path):
     results = json.loads((run / "results.json").read_text())
     assert results["epochs_completed"] == 12 and epoch_before < 11
     assert [h["epoch"] for h in results["history"]] == list(range(1, 13))
+    assert (run / "csv_2" / "metrics.csv").is_file()  # the resumed run's CSV; the first one is kept
+    assert (run / "csv").is_dir()
 
 
 def test_ddp_two_cpu_processes(real_data_dir, tmp_path):

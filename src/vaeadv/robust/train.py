@@ -9,10 +9,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
+from vaeadv.loggers import run_loggers
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 from vaeadv.robust.models import CIFAR10_STD, load_weights
@@ -108,7 +108,7 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
     trainer = pl.Trainer(
         max_epochs=epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
-        logger=[TensorBoardLogger(run_dir, name="", version="tensorboard"), CSVLogger(run_dir, name="", version="csv")],
+        logger=run_loggers(run_dir),
         callbacks=[checkpoint], limit_train_batches=cfg.limit_train_batches,
         limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )

@@ -12,11 +12,11 @@ import lightning
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from vaeadv import __version__
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
+from vaeadv.loggers import run_loggers
 from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
@@ -82,7 +82,7 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
-        logger=[TensorBoardLogger(run_dir, name="", version="tensorboard"), CSVLogger(run_dir, name="", version="csv")],
+        logger=run_loggers(run_dir),
         callbacks=[checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)],
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         limit_test_batches=cfg.limit_test_batches, log_every_n_steps=50,
