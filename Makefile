@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/vaeadv demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -79,7 +79,7 @@ def _demo_vae(dataset: str, args: argparse.Namespace, out: Path) -> dict:
     print(f"\n== 2/3 VAE on 4-bit {dataset} (z_dim=2, short run) ==", flush=True)
     quick = args.quick
     cfg = VAETrainConfig(dataset=dataset, data_dir=args.data_dir, download=not args.no_download, z_dim=2,
-                         epochs=1 if quick else 3, train_subset=1024 if quick else 12_000, sample_every=1,
+                         epochs=1 if quick else 2, train_subset=1024 if quick else None, sample_every=1,
                          limit_val_batches=4 if quick else 10, limit_test_batches=4 if quick else None,
                          log_dir=str(out / "vae"), run_name="demo", resume=(out / "vae" / "demo").exists(),
                          progress=not quick)
