@@ -4,6 +4,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
 from tests.data.helpers import idx_bytes, write_cifar_npz, write_mnist_like
 from vaeadv.data import load_dataset, locate
@@ -57,15 +58,22 @@ def test_fetch_rejects_checksum_mismatch_and_leaves_nothing(tmp_path):
 
 
 def test_load_caches_decoded_tensors(tmp_path, monkeypatch):
+    import vaeadv.data.datasets as datasets
+
     arrays = write_mnist_like(tmp_path / "mnist", n_train=30)
     first = load_dataset("mnist", tmp_path)
-    cached = list((tmp_path.parent / "x").glob("*"))  # nothing written outside the cache
-    assert cached == []
+
+    def no_decoding(located):
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr(datasets, "_decode", no_decoding)
     again = load_dataset("mnist", tmp_path)
-    assert first.x_train.dtype.is_floating_point is False
+    assert first.x_train.dtype == torch.uint8
     assert np.array_equal(again.x_train[:, 0].numpy(), arrays["train-images-idx3-ubyte"])
     assert again.y_train.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
     assert again.all_exact
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_dataset("mnist", tmp_path, use_cache=False)
 
 
 def test_damaged_cache_is_rebuilt(tmp_path, monkeypatch):

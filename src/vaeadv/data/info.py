@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -26,8 +27,6 @@ def _expected(located: Located, path: Path) -> tuple[str, str] | None:
 
 
 def _digest(located: Located, path: Path, algorithm: str) -> str:
-    import hashlib
-
     if located.kind == "idx":  # compare decompressed content: mirrors re-compress the gzip wrapper
         return hashlib.new(algorithm, read_bytes(path)).hexdigest()
     return file_digest(path, algorithm)
