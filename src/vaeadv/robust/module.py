@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vaeadv.robust.attacks import pgd
+from vaeadv.robust.evaluate import to_unit
 from vaeadv.robust.models import resnet18
 from vaeadv.robust.objectives import fgsm_objective
 
@@ -40,7 +41,7 @@ class RobustClassifier(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
-        return (x.float().div_(255.0) if x.dtype == torch.uint8 else x), y
+        return to_unit(x), y
 
     def training_step(self, batch, batch_idx):
         x, y = batch
