@@ -50,6 +50,13 @@ def test_pgd_batch_contains_clean_and_adversarial(batch):
     assert module.training, "the attack restores train mode"
 
 
+def test_channels_last_only_where_onednn_handles_it():
+    narrow, wide = RobustClassifier(width=4), RobustClassifier(width=8)
+    assert not narrow.hparams.channels_last and wide.hparams.channels_last
+    assert wide.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert narrow.model.conv1.weight.is_contiguous()
+
+
 def test_recipes_build_optimizers():
     m = RobustClassifier("standard", "template", width=4)
     conf = m.configure_optimizers()

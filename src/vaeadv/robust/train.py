@@ -96,7 +96,6 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
     if last.exists() and not cfg.resume:
         raise VaeadvError(f"{run_dir} already holds a run. Pass --resume to continue it, or --run-name for a new one.")
     pl.seed_everything(cfg.seed, verbose=False)
-    torch.set_flush_denormal(True)  # denormal activations/gradients make x86 CPU kernels orders of magnitude slower
     epochs = cfg.resolved("epochs")
     eps = budget(cfg.pgd_eps if strategy == "pgd" else cfg.fgsm_eps, cfg.units)
     model = RobustClassifier(strategy, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
