@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 
 
@@ -52,6 +53,7 @@ def add_commands(groups, data_flags) -> None:
     e.add_argument("--prior-samples", type=positive_int, default=0,
                    help="also the naive prior-sampling estimate with this many samples (Q1.2)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto", help="torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     e.add_argument("--out", help="JSON output (default: evaluation.json beside the checkpoint's run)")
     e.set_defaults(run=_evaluate)
 
@@ -84,10 +86,16 @@ def _devices(text: str):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
     from vaeadv.data import load_dataset, quantize
     from vaeadv.vae.evaluate import evaluate_vae, load_vae, prior_sampling_bpd
 
-    model = load_vae(args.checkpoint)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        model = load_vae(args.checkpoint).to(device)
+    except (RuntimeError, AssertionError) as exc:  # unknown or unavailable device
+        raise VaeadvError(f"--device {args.device}: {exc}") from None
     data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
     imgs = quantize(data.x_test, model.hparams.levels)[: args.limit]
     result = {"checkpoint": str(args.checkpoint), "data": data.source,
