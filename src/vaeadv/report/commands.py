@@ -1,8 +1,55 @@
-"""`vaeadv report ...` sub-commands."""
+"""`vaeadv report`: every experiment of the assignment at one scale, then report.md / report.html /
+results.json."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
+
 
 def add_commands(groups, data_flags) -> None:
-    p = groups.add_parser("report", help="(filled by a later issue)")
-    p.add_subparsers(dest="command", required=True)
+    p = groups.add_parser(
+        "report", help="run (or reuse) every experiment and write report.md, report.html, results.json",
+        description="Runs every experiment of the assignment at the chosen scale — resuming an interrupted "
+                    "report, reusing finished experiments — and renders the report from the stored results.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--scale", choices=list(SCALES), default="smoke",
+                   help="; ".join(f"{s.name}: {s.summary}" for s in SCALES.values()))
+    p.add_argument("--out", help="report folder (default: report_out/<scale>)")
+    p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments (the report "
+                   "still shows every finished one): " + ", ".join(EXPERIMENT_NAMES))
+    p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    data_flags(p)
+    p.set_defaults(run=_report)
+
+
+def _positive_int(text: str) -> int:
+    from vaeadv.cli import positive_int
+
+    return positive_int(text)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaeadv.errors import VaeadvError
+    from vaeadv.report.context import Context
+    from vaeadv.report.run import render, run_experiments
+
+    unknown = sorted(set(args.only or []) - set(EXPERIMENT_NAMES))
+    if unknown:
+        raise VaeadvError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENT_NAMES)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out or f"report_out/{args.scale}").resolve()
+    ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download, progress=not args.no_progress)
+    if not args.render_only:
+        run_experiments(ctx, args.only)
+    paths = render(ctx)
+    for kind, path in paths.items():
+        print(f"{kind:<9}{path}")
+    return 0

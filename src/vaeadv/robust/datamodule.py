@@ -19,12 +19,13 @@ def as_rgb32(images: torch.Tensor) -> torch.Tensor:
 class CifarDataModule(pl.LightningDataModule):
     """``val_from="test"`` (template): validation and test carved from the official test set by
     ``valid_ratio`` (seeded). ``val_from="train"``: ``val_size`` images held out of the training set and
-    the whole official test set kept for testing."""
+    the whole official test set kept for testing. ``train_shard=(k, n)`` keeps the k-th of n disjoint,
+    seeded parts of the training images."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 64, augment: bool = False,
                  val_from: str = "test", valid_ratio: float = 0.75, val_size: int = 5000, seed: int = 42,
                  train_subset: int | None = None, test_subset: int | None = None, download: bool = True,
-                 dataset: str = "cifar10") -> None:
+                 dataset: str = "cifar10", train_shard: tuple[int, int] | None = None) -> None:
         super().__init__()
         if val_from not in ("test", "train"):
             raise ValueError("val_from must be 'test' or 'train'")
@@ -32,6 +33,9 @@ class CifarDataModule(pl.LightningDataModule):
         self.val_from, self.valid_ratio, self.val_size, self.seed = val_from, valid_ratio, val_size, seed
         self.train_subset, self.test_subset, self.download = train_subset, test_subset, download
         self.dataset = dataset
+        if train_shard is not None and not 0 <= train_shard[0] < train_shard[1]:
+            raise ValueError(f"train_shard (k, n) needs 0 <= k < n, got {train_shard}")
+        self.train_shard = train_shard
 
     def setup(self, stage: str | None = None) -> None:
         if hasattr(self, "x_train"):
@@ -52,6 +56,10 @@ class CifarDataModule(pl.LightningDataModule):
         if self.train_subset:
             train_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(self.seed))
                                   [: self.train_subset]]
+        if self.train_shard:  # part k of n disjoint parts (Q2.1's models A and B on halves of the training set)
+            k, parts = self.train_shard
+            perm = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(self.seed + 1))
+            train_idx = train_idx[perm[k::parts]]
         test_idx = test_idx.sort().values
         if self.test_subset:
             test_idx = test_idx[: self.test_subset]

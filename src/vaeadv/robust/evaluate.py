@@ -9,6 +9,7 @@ attacked.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -156,14 +157,25 @@ def accuracy_vs_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 def transfer_accuracy(source: nn.Module, target: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                       attack: AttackSpec, *, batch_size: int = 256) -> dict:
     """Adversarial examples crafted on ``source`` (every image), classified by ``target``."""
-    device = next(target.parameters()).device
-    hits = clean = 0
-    with eval_mode(target):
+    return transfer_accuracies(source, {"target": target}, images, labels, attack, batch_size=batch_size)["target"]
+
+
+def transfer_accuracies(source: nn.Module, targets: dict[str, nn.Module], images: torch.Tensor,
+                        labels: torch.Tensor, attack: AttackSpec, *, batch_size: int = 256) -> dict[str, dict]:
+    """Each batch's adversarial examples are crafted on ``source`` once and shown to every target."""
+    device = next(source.parameters()).device
+    hits = dict.fromkeys(targets, 0)
+    clean = dict.fromkeys(targets, 0)
+    with contextlib.ExitStack() as stack:
+        for target in targets.values():
+            stack.enter_context(eval_mode(target))
         for start in range(0, len(images), batch_size):
             x = to_unit(images[start:start + batch_size]).to(device)
             y = labels[start:start + batch_size].to(device)
             adv = attack.run(source, x, y)
             with torch.no_grad():
-                clean += int((target(x).argmax(1) == y).sum())
-                hits += int((target(adv).argmax(1) == y).sum())
-    return {"clean_accuracy": clean / len(images), "adversarial_accuracy": hits / len(images)}
+                for name, target in targets.items():
+                    clean[name] += int((target(x).argmax(1) == y).sum())
+                    hits[name] += int((target(adv).argmax(1) == y).sum())
+    n = len(images)
+    return {name: {"clean_accuracy": clean[name] / n, "adversarial_accuracy": hits[name] / n} for name in targets}

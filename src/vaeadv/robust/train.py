@@ -47,6 +47,7 @@ class RobustTrainConfig:
     val_from: str | None = None
     valid_ratio: float = 0.75
     train_subset: int | None = None
+    train_shard: tuple[int, int] | None = None
     test_subset: int | None = None
     eval_limit: int | None = None
     units: str = "normalized"  # of the ε/α below: the template's
@@ -76,7 +77,8 @@ class RobustTrainConfig:
     def default_run_name(self) -> str:
         aug = "_aug" if self.augment else ""
         pre = "_pretrained" if self.pretrained else ""
-        return f"{self.recipe}{aug}{pre}_seed{self.seed}"
+        part = f"_part{self.train_shard[0]}of{self.train_shard[1]}" if self.train_shard else ""
+        return f"{self.recipe}{aug}{pre}{part}_seed{self.seed}"
 
 
 def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:
@@ -127,7 +129,8 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
               checkpoint.best_model_path if trained else cfg.pretrained,
               "epochs": epochs if trained else 0, "train_seconds": round(fit_s, 1),
               "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
-              "clean_test_accuracy": tested[0]["test_acc"] if tested else None, "test_images": len(dm.x_test)}
+              "clean_test_accuracy": tested[0]["test_acc"] if tested else None, "test_images": len(dm.x_test),
+              "train_images": len(dm.x_train), "data": dm.source}
     if cfg.attack and trainer.is_global_zero:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
@@ -135,7 +138,7 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
         result["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
                                  "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
     if trainer.is_global_zero:
-        atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), "data": dm.source, **result,
+        atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), **result,
                                                     "versions": versions()})
     return result
 
@@ -143,6 +146,7 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
 def train_strategies(cfg: RobustTrainConfig) -> list[dict]:
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, seed=cfg.seed, train_subset=cfg.train_subset,
-                         test_subset=cfg.test_subset, download=cfg.download, dataset=cfg.dataset)
+                         test_subset=cfg.test_subset, download=cfg.download, dataset=cfg.dataset,
+                         train_shard=cfg.train_shard)
     dm.setup()
     return [train_one(cfg, s, dm) for s in cfg.strategies]

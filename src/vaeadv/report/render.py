@@ -1,0 +1,163 @@
+"""Results → report. Every number printed here is read from this run's stored results at render time;
+a result that is missing (never run, deleted, or produced under other settings) renders as a
+'Missing' note, never as an older number."""
+
+from __future__ import annotations
+
+from vaeadv.report.answers import answers
+from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
+from vaeadv.report.scales import Scale
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def num(x: float | None, digits: int = 4) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _missing(name: str, scale: Scale) -> Missing:
+    return Missing(f"results of experiment `{name}` are not in this report folder",
+                   f"Run `vaeadv report --scale {scale.name}` (it resumes) to produce them.")
+
+
+def build(results: dict[str, dict | None], scale: Scale, meta: dict) -> Document:
+    doc = Document(f"vaeadv report — VAEs and adversarial attacks (scale: {scale.name})")
+    _header(doc, scale, meta)
+    doc.add(Heading("Part 1 — Variational autoencoders on 4-bit MNIST"))
+    _vae_main(doc, results.get("vae_main"), scale)
+    _manifold(doc, results.get("vae_manifold"), scale)
+    _beta(doc, results.get("beta_sweep"), scale)
+    _q12(doc, results.get("q12_prior_vs_importance"), scale)
+    doc.add(Heading("Part 2 — Adversarial attacks and defenses on CIFAR-10"))
+    _matrix(doc, results.get("adversarial_matrix"), scale)
+    _curves(doc, results.get("robustness_curves"), scale)
+    _transfer(doc, results.get("transfer"), scale)
+    doc.add(Heading("Answers to the questions"))
+    for question, text in answers(results):
+        doc.add(Para(f"**{question}** {text}"))
+    return doc
+
+
+def _header(doc: Document, scale: Scale, meta: dict) -> None:
+    doc.add(Para(f"**Scale:** `{scale.name}` — {scale.summary}. Every number below was produced at this scale "
+                 f"by `vaeadv report --scale {scale.name}`; results of other settings are never shown."))
+    doc.add(Bullets([f"**Data:** {d}" for d in meta.get("data", [])] + [
+        f"**Hardware:** {meta.get('hardware', '?')}",
+        f"**Wall time:** {meta.get('wall_time', '?')}",
+        f"**Versions:** {meta.get('versions', '?')}",
+        f"**Written:** {meta.get('written', '?')}"]))
+    reductions = scale.reductions()
+    if reductions:
+        doc.add(Para("**Reductions from the assignment's settings at this scale:**"), Bullets(reductions))
+
+
+def _vae_main(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q1.8 — training curves and test bpd (z = 20)", 3))
+    if r is None:
+        doc.add(_missing("vae_main", scale))
+        return
+    ev = r["evaluation"]
+    doc.add(Figure(r["curves"], f"train/validation bpd per epoch, z=20, {r['train_images']} training images"),
+            Table(["quantity", "value"], [
+                ["epochs", str(r["epochs"])], ["best validation bpd (epoch)", f"{num(r['best_val_bpd'])} "
+                                               f"({r['best_epoch']})"],
+                ["test bpd (ELBO, full test set, best checkpoint)", num(r["test_bpd"])],
+                [f"test ELBO bpd ({ev['images']} images)", num(ev["elbo_bpd"])],
+                [f"test IWAE bpd, K={ev['iw_samples']} ({ev['images']} images)", num(ev["iwae_bpd"])],
+                ["reconstruction / KL (nats per image)", f"{num(ev['reconstruction_nats'], 1)} / "
+                                                         f"{num(ev['kl_nats'], 1)}"],
+                ["active latent units (of 20)", str(ev["active_units"])]]))
+    doc.add(Heading("Q1.9 — samples during training", 3))
+    for epoch, path in r["samples"].items():
+        doc.add(Figure(path, f"64 samples after {epoch} epochs" if epoch != "0" else "64 samples before training"))
+    doc.add(Heading("Q1.6 — Monte-Carlo KL against the closed form", 3))
+    kl = r["q16_kl"]
+    mc = [[f"Monte Carlo, {k.split('_')[1]} sample(s)", num(v, 3)] for k, v in kl.items() if k != "closed_form"]
+    doc.add(Table(["estimator", "KL (nats, mean over 256 test posteriors)"],
+                  [["closed form", num(kl["closed_form"], 3)], *mc]))
+
+
+def _manifold(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q1.10 — the 2-D latent manifold", 3))
+    if r is None:
+        doc.add(_missing("vae_manifold", scale))
+        return
+    doc.add(Figure(r["manifold"], f"decoder means on a 20×20 grid of z = Φ⁻¹(p), z_dim = 2, after {r['epochs']} "
+                                  f"epochs (test bpd {num(r['test_bpd'])})"))
+
+
+def _beta(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q1.11 — β-VAE sweep (z = 20)", 3))
+    if r is None:
+        doc.add(_missing("beta_sweep", scale))
+        return
+    rows = [[f"{x['beta']:g}", num(x["test_bpd"]), num(x["iwae_bpd"]), num(x["kl_nats"], 2),
+             num(x["reconstruction_nats"], 1), str(x["active_units"])] for x in r["rows"]]
+    doc.add(Table(["β", "test bpd (ELBO)", "IWAE bpd", "KL (nats)", "reconstruction (nats)", "active units"], rows,
+                  f"{r['epochs']} epochs per β; ELBO/IWAE/KL on {r['eval_images']} test images. bpd is the "
+                  "β = 1 ELBO of each model, so the models compare as density models."),
+            Figure(r["figure"], "IWAE bpd, KL and active units against β"))
+    for x in r["rows"]:
+        doc.add(Figure(x["samples"], f"β = {x['beta']:g}: samples from the prior"),
+                Figure(x["reconstructions"], f"β = {x['beta']:g}: test images (top two rows) and reconstructions"))
+
+
+def _q12(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q1.2 — naive prior sampling against importance sampling, as z_dim grows", 3))
+    if r is None:
+        doc.add(_missing("q12_prior_vs_importance", scale))
+        return
+    few, many = r["prior_samples"]
+    rows = [[str(x["z_dim"]), num(x["elbo_bpd"]), num(x["iwae_bpd"]), num(x[f"prior_{few}_bpd"]),
+             num(x[f"prior_{many}_bpd"])] for x in r["rows"]]
+    doc.add(Table(["z_dim", "ELBO bpd", f"IWAE bpd (K={r['iw_samples']})", f"prior MC, L={few}",
+                   f"prior MC, L={many}"], rows,
+                  f"bpd on {r['images']} test images; lower is a tighter estimate of −log p(x)"))
+
+
+def _matrix(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q2.1–Q2.3 — the run matrix: every model against every attack", 3))
+    if r is None:
+        doc.add(_missing("adversarial_matrix", scale))
+        return
+    header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch"]
+    rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""), pct(x["clean_test_accuracy"]),
+             pct(x["clean_accuracy"]), *[pct(x["robust_accuracy"][a]) for a in r["attacks"]],
+             num(x["seconds_per_epoch"], 1)] for x in r["rows"]]
+    eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
+    doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps. "
+                                f"The template's ε = 0.1 in normalised units is ({eps}) per channel in pixel "
+                                f"units (≈ {r['eps_pixel_of_template'][0] * 255:.1f}/255)."),
+            Para("★ = the best standard model we trained (by clean test accuracy). No pretrained weights can be "
+                 "downloaded on this machine; `vaeadv robust train --pretrained FILE|URL` adds that row where they "
+                 "can be."))
+    pictures = next((x.get("pictures") for x in r["rows"] if x.get("pictures")), None)
+    doc.add(Figure(pictures, "adversarial examples against the standard model: original, adversarial, "
+                             "amplified perturbation"))
+
+
+def _curves(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Accuracy against ε, random noise against FGSM, FGSM against PGD", 3))
+    if r is None:
+        doc.add(_missing("robustness_curves", scale))
+        return
+    doc.add(Figure(r["figure"], f"accuracy against ε on the {r['evaluated_on']}: random-sign noise, FGSM and "
+                                f"PGD-{r['pgd_steps']} of the same L∞ size"))
+    doc.add(Table(["attack (standard model, ε = 8/255)", "accuracy", "ms per image"],
+                  [[k.upper(), pct(v["accuracy"]), num(v["ms_per_image"], 2)] for k, v in r["cost"].items()]))
+
+
+def _transfer(doc: Document, r: dict | None, scale: Scale) -> None:
+    doc.add(Heading("Q2.1 — transfer between models trained on disjoint halves", 3))
+    if r is None:
+        doc.add(_missing("transfer", scale))
+        return
+    names = list(r["clean"])
+    sizes = " and ".join(f"{n}: {k} images" for n, k in r["train_images_each"].items())
+    doc.add(Para(f"Models A and B: standard ResNet18s trained on disjoint halves of the training images ({sizes}); "
+                 f"clean accuracy A {pct(r['clean']['A'])}, B {pct(r['clean']['B'])} on the {r['evaluated_on']}."))
+    for label, by_src in r["matrix"].items():
+        doc.add(Table(["crafted on ↓ / evaluated on →", *names],
+                      [[src, *[pct(by_src[src][dst]) for dst in names]] for src in by_src], label))

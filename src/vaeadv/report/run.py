@@ -1,0 +1,98 @@
+"""Run (or reuse) every experiment of a scale, then render report.md, report.html and results.json.
+
+Each experiment's result is stored as soon as it finishes (atomically), keyed by the scale's settings;
+the training runs underneath resume from their last checkpoints, so an interrupted report continues
+where it stopped. Rendering reads only the stored results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from vaeadv.io import atomic_write_bytes, atomic_write_json
+from vaeadv.report import robust_experiments as robust
+from vaeadv.report import vae_experiments as vae
+from vaeadv.report.context import Context
+from vaeadv.report.document import to_html, to_markdown
+from vaeadv.report.render import build
+from vaeadv.report.scales import EXPERIMENT_NAMES
+from vaeadv.report.store import ResultStore
+
+EXPERIMENTS = {
+    "vae_main": vae.vae_main,
+    "vae_manifold": vae.vae_manifold,
+    "beta_sweep": vae.beta_sweep,
+    "q12_prior_vs_importance": vae.q12_prior_vs_importance,
+    "adversarial_matrix": robust.adversarial_matrix,
+    "robustness_curves": robust.robustness_curves,
+    "transfer": robust.transfer,
+}
+assert tuple(EXPERIMENTS) == EXPERIMENT_NAMES
+
+
+def experiment_config(ctx: Context, name: str) -> dict:
+    return {"experiment": name, "scale": ctx.scale.as_config(), "format": 1}
+
+
+def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, float]:
+    """Run what is missing or stale; returns the seconds spent per experiment run now."""
+    store = ResultStore(ctx.out / "results")
+    spent = {}
+    for name, experiment in EXPERIMENTS.items():
+        if only and name not in only:
+            continue
+        config = experiment_config(ctx, name)
+        if store.get(name, config) is not None:
+            ctx.log(f"{name}: done earlier, reused")
+            continue
+        ctx.log(f"{name}: running")
+        start = time.perf_counter()
+        result = experiment(ctx)
+        spent[name] = time.perf_counter() - start
+        store.put(name, config, {**result, "wall_seconds": round(spent[name], 1)})
+        ctx.log(f"{name}: finished in {spent[name]:.0f} s")
+    return spent
+
+
+def load_results(ctx: Context) -> dict[str, dict | None]:
+    store = ResultStore(ctx.out / "results")
+    return {name: store.get(name, experiment_config(ctx, name)) for name in EXPERIMENTS}
+
+
+def _meta(results: dict[str, dict | None]) -> dict:
+    seconds = sum(r.get("wall_seconds", 0) for r in results.values() if r)
+    data = []
+    if results.get("vae_main"):
+        data.append(f"MNIST: {results['vae_main']['data']}")
+    if results.get("adversarial_matrix"):
+        m = results["adversarial_matrix"]
+        data.append(f"CIFAR-10: {m.get('data')}; attacks on the {m['evaluated_on']}")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    done = sum(r is not None for r in results.values())
+    return {
+        "data": data,
+        "hardware": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPU cores, "
+                    f"{torch.get_num_threads()} torch threads, {gpu}",
+        "wall_time": f"{seconds / 60:.1f} min summed over the {done} of {len(results)} experiments present "
+                     "(each measured when it ran; training shared between experiments counts once)",
+        "versions": f"torch {torch.__version__}, Python {platform.python_version()}",
+        "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def render(ctx: Context) -> dict[str, Path]:
+    results = load_results(ctx)
+    meta = _meta(results)
+    doc = build(results, ctx.scale, meta)
+    paths = {
+        "markdown": atomic_write_bytes(ctx.out / "report.md", to_markdown(doc, ctx.out).encode()),
+        "html": atomic_write_bytes(ctx.out / "report.html", to_html(doc, ctx.out).encode()),
+        "json": atomic_write_json(ctx.out / "results.json", {"scale": ctx.scale.as_config(), "meta": meta,
+                                                            "results": results}),
+    }
+    return paths

@@ -1,0 +1,110 @@
+"""How big each report is. Every reduction from the assignment's settings is a field here, so the report
+can print exactly what it cut (``Scale.reductions``) and results of one scale never pass for another."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# The report's experiments, in running order (run.py maps each name to its function).
+EXPERIMENT_NAMES = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "adversarial_matrix",
+                    "robustness_curves", "transfer")
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    summary: str
+    # Part 1: the z=20 VAE (curves, samples, test bpd) and the z=2 VAE (manifold).
+    vae_epochs: int
+    vae_train_subset: int | None
+    vae_sample_every: int
+    vae_eval_images: int
+    iw_samples: int
+    # Q1.2: naive prior-sampling Monte Carlo against the importance-weighted estimate, per z_dim.
+    q12_z_dims: tuple[int, ...]
+    q12_epochs: int
+    q12_train_subset: int | None
+    prior_samples: int
+    q12_images: int
+    # β-VAE sweep (z=20).
+    betas: tuple[float, ...]
+    beta_epochs: int
+    beta_train_subset: int | None
+    beta_eval_images: int
+    beta_iw_samples: int
+    # Part 2: CIFAR-10 ResNet18.
+    recipe: str
+    cifar_epochs: int
+    cifar_train_subset: int | None
+    width: int
+    pgd_steps: int
+    attack_images: int
+    test_subset: int | None
+    transfer_epochs: int
+    eps_curve_255: tuple[float, ...] = (0, 1, 2, 4, 8, 16)
+    curve_images: int = 500
+    limit_val_batches: int | float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_config(self) -> dict:
+        return asdict(self)
+
+    def reductions(self) -> list[str]:
+        """What this scale changes from the assignment's settings, in words."""
+        full = SCALES["full"]
+        out = []
+        for key, label in _DESCRIBED.items():
+            mine, theirs = getattr(self, key), getattr(full, key)
+            if mine != theirs:
+                out.append(f"{label}: {_show(mine)} (assignment / full: {_show(theirs)})")
+        return out + list(self.notes)
+
+
+def _show(value) -> str:
+    if value is None:
+        return "all"
+    if isinstance(value, tuple):
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
+_DESCRIBED = {
+    "vae_epochs": "VAE epochs (z=20 and z=2)", "vae_train_subset": "VAE training images",
+    "vae_eval_images": "test images for ELBO/IWAE", "iw_samples": "importance samples K",
+    "q12_z_dims": "latent sizes for Q1.2", "q12_epochs": "epochs of the extra Q1.2 models",
+    "prior_samples": "prior samples L (Q1.2)", "betas": "β values", "beta_epochs": "epochs per β",
+    "beta_train_subset": "training images per β", "recipe": "CIFAR training recipe",
+    "cifar_epochs": "CIFAR epochs", "cifar_train_subset": "CIFAR training images", "width": "ResNet18 base width",
+    "pgd_steps": "PGD steps (training and evaluation)", "attack_images": "test images attacked",
+    "test_subset": "test images for clean accuracy", "transfer_epochs": "epochs of the transfer models A/B",
+}
+
+SCALES: dict[str, Scale] = {
+    "smoke": Scale(
+        name="smoke", summary="minutes on a laptop CPU: checks that every experiment runs and renders; "
+        "the numbers mean nothing",
+        vae_epochs=2, vae_train_subset=512, vae_sample_every=1, vae_eval_images=64, iw_samples=8,
+        q12_z_dims=(2, 20), q12_epochs=1, q12_train_subset=512, prior_samples=32, q12_images=32,
+        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=1, beta_train_subset=512, beta_eval_images=64,
+        beta_iw_samples=4,
+        recipe="fast", cifar_epochs=1, cifar_train_subset=256, width=8, pgd_steps=2, attack_images=32,
+        test_subset=200, transfer_epochs=1, eps_curve_255=(0, 4, 16), curve_images=32, limit_val_batches=2),
+    "cpu": Scale(
+        name="cpu", summary="about an hour on 2 CPU cores, in resumable pieces",
+        vae_epochs=8, vae_train_subset=None, vae_sample_every=1, vae_eval_images=2000, iw_samples=100,
+        q12_z_dims=(2, 8, 20), q12_epochs=4, q12_train_subset=20000, prior_samples=1000, q12_images=200,
+        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=4, beta_train_subset=20000, beta_eval_images=1000,
+        beta_iw_samples=20,
+        recipe="fast", cifar_epochs=5, cifar_train_subset=10000, width=16, pgd_steps=5, attack_images=1000,
+        test_subset=None, transfer_epochs=5, curve_images=500,
+        notes=("CIFAR models use the 'fast' recipe (one-cycle SGD, batch 128, validation held out of the "
+               "training set) instead of the template's 30-epoch step schedule",)),
+    "full": Scale(
+        name="full", summary="the assignment's settings (a GPU is recommended)",
+        vae_epochs=80, vae_train_subset=None, vae_sample_every=10, vae_eval_images=10000, iw_samples=100,
+        q12_z_dims=(2, 8, 20), q12_epochs=80, q12_train_subset=None, prior_samples=1000, q12_images=1000,
+        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=80, beta_train_subset=None, beta_eval_images=10000,
+        beta_iw_samples=100,
+        recipe="template", cifar_epochs=30, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
+        test_subset=None, transfer_epochs=30, curve_images=1000),
+}

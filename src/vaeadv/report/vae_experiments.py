@@ -1,0 +1,156 @@
+"""Part 1 experiments: the z=20 VAE, the z=2 manifold, Q1.2 (prior sampling vs importance sampling as
+z_dim grows), Q1.6 (Monte-Carlo KL vs closed form) and the β sweep. Each returns a JSON-able dict whose
+figure paths are relative to the report folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vaeadv.report.context import Context
+from vaeadv.report.store import run_dir_name
+from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
+from vaeadv.vae.train import VAETrainConfig, train_vae
+from vaeadv.vae.viz import levels_to_unit, make_grid, save_image
+
+
+def train_or_reuse_vae(ctx: Context, *, z_dim: int, beta: float, epochs: int, subset: int | None) -> dict:
+    """One VAE training run, shared by every experiment that asks for the same settings; a finished run is
+    read back, an interrupted one resumes from its last checkpoint."""
+    key = {"dataset": "mnist", "z_dim": z_dim, "beta": beta, "epochs": epochs, "train_subset": subset,
+           "seed": 42, "lr_schedule": "constant", "sample_every": ctx.scale.vae_sample_every}
+    run_dir = ctx.runs / "vae" / run_dir_name(f"z{z_dim}_beta{beta:g}_e{epochs}", key)
+    done = run_dir / "results.json"
+    if done.exists():
+        results = json.loads(done.read_text())
+        if results.get("epochs_completed") == epochs and results.get("test_bpd") is not None:
+            return results
+    ctx.log(f"training VAE z={z_dim} β={beta:g} for {epochs} epochs → {run_dir}")
+    cfg = VAETrainConfig(data_dir=ctx.data_dir, download=ctx.download, z_dim=z_dim, beta=beta, epochs=epochs,
+                         train_subset=subset, sample_every=ctx.scale.vae_sample_every, log_dir=str(run_dir.parent),
+                         run_name=run_dir.name, resume=True, progress=ctx.progress)
+    return train_vae(cfg)
+
+
+def _test_images(ctx: Context, count: int, levels: int = 16) -> torch.Tensor:
+    from vaeadv.data import load_dataset, quantize
+
+    data = load_dataset("mnist", ctx.data_dir, download=ctx.download)
+    return quantize(data.x_test[:count], levels)
+
+
+def sample_epochs(epochs: int, every: int) -> list[int]:
+    """The assignment's 0 / 10 / 80 (before, an eighth of the way, the end) for a run of ``epochs``."""
+    early = max(every, round(epochs / 8 / every) * every)
+    return sorted({0, min(early, epochs), epochs})
+
+
+def vae_main(ctx: Context) -> dict:
+    s = ctx.scale
+    run = train_or_reuse_vae(ctx, z_dim=20, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
+    run_dir = Path(run["run_dir"])
+    model = load_vae(run["best_checkpoint"])
+    imgs = _test_images(ctx, s.vae_eval_images)
+    evaluation = evaluate_vae(model, imgs, iw_samples=s.iw_samples)
+    with torch.no_grad():
+        mean, log_std = model.encoder(imgs[:256].long())
+    grids = {e: run_dir / f"epoch_{e}_samples.png" for e in sample_epochs(s.vae_epochs, s.vae_sample_every)}
+    return {
+        "data": run["data"], "train_images": run["train_images"], "epochs": run["epochs_completed"],
+        "best_epoch": run["best_epoch"], "best_val_bpd": run["best_val_bpd"], "test_bpd": run["test_bpd"],
+        "history": [{k: h.get(k) for k in ("epoch", "train_bpd", "val_bpd")} for h in run["history"]],
+        "evaluation": {k: v for k, v in evaluation.items() if k != "kl_per_dim"},
+        "curves": ctx.rel(run_dir / "bpd_curves.png"),
+        "samples": {str(e): ctx.rel(p) for e, p in grids.items() if p.exists()},
+        "q16_kl": mc_kl_vs_closed_form(mean, log_std),
+        "train_seconds": run.get("wall_time_s_this_session"),
+    }
+
+
+def vae_manifold(ctx: Context) -> dict:
+    s = ctx.scale
+    run = train_or_reuse_vae(ctx, z_dim=2, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
+    model = load_vae(run["best_checkpoint"])
+    evaluation = evaluate_vae(model, _test_images(ctx, s.vae_eval_images), iw_samples=s.iw_samples)
+    manifold = Path(run["run_dir"]) / "vae_manifold.png"
+    if not manifold.exists():  # a run finished by an older version, or resumed after its end
+        from vaeadv.vae.viz import visualize_manifold
+
+        save_image(visualize_manifold(model.decoder, 20), manifold)
+    return {"epochs": run["epochs_completed"], "test_bpd": run["test_bpd"],
+            "evaluation": {k: v for k, v in evaluation.items() if k != "kl_per_dim"},
+            "manifold": ctx.rel(manifold)}
+
+
+def q12_prior_vs_importance(ctx: Context) -> dict:
+    """Per z_dim: ELBO, IWAE and the naive prior-sampling estimate with L/10 and L samples (all bpd)."""
+    s = ctx.scale
+    imgs = _test_images(ctx, s.q12_images)
+    rows = []
+    for z_dim in s.q12_z_dims:
+        run = train_or_reuse_vae(ctx, z_dim=z_dim, beta=1.0, epochs=s.q12_epochs, subset=s.q12_train_subset)
+        model = load_vae(run["best_checkpoint"])
+        ev = evaluate_vae(model, imgs, iw_samples=s.iw_samples)
+        few = max(1, s.prior_samples // 10)
+        rows.append({"z_dim": z_dim, "elbo_bpd": ev["elbo_bpd"], "iwae_bpd": ev["iwae_bpd"],
+                     f"prior_{few}_bpd": prior_sampling_bpd(model, imgs, few),
+                     f"prior_{s.prior_samples}_bpd": prior_sampling_bpd(model, imgs, s.prior_samples)})
+    return {"images": len(imgs), "iw_samples": s.iw_samples, "prior_samples": [max(1, s.prior_samples // 10),
+                                                                               s.prior_samples], "rows": rows}
+
+
+def reconstructions(model, imgs: torch.Tensor) -> torch.Tensor:
+    """Originals above their reconstructions (decoder mode at the posterior mean), as one 8-wide grid."""
+    with torch.no_grad():
+        mean, _ = model.encoder(imgs.long())
+        recon = model.decoder(mean).argmax(1, keepdim=True)
+    levels = model.hparams.levels
+    both = torch.cat([levels_to_unit(imgs, levels), levels_to_unit(recon, levels)])
+    return make_grid(both, nrow=8, pad_value=0.5)
+
+
+def beta_sweep(ctx: Context) -> dict:
+    s = ctx.scale
+    imgs = _test_images(ctx, s.beta_eval_images)
+    rows = []
+    for beta in s.betas:
+        run = train_or_reuse_vae(ctx, z_dim=20, beta=beta, epochs=s.beta_epochs, subset=s.beta_train_subset)
+        run_dir = Path(run["run_dir"])
+        model = load_vae(run["best_checkpoint"])
+        ev = evaluate_vae(model, imgs, iw_samples=s.beta_iw_samples)
+        recon = save_image(reconstructions(model, imgs[:16]), run_dir / "reconstructions.png")
+        samples = run_dir / f"epoch_{run['epochs_completed']}_samples.png"
+        rows.append({"beta": beta, "test_bpd": run["test_bpd"], "elbo_bpd": ev["elbo_bpd"],
+                     "iwae_bpd": ev["iwae_bpd"], "kl_nats": ev["kl_nats"],
+                     "reconstruction_nats": ev["reconstruction_nats"], "active_units": ev["active_units"],
+                     "samples": ctx.rel(samples) if samples.exists() else None,
+                     "reconstructions": ctx.rel(recon)})
+    figure = _plot_beta(rows, ctx.figures / "beta_sweep.png")
+    return {"z_dim": 20, "epochs": s.beta_epochs, "eval_images": len(imgs), "rows": rows,
+            "figure": ctx.rel(figure) if figure else None}
+
+
+def _plot_beta(rows: list[dict], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vaeadv.io import atomic_write
+
+    betas = [r["beta"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, key, label in zip(axes, ("iwae_bpd", "kl_nats", "active_units"),
+                              ("test IWAE bpd", "KL(q(z|x) || p(z)) [nats]", "active units (of 20)"), strict=True):
+        ax.plot(betas, [r[key] for r in rows], "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("β")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
