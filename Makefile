@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
 export VAEADV_DATA
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench report clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: install
 test: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -q
+
+# The committed cpu-scale report (about an hour on 2 cores; resumable: run it again after an interruption).
+report: install
+	$(BIN)/vaeadv report --scale cpu --threads 2 --no-progress --publish docs/report
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

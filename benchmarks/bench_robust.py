@@ -78,18 +78,26 @@ def main() -> None:
 
         def step():
             loss = module.training_step((xs, ys), 0)
-            loss.backward()
+            module.backward(loss)  # the LightningModule hook: the fused FGSM objective adds its clean part here
         return timed(step, repeat=3)
 
-    t_std, t_fgsm, t_pgd_train = step_cost("standard"), step_cost("fgsm"), step_cost("pgd")
+    # As under a one-process, full-precision Trainer (the only case where the FGSM objective is fused).
+    RobustClassifier._can_fuse_backward = lambda self: fused
+    fused = False
+    t_std, t_fgsm_unfused, t_pgd_train = step_cost("standard"), step_cost("fgsm"), step_cost("pgd")
+    fused = True
+    t_fgsm = step_cost("fgsm")
     write("robust", {
         "images": len(x), "clean_accuracy": batched["clean_accuracy"], "robust_accuracy": batched["robust_accuracy"],
         "counts_identical_to_one_at_a_time": identical,
         "eval_seconds": {"batched": round(t_batched, 2), "one_at_a_time": round(t_loop, 2)},
         "eval_speedup": round(t_loop / t_batched, 2),
         "pgd10_step_over_forward_backward": round(t_pgd / (10 * t_fb), 3),
-        "train_step_cost_vs_standard": {"fgsm": round(t_fgsm / t_std, 2), "pgd10": round(t_pgd_train / t_std, 2)},
-        "train_step_seconds": {"standard": round(t_std, 3), "fgsm": round(t_fgsm, 3), "pgd10": round(t_pgd_train, 3)},
+        "train_step_cost_vs_standard": {"fgsm": round(t_fgsm / t_std, 2),
+                                        "fgsm_unfused": round(t_fgsm_unfused / t_std, 2),
+                                        "pgd10": round(t_pgd_train / t_std, 2)},
+        "train_step_seconds": {"standard": round(t_std, 3), "fgsm": round(t_fgsm, 3),
+                               "fgsm_unfused": round(t_fgsm_unfused, 3), "pgd10": round(t_pgd_train, 3)},
     })
 
 

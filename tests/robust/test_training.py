@@ -91,3 +91,55 @@ def test_train_all_strategies_then_resume(real_data_dir, tmp_path):
     after = torch.load(last, weights_only=True)
     assert after["global_step"] == 2 * first_steps  # restored epoch 1's steps, then trained one more epoch
     assert again["epochs"] == 2
+
+
+def test_train_shards_are_disjoint_and_cover_the_subset(real_data_dir):
+    from vaeadv.robust.datamodule import CifarDataModule
+
+    def images(shard):
+        dm = CifarDataModule(str(real_data_dir), train_subset=100, val_from="train", download=False,
+                             train_shard=shard)
+        dm.setup()
+        return {tuple(x.flatten()[:64].tolist()) for x in dm.x_train}
+
+    a, b, whole = images((0, 2)), images((1, 2)), images(None)
+    assert len(a) == len(b) == 50 and not a & b and a | b == whole
+    with pytest.raises(ValueError, match="train_shard"):
+        CifarDataModule(train_shard=(2, 2))
+
+
+def test_fused_fgsm_objective_has_the_same_value_and_gradient(batch):
+    import copy
+
+    from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused
+
+    torch.manual_seed(1)
+    plain = RobustClassifier("fgsm", width=8).model
+    fused = copy.deepcopy(plain)
+    x, y = batch
+    loss, logits = fgsm_objective(plain, x, y, 0.03, 0.3)
+    loss.backward()
+    params = list(fused.parameters())
+    loss_f, logits_f, grads, adv_term = fgsm_objective_fused(fused, x, y, 0.03, 0.3, params)
+    adv_term.backward()
+    assert torch.allclose(loss, loss_f) and torch.allclose(logits, logits_f)
+    for p_plain, p_fused, g in zip(plain.parameters(), params, grads, strict=True):
+        assert torch.allclose(p_plain.grad, p_fused.grad + g, atol=1e-6, rtol=1e-4)
+
+
+def test_fused_and_plain_fgsm_training_steps_land_on_the_same_weights(monkeypatch):
+    import lightning.pytorch as pl
+
+    torch.manual_seed(0)
+    x, y = torch.rand(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    weights = {}
+    for fuse in (True, False):
+        monkeypatch.setattr(RobustClassifier, "_can_fuse_backward", lambda self, fuse=fuse: fuse)
+        torch.manual_seed(0)
+        module = RobustClassifier("fgsm", "fast", width=8, eps=0.03)
+        pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(module, loader)
+        weights[fuse] = module.model.fc.weight.detach().clone()
+    assert torch.allclose(weights[True], weights[False], atol=1e-5)
+    assert not torch.allclose(weights[True], RobustClassifier("fgsm", width=8).model.fc.weight)

@@ -90,3 +90,13 @@ def test_ddp_two_cpu_processes(real_data_dir, tmp_path):
     (results,) = tmp_path.rglob("results.json")
     r = json.loads(results.read_text())
     assert r["test_bpd"] < 4.5 and r["epochs_completed"] == 1
+
+
+def test_compiled_networks_keep_plain_checkpoint_names():
+    from vaeadv.vae.module import VAE
+    from vaeadv.vae.train import compile_networks
+
+    plain = VAE()
+    compiled = compile_networks(VAE())
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    plain.load_state_dict(compiled.state_dict())  # a checkpoint of a compiled run loads without torch.compile

@@ -21,6 +21,8 @@ def add_commands(groups, data_flags) -> None:
     p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments (the report "
                    "still shows every finished one): " + ", ".join(EXPERIMENT_NAMES))
     p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
+    p.add_argument("--publish", metavar="DIR", help="also copy the report, its results and the figures it "
+                   "shows (no checkpoints or logs) to DIR, e.g. docs/report")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     data_flags(p)
@@ -38,7 +40,7 @@ def _report(args: argparse.Namespace) -> int:
 
     from vaeadv.errors import VaeadvError
     from vaeadv.report.context import Context
-    from vaeadv.report.run import render, run_experiments
+    from vaeadv.report.run import publish, render, run_experiments
 
     unknown = sorted(set(args.only or []) - set(EXPERIMENT_NAMES))
     if unknown:
@@ -52,4 +54,6 @@ def _report(args: argparse.Namespace) -> int:
     paths = render(ctx)
     for kind, path in paths.items():
         print(f"{kind:<9}{path}")
+    if args.publish:
+        print(f"published to {publish(ctx, args.publish)}")
     return 0

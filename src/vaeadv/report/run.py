@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,3 +98,20 @@ def render(ctx: Context) -> dict[str, Path]:
                                                             "results": results}),
     }
     return paths
+
+
+def publish(ctx: Context, dest: str | Path) -> Path:
+    """Copy the rendered report, its stored results and exactly the figures it links to into ``dest`` (same
+    relative layout, so the links keep working) — e.g. to commit it without the checkpoints and logs."""
+    dest = Path(dest)
+    md = (ctx.out / "report.md").read_text()
+    files = ["report.md", "report.html", "results.json", *(f"results/{p.name}" for p in
+                                                           sorted((ctx.out / "results").glob("*.json")))]
+    files += re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    if dest.exists():
+        shutil.rmtree(dest)  # a published report holds one run's files, never leftovers of an older one
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ctx.out / rel, target)
+    return dest

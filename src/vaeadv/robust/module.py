@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from vaeadv.robust.attacks import pgd
 from vaeadv.robust.evaluate import to_unit
 from vaeadv.robust.models import resnet18
-from vaeadv.robust.objectives import fgsm_objective
+from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused
 
 STRATEGIES = ("standard", "fgsm", "pgd")
 RECIPES = ("template", "fast")
@@ -59,7 +59,11 @@ class RobustClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         strategy = self.hparams.strategy
-        if strategy == "fgsm":
+        if strategy == "fgsm" and self._can_fuse_backward():
+            params = [p for p in self.parameters() if p.requires_grad]
+            loss, logits, grads, _ = fgsm_objective_fused(self, x, y, self.eps, self.hparams.fgsm_alpha, params)
+            self._pending_grads = list(zip(params, grads, strict=True))
+        elif strategy == "fgsm":
             loss, logits = fgsm_objective(self, x, y, self.eps, self.hparams.fgsm_alpha)
         elif strategy == "pgd":
             adv = pgd(self, x, y, self.eps, self.alpha, self.hparams.pgd_steps)  # crafted in eval mode
@@ -72,6 +76,20 @@ class RobustClassifier(pl.LightningModule):
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def _can_fuse_backward(self) -> bool:
+        """The fused FGSM objective adds part of the gradient by hand after Lightning's backward. That is only
+        right when nothing else touches gradients between the two: one process (no DDP all-reduce), no
+        gradient accumulation (loss scaled by 1/k) and full precision (no loss scaler)."""
+        trainer = self._trainer
+        return (trainer is not None and trainer.world_size == 1 and trainer.accumulate_grad_batches == 1
+                and str(trainer.precision) in ("32-true", "32"))
+
+    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
+        super().backward(loss, *args, **kwargs)
+        pending, self._pending_grads = getattr(self, "_pending_grads", None), None
+        for param, grad in pending or ():
+            param.grad = grad if param.grad is None else param.grad.add_(grad)
 
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch

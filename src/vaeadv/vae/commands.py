@@ -39,6 +39,9 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--train-subset", type=positive_int, help="use only the first N training images")
     t.add_argument("--sample-every", type=positive_int, default=5, help="sample grid every N epochs")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the encoder and decoder: ~15-20%% faster steps on CPU after a one-off "
+                        "compile of about a minute (worth it for long runs); checkpoints are unchanged")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     t.set_defaults(run=_train)
@@ -73,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
         strategy=args.strategy, limit_train_batches=args.limit_train_batches,
         limit_val_batches=args.limit_val_batches, limit_test_batches=args.limit_test_batches,
         train_subset=args.train_subset, sample_every=args.sample_every, resume=args.resume,
-        progress=not args.no_progress,
+        progress=not args.no_progress, compile=args.compile,
     )
     r = train_vae(cfg)
     print(f"best epoch {r['best_epoch']}: val bpd {r['best_val_bpd']:.4f}, test bpd {r['test_bpd']:.4f} "

@@ -51,6 +51,7 @@ class VAETrainConfig:
     resume: bool = False
     progress: bool = True
     channels_last: bool = True
+    compile: bool = False  # torch.compile encoder/decoder in place (state-dict keys unchanged)
 
     def default_run_name(self) -> str:
         return (f"{self.dataset}_z{self.z_dim}_c{self.num_filters}_beta{self.beta:g}_"
@@ -61,6 +62,14 @@ def versions() -> dict[str, str]:
     return {"vaeadv": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+
+
+def compile_networks(model: VAE) -> VAE:
+    """``nn.Module.compile`` on encoder and decoder: compiled in place, so checkpoints keep their plain
+    parameter names and load into an uncompiled model."""
+    model.encoder.compile()
+    model.decoder.compile()
+    return model
 
 
 def train_vae(cfg: VAETrainConfig) -> dict:
@@ -76,6 +85,8 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     dm.setup()
     model = VAE(cfg.num_filters, cfg.z_dim, cfg.lr, beta=cfg.beta, image_size=dm.image_size,
                 lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last)
+    if cfg.compile:
+        compile_networks(model)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
     history_cb = EpochHistory()

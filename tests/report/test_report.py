@@ -1,0 +1,104 @@
+"""`vaeadv report --scale smoke` end to end on the real data (one run shared by the module), and the
+pieces that keep a report honest: configuration-keyed results, resume, missing results shown as missing."""
+
+import json
+
+import pytest
+
+from vaeadv.cli import main
+from vaeadv.report import run as report_run
+from vaeadv.report.context import Context
+from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
+
+SECTIONS = ["Q1.8", "Q1.9", "Q1.6", "Q1.10", "Q1.11", "Q1.2", "run matrix", "Accuracy against ε",
+            "transfer between models", "Answers to the questions"]
+
+
+@pytest.fixture(scope="module")
+def smoke_report(real_data_dir, tmp_path_factory, _shared_cache):
+    out = tmp_path_factory.mktemp("report") / "smoke"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAEADV_CACHE", str(_shared_cache))
+        mp.setenv("VAEADV_OFFLINE", "1")
+        assert main(["report", "--scale", "smoke", "--out", str(out), "--data-dir", str(real_data_dir),
+                     "--no-download", "--no-progress"]) == 0
+    return out
+
+
+def test_smoke_report_renders_every_section_from_its_results(smoke_report):
+    md = (smoke_report / "report.md").read_text()
+    html = (smoke_report / "report.html").read_text()
+    for section in SECTIONS:
+        assert section in md and section in html
+    assert "Missing" not in md and "Figure missing" not in md
+    assert "data:image/png;base64," in html and "<img src=\"runs/" not in html  # self-contained
+    results = json.loads((smoke_report / "results.json").read_text())
+    assert results["scale"]["name"] == "smoke" and set(results["results"]) == set(EXPERIMENT_NAMES)
+    main_vae = results["results"]["vae_main"]
+    assert f"{main_vae['test_bpd']:.4f}" in md
+    assert set(main_vae["samples"]) == {"0", "1", "2"}
+    matrix = results["results"]["adversarial_matrix"]
+    assert len(matrix["rows"]) == 6 and {r["augment"] for r in matrix["rows"]} == {False, True}
+    for row in matrix["rows"]:
+        assert all(v <= row["clean_accuracy"] for k, v in row["robust_accuracy"].items() if "noise" not in k)
+    betas = [r["beta"] for r in results["results"]["beta_sweep"]["rows"]]
+    assert betas == [0.5, 1.0, 2.0, 4.0, 8.0]
+    transfer = results["results"]["transfer"]
+    assert set(transfer["matrix"]["FGSM ε=8/255"]) == {"A", "B"}
+
+
+def test_publish_copies_exactly_what_the_report_shows(smoke_report, tmp_path):
+    import re
+
+    from vaeadv.report.run import publish
+
+    dest = publish(Context(smoke_report, SCALES["smoke"]), tmp_path / "pub")
+    md = (dest / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links and all((dest / link).is_file() for link in links)
+    assert not list(dest.rglob("*.ckpt")) and (dest / "results" / "vae_main.json").is_file()
+
+
+def test_deleted_result_is_reported_missing_not_stale(smoke_report, capsys):
+    results = json.loads((smoke_report / "results.json").read_text())["results"]
+    stale = f"{results['vae_manifold']['test_bpd']:.4f}"
+    assert stale in (smoke_report / "report.md").read_text()
+    (smoke_report / "results" / "vae_manifold.json").unlink()
+    assert main(["report", "--scale", "smoke", "--out", str(smoke_report), "--render-only"]) == 0
+    md = (smoke_report / "report.md").read_text()
+    section = md.split("### Q1.10")[1].split("###")[0]
+    assert "Missing" in section and "vae_manifold" in section and stale not in section
+    assert json.loads((smoke_report / "results.json").read_text())["results"]["vae_manifold"] is None
+
+
+def test_finished_experiments_are_reused_and_changed_settings_rerun(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(ctx):
+        calls.append(ctx.scale.name)
+        return {"value": len(calls)}
+
+    monkeypatch.setattr(report_run, "EXPERIMENTS", {"vae_main": fake})
+    ctx = Context(tmp_path, SCALES["smoke"])
+    assert set(report_run.run_experiments(ctx)) == {"vae_main"}
+    assert report_run.run_experiments(ctx) == {} and len(calls) == 1  # an interrupted report skips what is done
+    other = Context(tmp_path, SCALES["cpu"])
+    assert report_run.load_results(other)["vae_main"] is None  # another scale's number never passes as this one
+    report_run.run_experiments(other)
+    assert report_run.load_results(other)["vae_main"]["value"] == 2 and len(calls) == 2
+    (tmp_path / "results" / "vae_main.json").write_text("{ damaged")
+    assert report_run.load_results(ctx)["vae_main"] is None
+
+
+def test_unknown_experiment_and_bad_scale_are_one_line_errors(tmp_path, capsys):
+    assert main(["report", "--only", "nope", "--out", str(tmp_path)]) != 0
+    assert "unknown experiment" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--scale", "huge"])
+    assert exc.value.code == 2
+
+
+def test_scales_state_their_reductions():
+    assert SCALES["full"].reductions() == []
+    cpu = "\n".join(SCALES["cpu"].reductions())
+    assert "ResNet18 base width: 16" in cpu and "VAE epochs (z=20 and z=2): 8" in cpu and "fast" in cpu
