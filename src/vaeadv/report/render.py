@@ -25,15 +25,14 @@ def _missing(name: str, scale: Scale) -> Missing:
 def build(results: dict[str, dict | None], scale: Scale, meta: dict) -> Document:
     doc = Document(f"vaeadv report — VAEs and adversarial attacks (scale: {scale.name})")
     _header(doc, scale, meta)
-    doc.add(Heading("Part 1 — Variational autoencoders on 4-bit MNIST"))
-    _vae_main(doc, results.get("vae_main"), scale)
-    _manifold(doc, results.get("vae_manifold"), scale)
-    _beta(doc, results.get("beta_sweep"), scale)
-    _q12(doc, results.get("q12_prior_vs_importance"), scale)
-    doc.add(Heading("Part 2 — Adversarial attacks and defenses on CIFAR-10"))
-    _matrix(doc, results.get("adversarial_matrix"), scale)
-    _curves(doc, results.get("robustness_curves"), scale)
-    _transfer(doc, results.get("transfer"), scale)
+    for part, sections in PARTS:
+        doc.add(Heading(part))
+        for name, heading, section in sections:
+            doc.add(Heading(heading, 3))
+            if results.get(name) is None:
+                doc.add(_missing(name, scale))
+            else:
+                section(doc, results[name])
     doc.add(Heading("Answers to the questions"))
     for question, text in answers(results):
         doc.add(Para(f"**{question}** {text}"))
@@ -53,11 +52,7 @@ def _header(doc: Document, scale: Scale, meta: dict) -> None:
         doc.add(Para("**Reductions from the assignment's settings at this scale:**"), Bullets(reductions))
 
 
-def _vae_main(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q1.8 — training curves and test bpd (z = 20)", 3))
-    if r is None:
-        doc.add(_missing("vae_main", scale))
-        return
+def _vae_main(doc: Document, r: dict) -> None:
     ev = r["evaluation"]
     doc.add(Figure(r["curves"], f"train/validation bpd per epoch, z=20, {r['train_images']} training images"),
             Table(["quantity", "value"], [
@@ -79,20 +74,12 @@ def _vae_main(doc: Document, r: dict | None, scale: Scale) -> None:
                   [["closed form", num(kl["closed_form"], 3)], *mc]))
 
 
-def _manifold(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q1.10 — the 2-D latent manifold", 3))
-    if r is None:
-        doc.add(_missing("vae_manifold", scale))
-        return
+def _manifold(doc: Document, r: dict) -> None:
     doc.add(Figure(r["manifold"], f"decoder means on a 20×20 grid of z = Φ⁻¹(p), z_dim = 2, after {r['epochs']} "
                                   f"epochs (test bpd {num(r['test_bpd'])})"))
 
 
-def _beta(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q1.11 — β-VAE sweep (z = 20)", 3))
-    if r is None:
-        doc.add(_missing("beta_sweep", scale))
-        return
+def _beta(doc: Document, r: dict) -> None:
     rows = [[f"{x['beta']:g}", num(x["test_bpd"]), num(x["iwae_bpd"]), num(x["kl_nats"], 2),
              num(x["reconstruction_nats"], 1), str(x["active_units"])] for x in r["rows"]]
     doc.add(Table(["β", "test bpd (ELBO)", "IWAE bpd", "KL (nats)", "reconstruction (nats)", "active units"], rows,
@@ -104,11 +91,7 @@ def _beta(doc: Document, r: dict | None, scale: Scale) -> None:
                 Figure(x["reconstructions"], f"β = {x['beta']:g}: test images (top two rows) and reconstructions"))
 
 
-def _q12(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q1.2 — naive prior sampling against importance sampling, as z_dim grows", 3))
-    if r is None:
-        doc.add(_missing("q12_prior_vs_importance", scale))
-        return
+def _q12(doc: Document, r: dict) -> None:
     few, many = r["prior_samples"]
     rows = [[str(x["z_dim"]), num(x["elbo_bpd"]), num(x["iwae_bpd"]), num(x[f"prior_{few}_bpd"]),
              num(x[f"prior_{many}_bpd"])] for x in r["rows"]]
@@ -117,11 +100,7 @@ def _q12(doc: Document, r: dict | None, scale: Scale) -> None:
                   f"bpd on {r['images']} test images; lower is a tighter estimate of −log p(x)"))
 
 
-def _matrix(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q2.1–Q2.3 — the run matrix: every model against every attack", 3))
-    if r is None:
-        doc.add(_missing("adversarial_matrix", scale))
-        return
+def _matrix(doc: Document, r: dict) -> None:
     header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch"]
     rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""), pct(x["clean_test_accuracy"]),
              pct(x["clean_accuracy"]), *[pct(x["robust_accuracy"][a]) for a in r["attacks"]],
@@ -138,22 +117,14 @@ def _matrix(doc: Document, r: dict | None, scale: Scale) -> None:
                              "amplified perturbation"))
 
 
-def _curves(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Accuracy against ε, random noise against FGSM, FGSM against PGD", 3))
-    if r is None:
-        doc.add(_missing("robustness_curves", scale))
-        return
+def _curves(doc: Document, r: dict) -> None:
     doc.add(Figure(r["figure"], f"accuracy against ε on the {r['evaluated_on']}: random-sign noise, FGSM and "
                                 f"PGD-{r['pgd_steps']} of the same L∞ size"))
     doc.add(Table(["attack (standard model, ε = 8/255)", "accuracy", "ms per image"],
                   [[k.upper(), pct(v["accuracy"]), num(v["ms_per_image"], 2)] for k, v in r["cost"].items()]))
 
 
-def _transfer(doc: Document, r: dict | None, scale: Scale) -> None:
-    doc.add(Heading("Q2.1 — transfer between models trained on disjoint halves", 3))
-    if r is None:
-        doc.add(_missing("transfer", scale))
-        return
+def _transfer(doc: Document, r: dict) -> None:
     names = list(r["clean"])
     sizes = " and ".join(f"{n}: {k} images" for n, k in r["train_images_each"].items())
     doc.add(Para(f"Models A and B: standard ResNet18s trained on disjoint halves of the training images ({sizes}); "
@@ -161,3 +132,18 @@ def _transfer(doc: Document, r: dict | None, scale: Scale) -> None:
     for label, by_src in r["matrix"].items():
         doc.add(Table(["crafted on ↓ / evaluated on →", *names],
                       [[src, *[pct(by_src[src][dst]) for dst in names]] for src in by_src], label))
+
+
+PARTS = [
+    ("Part 1 — Variational autoencoders on 4-bit MNIST", [
+        ("vae_main", "Q1.8 — training curves and test bpd (z = 20)", _vae_main),
+        ("vae_manifold", "Q1.10 — the 2-D latent manifold", _manifold),
+        ("beta_sweep", "Q1.11 — β-VAE sweep (z = 20)", _beta),
+        ("q12_prior_vs_importance", "Q1.2 — naive prior sampling against importance sampling, as z_dim grows", _q12),
+    ]),
+    ("Part 2 — Adversarial attacks and defenses on CIFAR-10", [
+        ("adversarial_matrix", "Q2.1–Q2.3 — the run matrix: every model against every attack", _matrix),
+        ("robustness_curves", "Accuracy against ε, random noise against FGSM, FGSM against PGD", _curves),
+        ("transfer", "Q2.1 — transfer between models trained on disjoint halves", _transfer),
+    ]),
+]
