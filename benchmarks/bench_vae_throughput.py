@@ -53,14 +53,22 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset("mnist")
     x, y = data.x_train[:54000], data.y_train[:54000]
-    model_log = {name: measure(name, x, y, args) for name in ("baseline", "vaeadv", "vaeadv_compiled")}
+    # Every pipeline is built and warmed up (a few steps, compile included) first, then timed in two rounds in
+    # alternating order; the best round counts. Timing the baseline first and cold once made it look 25% slower.
+    pipelines = {name: build(name, x, y, args) for name in ("baseline", "vaeadv", "vaeadv_compiled")}
+    model_log: dict[str, dict] = {}
+    for order in (list(pipelines), list(reversed(pipelines))):
+        for name in order:
+            r = measure(*pipelines[name], args.batches)
+            if r["images_per_s"] > model_log.get(name, {}).get("images_per_s", 0):
+                model_log[name] = {**r, **pipelines[name][2]}
     base = model_log["baseline"]["images_per_s"]
     speedup = {k: round(v["images_per_s"] / base, 2) for k, v in model_log.items() if k != "baseline"}
     epoch_s = {k: round(54000 / v["images_per_s"], 1) for k, v in model_log.items()}
     write("vae_throughput", {"batches": args.batches, **model_log, "speedup": speedup, "epoch_s_estimate": epoch_s})
 
 
-def measure(name: str, x: torch.Tensor, y: torch.Tensor, args) -> dict:
+def build(name: str, x: torch.Tensor, y: torch.Tensor, args) -> tuple:
     torch.manual_seed(0)
     if name == "baseline":
         model = VAE()
@@ -70,14 +78,18 @@ def measure(name: str, x: torch.Tensor, y: torch.Tensor, args) -> dict:
         model = VAE(channels_last=True)
         loader = TensorBatchLoader(quantize(x).to(torch.uint8), y, batch_size=128, shuffle=True)
     model.log = lambda *a, **k: None  # outside a Trainer: no logging
-    warmup = {}
+    extra = {}
     if name == "vaeadv_compiled":
         compile_networks(model)
-        warmup["compile_s"] = round(timed(lambda: train_steps(model, loader, 2)), 1)
+    extra["warmup_s"] = round(timed(lambda: train_steps(model, loader, 3)), 1)  # includes the compile
+    return model, loader, extra
+
+
+def measure(model: VAE, loader, _extra: dict, batches: int) -> dict:
     images = {}
-    seconds = timed(lambda: images.setdefault("n", train_steps(model, loader, args.batches)))
-    return {"seconds": round(seconds, 2), "images": images["n"], "images_per_s": round(images["n"] / seconds, 1),
-            **warmup}
+    seconds = timed(lambda: images.setdefault("n", train_steps(model, loader, batches)))
+    return {"seconds": round(seconds, 2), "images": images["n"], "images_per_s": round(images["n"] / seconds, 1)}
+
 
 if __name__ == "__main__":
     main()

@@ -147,6 +147,8 @@ def _plot_beta(rows: list[dict], path: Path) -> Path | None:
         ax.plot(betas, [r[key] for r in rows], "o-")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("β")
+        if key == "active_units":
+            ax.set_ylim(0, 20.5)
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
     fig.tight_layout()
