@@ -72,3 +72,13 @@ def test_load_vae_errors(tmp_path):
     torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams)}, tmp_path / "partial.ckpt")
     with pytest.raises(VaeadvError, match="weights do not fit the VAE"):
         load_vae(tmp_path / "partial.ckpt")
+
+
+def test_evaluate_cli_bad_device_is_one_line(tmp_path, capsys):
+    from vaeadv.cli import main
+
+    model = VAE(8, 4, 1e-3)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, tmp_path / "m.ckpt")
+    assert main(["vae", "evaluate", str(tmp_path / "m.ckpt"), "--device", "nonsense"]) != 0
+    err = capsys.readouterr().err
+    assert "--device nonsense" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

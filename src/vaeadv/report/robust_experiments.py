@@ -4,7 +4,9 @@ adversarial-example pictures, and the transfer matrix between models trained on 
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -40,8 +42,6 @@ def _config(ctx: Context, *, strategies, augment: bool, epochs: int, shard=None)
 def _train(ctx: Context, cfg: RobustTrainConfig) -> list[dict]:
     """Train (or resume, or reuse) every strategy of ``cfg``; a strategy whose results.json says it finished
     its epochs is not touched again."""
-    import json
-
     results, todo = {}, []
     for strategy in cfg.strategies:
         done = ctx.runs / "robust" / cfg.run_name / strategy / "results.json"
@@ -52,7 +52,7 @@ def _train(ctx: Context, cfg: RobustTrainConfig) -> list[dict]:
             todo.append(strategy)
     if todo:
         ctx.log(f"training CIFAR-10 {', '.join(todo)} ({cfg.run_name})")
-        for r in train_strategies(RobustTrainConfig(**{**cfg.__dict__, "strategies": tuple(todo)})):
+        for r in train_strategies(replace(cfg, strategies=tuple(todo))):
             results[r["strategy"]] = r
     return [results[s] for s in cfg.strategies]
 

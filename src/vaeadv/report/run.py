@@ -78,8 +78,8 @@ def _meta(results: dict[str, dict | None]) -> dict:
     done = sum(r is not None for r in results.values())
     return {
         "data": data,
-        "hardware": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPU cores, "
-                    f"{torch.get_num_threads()} torch threads, {gpu}",
+        "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
+                    f"{gpu}",
         "wall_time": f"{seconds / 60:.1f} min summed over the {done} of {len(results)} experiments present "
                      "(each measured when it ran; training shared between experiments counts once)",
         "versions": f"torch {torch.__version__}, Python {platform.python_version()}",

@@ -95,10 +95,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from vaeadv.vae.evaluate import evaluate_vae, load_vae, prior_sampling_bpd
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model = load_vae(args.checkpoint)
     try:
-        model = load_vae(args.checkpoint).to(device)
+        model = model.to(device)
     except (RuntimeError, AssertionError) as exc:  # unknown or unavailable device
-        raise VaeadvError(f"--device {args.device}: {exc}") from None
+        raise VaeadvError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
     data = load_dataset(args.dataset, args.data_dir, download=not args.no_download)
     imgs = quantize(data.x_test, model.hparams.levels)[: args.limit]
     result = {"checkpoint": str(args.checkpoint), "data": data.source,
