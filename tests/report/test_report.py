@@ -81,6 +81,7 @@ def test_finished_experiments_are_reused_and_changed_settings_rerun(tmp_path, mo
     monkeypatch.setattr(report_run, "EXPERIMENTS", {"vae_main": fake})
     ctx = Context(tmp_path, SCALES["smoke"])
     assert set(report_run.run_experiments(ctx)) == {"vae_main"}
+    assert report_run.load_results(ctx)["vae_main"]["hardware"] == report_run.hardware()  # recorded at run time
     assert report_run.run_experiments(ctx) == {} and len(calls) == 1  # an interrupted report skips what is done
     other = Context(tmp_path, SCALES["cpu"])
     assert report_run.load_results(other)["vae_main"] is None  # another scale's number never passes as this one

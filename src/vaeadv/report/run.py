@@ -56,7 +56,8 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
         start = time.perf_counter()
         result = experiment(ctx)
         spent[name] = time.perf_counter() - start
-        store.put(name, config, {**result, "wall_seconds": round(spent[name], 1)})
+        store.put(name, config, {**result, "wall_seconds": round(spent[name], 1), "hardware": hardware(),
+                                 "versions": f"torch {torch.__version__}, Python {platform.python_version()}"})
         ctx.log(f"{name}: finished in {spent[name]:.0f} s")
     return spent
 
@@ -64,6 +65,17 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
 def load_results(ctx: Context) -> dict[str, dict | None]:
     store = ResultStore(ctx.out / "results")
     return {name: store.get(name, experiment_config(ctx, name)) for name in EXPERIMENTS}
+
+
+def hardware() -> str:
+    """Where an experiment ran, recorded with its result (the process that renders may differ)."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {gpu}"
+
+
+def _recorded(results: dict[str, dict | None], key: str) -> str:
+    values = sorted({r.get(key, "not recorded") for r in results.values() if r})
+    return "; ".join(values) if values else "—"
 
 
 def _meta(results: dict[str, dict | None]) -> dict:
@@ -74,15 +86,13 @@ def _meta(results: dict[str, dict | None]) -> dict:
     if results.get("adversarial_matrix"):
         m = results["adversarial_matrix"]
         data.append(f"CIFAR-10: {m.get('data')}; attacks on the {m['evaluated_on']}")
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     done = sum(r is not None for r in results.values())
     return {
         "data": data,
-        "hardware": f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
-                    f"{gpu}",
+        "hardware": _recorded(results, "hardware"),
         "wall_time": f"{seconds / 60:.1f} min summed over the {done} of {len(results)} experiments present "
                      "(each measured when it ran; training shared between experiments counts once)",
-        "versions": f"torch {torch.__version__}, Python {platform.python_version()}",
+        "versions": _recorded(results, "versions"),
         "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
