@@ -29,7 +29,8 @@ def _config(ctx: Context, *, strategies, augment: bool, epochs: int, shard=None)
     s = ctx.scale
     key = {"strategies": list(strategies), "augment": augment, "epochs": epochs, "recipe": s.recipe,
            "width": s.width, "subset": s.cifar_train_subset, "shard": shard, "pgd_steps": s.pgd_steps,
-           "test_subset": s.test_subset, "limit_val_batches": s.limit_val_batches}
+           "test_subset": s.test_subset, "limit_val_batches": s.limit_val_batches,
+           "eps": TEMPLATE_EPS, "pgd_alpha": template_alpha(s.pgd_steps)}
     name = run_dir_name(("aug" if augment else "plain") + (f"_part{shard[0]}" if shard else ""), key)
     return RobustTrainConfig(strategies=tuple(strategies), recipe=s.recipe, epochs=epochs, augment=augment,
                              data_dir=ctx.data_dir, download=ctx.download, train_subset=s.cifar_train_subset,
