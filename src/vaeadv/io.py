@@ -48,3 +48,21 @@ def _default(obj: Any) -> Any:
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=False, default=_default) + "\n"
     return atomic_write_bytes(path, text.encode())
+
+
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (imported lazily: most commands draw nothing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically, then free it."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    finally:
+        pyplot().close(fig)

@@ -10,6 +10,8 @@ from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
 
 
 def add_commands(groups, data_flags) -> None:
+    from vaeadv.cli import positive_int
+
     p = groups.add_parser(
         "report", help="run (or reuse) every experiment and write report.md, report.html, results.json",
         description="Runs every experiment of the assignment at the chosen scale — resuming an interrupted "
@@ -23,16 +25,10 @@ def add_commands(groups, data_flags) -> None:
     p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
     p.add_argument("--publish", metavar="DIR", help="also copy the report, its results and the figures it "
                    "shows (no checkpoints or logs) to DIR, e.g. docs/report")
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     data_flags(p)
     p.set_defaults(run=_report)
-
-
-def _positive_int(text: str) -> int:
-    from vaeadv.cli import positive_int
-
-    return positive_int(text)
 
 
 def _report(args: argparse.Namespace) -> int:

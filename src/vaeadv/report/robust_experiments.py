@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
 from vaeadv.report.store import run_dir_name
 from vaeadv.robust.commands import load_classifier
@@ -123,13 +124,12 @@ def robustness_curves(ctx: Context) -> dict:
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    curves = {}
-    for r in trained:
-        model = load_classifier(r["best_checkpoint"])
-        curves[r["strategy"]] = {
-            kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps, alpha_ratio=2.5 / s.pgd_steps)
-            for kind in ("noise", "fgsm", "pgd")}
-    standard = load_classifier(trained[0]["best_checkpoint"])
+    models = {r["strategy"]: load_classifier(r["best_checkpoint"]) for r in trained}
+    curves = {strategy: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
+                                               alpha_ratio=2.5 / s.pgd_steps)
+                         for kind in ("noise", "fgsm", "pgd")}
+              for strategy, model in models.items()}
+    standard = models["standard"]
     cost = {}
     for spec in (AttackSpec("fgsm", PIXEL_EPS, name="fgsm"),
                  AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / s.pgd_steps, s.pgd_steps, name="pgd")):
@@ -142,13 +142,7 @@ def robustness_curves(ctx: Context) -> dict:
 
 
 def _plot_curves(curves: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vaeadv.io import atomic_write
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
     for ax, (strategy, by_kind) in zip(axes[0], curves.items(), strict=True):
         for kind, points in by_kind.items():
@@ -160,10 +154,7 @@ def _plot_curves(curves: dict, path: Path) -> Path:
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend()
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=100)
 
 
 def transfer(ctx: Context) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
 from vaeadv.report.store import run_dir_name
 from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
@@ -133,13 +134,7 @@ def beta_sweep(ctx: Context) -> dict:
 
 
 def _plot_beta(rows: list[dict], path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vaeadv.io import atomic_write
-
+    plt = pyplot()
     betas = [r["beta"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, key, label in zip(axes, ("iwae_bpd", "kl_nats", "active_units"),
@@ -152,7 +147,4 @@ def _plot_beta(rows: list[dict], path: Path) -> Path | None:
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=100)

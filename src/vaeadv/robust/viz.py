@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vaeadv.io import atomic_write
+from vaeadv.io import pyplot, save_figure
 from vaeadv.robust.evaluate import Example
 
 
 def _figure(rows: Sequence[tuple[str, Example]], classes: Sequence[str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(len(rows), 3, figsize=(6.6, 2.3 * len(rows)), squeeze=False)
     for (title, ex), ax in zip(rows, axes, strict=True):
@@ -27,26 +24,20 @@ def _figure(rows: Sequence[tuple[str, Example]], classes: Sequence[str]):
             a.set_title(label, fontsize=8)
             a.axis("off")
     fig.tight_layout()
-    return fig, plt
+    return fig
 
 
 def save_example(path: str | Path, example: Example, classes: Sequence[str], title: str = "") -> Path:
-    fig, plt = _figure([(title or f"test image {example.index}", example)], classes)
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    fig = _figure([(title or f"test image {example.index}", example)], classes)
+    return save_figure(fig, path, dpi=110)
 
 
 def save_overview(path: str | Path, examples: dict[str, list[Example]], classes: Sequence[str]) -> Path | None:
     rows = [(f"{name} · image {ex.index}", ex) for name, exs in examples.items() for ex in exs]
     if not rows:
         return None
-    fig, plt = _figure(rows, classes)
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    finally:
-        plt.close(fig)
+    fig = _figure(rows, classes)
+    return save_figure(fig, path, dpi=90)
 
 
 def examples_to_json(examples: dict[str, list[Example]], classes: Sequence[str]) -> dict:

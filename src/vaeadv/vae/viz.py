@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from vaeadv.io import atomic_write
+from vaeadv.io import atomic_write, pyplot, save_figure
 
 
 def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 0.5) -> torch.Tensor:
@@ -25,11 +25,7 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: 
 
 def save_image(grid: torch.Tensor, path: str | Path) -> Path:
     """Write a ``[C,H,W]`` (C = 1 or 3) image in [0,1] as PNG, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     array = grid.detach().float().clamp(0, 1).cpu()
     array = array[0].numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).numpy()
     return atomic_write(path, lambda tmp: plt.imsave(tmp, array, cmap="gray", vmin=0.0, vmax=1.0, format="png"))
@@ -66,10 +62,7 @@ def plot_bpd_curves(history: list[dict], path: str | Path, title: str = "") -> P
     rows = [h for h in history if "train_bpd" in h or "val_bpd" in h]
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in (("train_bpd", "train"), ("val_bpd", "validation")):
@@ -82,7 +75,4 @@ def plot_bpd_curves(history: list[dict], path: str | Path, title: str = "") -> P
     ax.legend()
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=110)
