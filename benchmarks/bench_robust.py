@@ -6,7 +6,9 @@
 3. Training-step cost of the FGSM objective and PGD-k batches relative to standard training.
 
 The model is trained briefly first (so that accuracy, and hence how many images get attacked, is realistic).
-Usage: python benchmarks/bench_robust.py [--images 200] [--train-images 2048]   (needs CIFAR-10)
+Usage: python benchmarks/bench_robust.py [--images 200] [--train-images 2048] [--device cuda]
+       [--npz cifar10_exact_subset_train0-3999_test0-999.npz]   (needs CIFAR-10; --npz reads just that file,
+       e.g. on a machine the full set cannot be copied to)
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from common import timed, write
+from common import suffix, timed, write
 
 from vaeadv.data import load_dataset
+from vaeadv.data.cifar import read_cifar_npz
 from vaeadv.robust.attacks import input_gradient, pgd
 from vaeadv.robust.evaluate import AttackSpec, one_at_a_time_accuracy, robust_accuracy, to_unit
 from vaeadv.robust.module import RobustClassifier
@@ -28,11 +31,12 @@ EPS, ALPHA = 8 / 255, 2 / 255
 def quick_train(model, x, y, steps_per_epoch, epochs=2, batch=128):
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     model.train()
+    device = next(model.parameters()).device
     for _ in range(epochs):
         perm = torch.randperm(len(x))
         for i in range(steps_per_epoch):
             idx = perm[i * batch:(i + 1) * batch]
-            loss = F.cross_entropy(model(to_unit(x[idx])), y[idx])
+            loss = F.cross_entropy(model(to_unit(x[idx]).to(device)), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -46,30 +50,38 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--checkpoint", help="evaluate this trained classifier (e.g. a report's standard model) "
                                              "instead of a briefly trained width-64 one")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--npz", help="read CIFAR-10 from this one .npz (all its test images count as exact)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    data = load_dataset("cifar10")
+    device = torch.device(args.device)
+    if args.npz:
+        arrays = {k: torch.from_numpy(v) for k, v in read_cifar_npz(args.npz).items()}
+        x_train, y_train = arrays["x_train"], arrays["y_train"].long()
+        x_test, y_test = arrays["x_test"], arrays["y_test"].long()
+    else:
+        data = load_dataset("cifar10")
+        x_train, y_train = data.x_train, data.y_train
+        x_test, y_test = data.x_test[data.test_exact], data.y_test[data.test_exact]
     if args.checkpoint:
         from vaeadv.robust.commands import load_classifier
 
-        model = load_classifier(args.checkpoint).to(memory_format=torch.channels_last)
+        model = load_classifier(args.checkpoint).to(device, memory_format=torch.channels_last)
     else:
-        model = RobustClassifier("standard", channels_last=True).model
-        quick_train(model, data.x_train[: args.train_images], data.y_train[: args.train_images],
-                    args.train_images // 128)
-    mask = data.test_exact
-    x, y = data.x_test[mask][: args.images], data.y_test[mask][: args.images]
+        model = RobustClassifier("standard", channels_last=True).model.to(device)
+        quick_train(model, x_train[: args.train_images], y_train[: args.train_images], args.train_images // 128)
+    x, y = x_test[: args.images], y_test[: args.images]
     attacks = [AttackSpec("fgsm", EPS, name="fgsm"), AttackSpec("pgd", EPS, ALPHA, 10, name="pgd")]
 
     batched = {}
     t_batched = timed(lambda: batched.update(robust_accuracy(model, x, y, attacks, batch_size=args.batch)))
     loop, t_loop = {}, 0.0
     for a in attacks:
-        t_loop += timed(lambda a=a: loop.__setitem__(a.name, one_at_a_time_accuracy(model, x, y, a)))
+        t_loop += timed(lambda a=a: loop.__setitem__(a.name, one_at_a_time_accuracy(model, x, y, a, device)))
     identical = all(batched["robust_accuracy"][a.name] == loop[a.name][1] for a in attacks) and \
         all(batched["clean_accuracy"] == loop[a.name][0] for a in attacks)
 
-    xb, yb = to_unit(x[: args.batch]), y[: args.batch]
+    xb, yb = to_unit(x[: args.batch]).to(device), y[: args.batch].to(device)
 
     def fwd_bwd():
         input_gradient(model, xb, yb)
@@ -78,10 +90,10 @@ def main() -> None:
     t_pgd = timed(lambda: pgd(model, xb, yb, EPS, ALPHA, 10), repeat=3)
 
     def step_cost(strategy):
-        module = RobustClassifier(strategy, eps=0.1 * 0.25, alpha=0.01 * 0.25, pgd_steps=10)
+        module = RobustClassifier(strategy, eps=0.1 * 0.25, alpha=0.01 * 0.25, pgd_steps=10).to(device)
         module.log = lambda *a, **k: None
         module.train()
-        xs, ys = to_unit(data.x_train[:64]), data.y_train[:64]
+        xs, ys = to_unit(x_train[:64]).to(device), y_train[:64].to(device)
 
         def step():
             loss = module.training_step((xs, ys), 0)
@@ -94,10 +106,12 @@ def main() -> None:
     t_std, t_fgsm_unfused, t_pgd_train = step_cost("standard"), step_cost("fgsm"), step_cost("pgd")
     fused = True
     t_fgsm = step_cost("fgsm")
-    write("robust" + ("_checkpoint" if args.checkpoint else ""), {
+    write("robust" + ("_checkpoint" if args.checkpoint else "") + suffix(args.device), {
+        "device": args.device, "data": args.npz or "cifar10 (exact test images)",
         "model": args.checkpoint or f"width-64 ResNet18, 2 epochs on {args.train_images} images",
         "images": len(x), "clean_accuracy": batched["clean_accuracy"], "robust_accuracy": batched["robust_accuracy"],
-        "counts_identical_to_one_at_a_time": identical,
+        "counts_identical_to_one_at_a_time": identical, "batch": args.batch,
+        "one_at_a_time": {name: {"clean": c, "robust": r} for name, (c, r) in loop.items()},
         "eval_seconds": {"batched": round(t_batched, 2), "one_at_a_time": round(t_loop, 2)},
         "eval_speedup": round(t_loop / t_batched, 2),
         "pgd10_step_over_forward_backward": round(t_pgd / (10 * t_fb), 3),

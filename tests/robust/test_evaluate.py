@@ -28,6 +28,24 @@ def test_batched_counts_equal_one_at_a_time(tiny, spec):
     assert 0 < robust < clean  # the attack does something, but not everything
 
 
+def test_evaluation_runs_in_full_fp32_and_restores_tf32(tiny, monkeypatch):
+    """TF32 makes sign-gradient outcomes batch-size dependent on a GPU: both evaluations switch it off."""
+    model, x, y = tiny
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, inputs):
+            seen.append(torch.backends.cudnn.allow_tf32)
+            return model(inputs)
+
+    spy = Spy()
+    robust_accuracy(spy, x[:8], y[:8], [AttackSpec("fgsm", 0.03)], device="cpu")
+    one_at_a_time_accuracy(spy, x[:2], y[:2], AttackSpec("fgsm", 0.03))
+    assert seen and not any(seen)
+    assert torch.backends.cudnn.allow_tf32 is True
+
+
 def test_accounting_and_examples(tiny):
     model, x, y = tiny
     r = robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.05, name="f")], batch_size=40, keep_examples=3)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaeadv.vae import KLD, elbo_to_bpd, sample_reparameterize
-from vaeadv.vae.losses import importance_weighted_nll, log_normal, mc_kl, prior_sampling_nll
+from vaeadv.vae.losses import importance_weighted_nll, log_normal, mc_kl, prior_sampling_nll, reparameterize_log_std
 
 
 def test_sample_reparameterize_statistics_and_gradients():
@@ -21,6 +21,14 @@ def test_sample_reparameterize_statistics_and_gradients():
 def test_sample_reparameterize_rejects_negative_std():
     with pytest.raises(ValueError):
         sample_reparameterize(torch.zeros(3), torch.tensor([1.0, -0.1, 1.0]))
+
+
+def test_unchecked_log_std_form_draws_the_same_sample():
+    mean, log_std = torch.randn(4, 6), torch.randn(4, 6)
+    torch.manual_seed(3)
+    checked = sample_reparameterize(mean, torch.exp(log_std))
+    torch.manual_seed(3)
+    assert torch.allclose(reparameterize_log_std(mean, log_std), checked)
 
 
 def test_kld_known_values():

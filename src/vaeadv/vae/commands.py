@@ -40,8 +40,9 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--sample-every", type=positive_int, default=5, help="sample grid every N epochs")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--compile", action="store_true",
-                   help="torch.compile the encoder and decoder (one-off compile; checkpoints unchanged). Measured: "
-                        "no gain on a 2-core CPU (docs/benchmarks.md); meant for GPUs")
+                   help="torch.compile the per-image loss (one-off compile, ~20 s; checkpoints unchanged), with CUDA "
+                        "graphs on a GPU. Measured (docs/benchmarks.md): 2× the eager step on an H100, no gain on a "
+                        "2-core CPU")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     t.set_defaults(run=_train)

@@ -14,7 +14,7 @@ from vaeadv.vae.losses import (
     elbo_to_bpd,
     importance_weighted_nll,
     prior_sampling_nll,
-    sample_reparameterize,
+    reparameterize_log_std,
 )
 from vaeadv.vae.module import VAE
 
@@ -57,7 +57,7 @@ def evaluate_vae(model: VAE, imgs: torch.Tensor, *, iw_samples: int = 100, batch
     for start in range(0, n, batch_size):
         x = imgs[start:start + batch_size].to(device).long()
         mean, log_std = model.encoder(x)
-        z = sample_reparameterize(mean, torch.exp(log_std))
+        z = reparameterize_log_std(mean, log_std)
         sums["rec"] += float(categorical_nll(model.decoder(z), x).sum())
         kl = 0.5 * (torch.exp(2 * log_std) + mean.pow(2) - 1 - 2 * log_std)
         sums["kl"] += float(kl.sum())

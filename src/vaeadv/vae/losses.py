@@ -21,6 +21,14 @@ def sample_reparameterize(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor
     return mean + std * torch.randn_like(std)
 
 
+def reparameterize_log_std(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """``sample_reparameterize(mean, exp(log_std))`` without its sign check: ``exp`` is positive by
+    construction, and the check costs a device→host sync per step on a GPU (and a graph break under
+    ``torch.compile``)."""
+    std = torch.exp(log_std)
+    return mean + std * torch.randn_like(std)
+
+
 def KLD(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the template's name
     """KL(N(mean, exp(log_std)²) ‖ N(0, I)) in closed form, summed over the last dimension."""
     return 0.5 * (torch.exp(2 * log_std) + mean.pow(2) - 1 - 2 * log_std).sum(dim=-1)
