@@ -94,9 +94,19 @@ def test_ddp_two_cpu_processes(real_data_dir, tmp_path):
 
 def test_compiled_networks_keep_plain_checkpoint_names():
     from vaeadv.vae.module import VAE
-    from vaeadv.vae.train import compile_networks
+    from vaeadv.vae.train import compile_loss_graph
 
     plain = VAE()
-    compiled = compile_networks(VAE())
+    compiled = compile_loss_graph(VAE())
     assert list(compiled.state_dict()) == list(plain.state_dict())
     plain.load_state_dict(compiled.state_dict())  # a checkpoint of a compiled run loads without torch.compile
+
+
+def test_compile_mode_uses_cuda_graphs_only_for_gpu_runs(monkeypatch):
+    from vaeadv.vae.train import compile_mode
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert compile_mode("auto") == compile_mode("gpu") == "reduce-overhead"
+    assert compile_mode("cpu") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert compile_mode("auto") is None

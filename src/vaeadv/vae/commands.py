@@ -41,8 +41,8 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the per-image loss (one-off compile, ~20 s; checkpoints unchanged), with CUDA "
-                        "graphs on a GPU. Measured (docs/benchmarks.md): 2× the eager step on an H100, no gain on a "
-                        "2-core CPU")
+                        "graphs on a GPU. Measured (docs/benchmarks.md): 2× the eager step on an H100, about 5%% on "
+                        "a 2-core CPU")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     t.set_defaults(run=_train)

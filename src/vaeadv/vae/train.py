@@ -64,7 +64,7 @@ def versions() -> dict[str, str]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
 
 
-def compile_networks(model: VAE, mode: str | None = None) -> VAE:
+def compile_loss_graph(model: VAE, mode: str | None = None) -> VAE:
     """``torch.compile`` the per-image loss (encoder, sampling, decoder, cross-entropy, KL) as one graph.
 
     The parameters are not wrapped, so checkpoints keep their plain names and load into an uncompiled model.
@@ -95,7 +95,7 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     model = VAE(cfg.num_filters, cfg.z_dim, cfg.lr, beta=cfg.beta, image_size=dm.image_size,
                 lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last)
     if cfg.compile:
-        compile_networks(model, compile_mode(cfg.accelerator))
+        compile_loss_graph(model, compile_mode(cfg.accelerator))
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
     history_cb = EpochHistory()
