@@ -110,3 +110,13 @@ def test_compile_mode_uses_cuda_graphs_only_for_gpu_runs(monkeypatch):
     assert compile_mode("cpu") is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert compile_mode("auto") is None
+
+
+def test_run_names_tell_recipes_apart():
+    from vaeadv.vae.train import VAETrainConfig
+
+    names = {VAETrainConfig().default_run_name(), VAETrainConfig(lr_schedule="cosine").default_run_name(),
+             VAETrainConfig(lr_schedule="cosine", lr=2e-3).default_run_name()}
+    assert len(names) == 3
+    assert VAETrainConfig().default_run_name() == "mnist_z20_c32_beta1_constant_seed42"
+    assert "lr0.002" in VAETrainConfig(lr=2e-3).default_run_name()

@@ -54,8 +54,10 @@ class VAETrainConfig:
     compile: bool = False  # torch.compile the loss graph (state-dict keys unchanged); CUDA graphs on a GPU
 
     def default_run_name(self) -> str:
+        # the learning rate is named only when it is not the template's, so default runs keep their folders
+        lr = "" if self.lr == 1e-3 else f"_lr{self.lr:g}"
         return (f"{self.dataset}_z{self.z_dim}_c{self.num_filters}_beta{self.beta:g}_"
-                f"{self.lr_schedule}_seed{self.seed}")
+                f"{self.lr_schedule}{lr}_seed{self.seed}")
 
 
 def versions() -> dict[str, str]:
