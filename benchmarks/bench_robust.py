@@ -112,15 +112,21 @@ def main() -> None:
 
     batched = {}
     t_batched = timed(lambda: batched.update(robust_accuracy(model, x, y, attacks, batch_size=args.batch)))
-    loop, t_loop = {}, 0.0
-    for a in attacks:
-        t_loop += timed(lambda a=a: loop.__setitem__(a.name, one_at_a_time_accuracy(model, x, y, a, device)))
-    identical = all(batched["robust_accuracy"][a.name] == loop[a.name][1] for a in attacks) and \
-        all(batched["clean_accuracy"] == loop[a.name][0] for a in attacks)
-    template, t_template = {}, 0.0
-    with full_fp32():
+
+    def per_image(evaluate) -> tuple[dict, float]:
+        """(attack → (clean, robust), total seconds) of a one-image-at-a-time evaluation."""
+        results, seconds = {}, 0.0
         for a in attacks:
-            t_template += timed(lambda a=a: template.__setitem__(a.name, template_loop(model, x, y, a, device)))
+            seconds += timed(lambda a=a: results.__setitem__(a.name, evaluate(model, x, y, a, device)))
+        return results, seconds
+
+    def same_counts(results: dict) -> bool:
+        return all(results[a.name] == (batched["clean_accuracy"], batched["robust_accuracy"][a.name])
+                   for a in attacks)
+
+    loop, t_loop = per_image(one_at_a_time_accuracy)
+    with full_fp32():
+        template, t_template = per_image(template_loop)
 
     xb, yb = to_unit(x[: args.batch]).to(device), y[: args.batch].to(device)
 
@@ -151,7 +157,8 @@ def main() -> None:
         "device": args.device, "data": args.npz or "cifar10 (exact test images)",
         "model": args.checkpoint or f"width-64 ResNet18, 2 epochs on {args.train_images} images",
         "images": len(x), "clean_accuracy": batched["clean_accuracy"], "robust_accuracy": batched["robust_accuracy"],
-        "counts_identical_to_one_at_a_time": identical, "batch": args.batch,
+        "counts_identical_to_one_at_a_time": same_counts(loop),
+        "counts_identical_to_template_loop": same_counts(template), "batch": args.batch,
         "one_at_a_time": {name: {"clean": c, "robust": r} for name, (c, r) in loop.items()},
         "template_loop": {name: {"clean": c, "robust": r} for name, (c, r) in template.items()},
         "eval_seconds": {"batched": round(t_batched, 2), "one_at_a_time": round(t_loop, 2),
