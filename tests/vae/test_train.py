@@ -1,5 +1,6 @@
 """Short real training runs on a subset of real MNIST (the CI machine has $VAEADV_DATA)."""
 
+import itertools
 import json
 import os
 import signal
@@ -120,3 +121,31 @@ def test_run_names_tell_recipes_apart():
     assert len(names) == 3
     assert VAETrainConfig().default_run_name() == "mnist_z20_c32_beta1_constant_seed42"
     assert "lr0.002" in VAETrainConfig(lr=2e-3).default_run_name()
+
+
+def test_ema_run_validates_checkpoints_and_tests_the_average(real_data_dir, tmp_path):
+    cfg = VAETrainConfig(data_dir=str(real_data_dir), epochs=1, ema_decay=0.9, weight_decay=0.01,
+                         log_dir=str(tmp_path), **QUICK)
+    r = train_vae(cfg)
+    ckpt = torch.load(r["best_checkpoint"], weights_only=False)
+    assert "current_model_state" in ckpt  # raw weights kept for resuming, average in state_dict
+    raw, ema = ckpt["current_model_state"], ckpt["state_dict"]
+    assert any(not torch.equal(raw[k], ema[k]) for k in ema)
+    # test_bpd is the average's, as loaded from the best checkpoint's state_dict
+    model = load_vae(r["best_checkpoint"]).eval()
+    from vaeadv.vae.datamodule import QuantizedImageDataModule
+
+    dm = QuantizedImageDataModule(data_dir=str(real_data_dir), batch_size=128)
+    dm.setup()
+    torch.manual_seed(0)
+    batches = [b[0].long() for b in itertools.islice(dm.test_dataloader(), 4)]
+
+    def mean_bpd() -> float:
+        with torch.no_grad():
+            return sum(model(b)[2].item() * len(b) for b in batches) / sum(len(b) for b in batches)
+
+    assert abs(mean_bpd() - r["test_bpd"]) < 0.02  # sampling noise of one z per image
+    model.load_state_dict(raw)
+    assert abs(mean_bpd() - r["test_bpd"]) > 0.1  # early in training the raw weights are far from their average
+    assert model.hparams.weight_decay == 0.01
+    assert "_wd0.01_ema0.9_" in r["run_dir"]

@@ -1,4 +1,4 @@
-"""Pictures during training, as Lightning callbacks: 8×8 sample grids and the 2-D manifold."""
+"""Lightning callbacks: 8×8 sample grids, the 2-D manifold, the epoch history, EMA weights."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.trainer.states import TrainerFn
 
 from vaeadv.vae.viz import levels_to_unit, make_grid, save_image, visualize_manifold
 
@@ -98,3 +100,16 @@ class EpochHistory(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history = list(state_dict.get("history", []))
+
+
+class EMAWeights(EMAWeightAveraging):
+    """Lightning's EMA of the weights: validation, checkpoints' ``state_dict`` and the final model use the average.
+
+    One change: outside fitting a checkpoint is loaded as written. Lightning's callback otherwise restores the *raw*
+    weights it keeps beside the average (``current_model_state``), so ``trainer.test(ckpt_path="best")`` would test
+    weights the best-val choice never saw.
+    """
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)

@@ -10,7 +10,7 @@ from vaeadv.io import atomic_write_json
 
 
 def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import batches_limit, nonneg_float, positive_float, positive_int
+    from vaeadv.cli import batches_limit, nonneg_float, positive_float, positive_int, unit_fraction
 
     vae = groups.add_parser("vae", help="train and evaluate the VAE on 4-bit MNIST / Fashion-MNIST")
     cmds = vae.add_subparsers(dest="command", required=True)
@@ -24,6 +24,9 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--lr", type=positive_float, default=1e-3)
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="'cosine' is the improved recipe: same model and epochs, lr decayed to 0")
+    t.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="decoupled weight decay (AdamW) when > 0")
+    t.add_argument("--ema", type=unit_fraction, metavar="DECAY",
+                   help="validate, checkpoint and test an exponential moving average of the weights, e.g. 0.999")
     t.add_argument("--beta", type=nonneg_float, default=1.0, help="β-VAE weight of the KL term")
     t.add_argument("--batch-size", "--batch_size", type=positive_int, default=128)
     t.add_argument("--epochs", type=positive_int, default=80)
@@ -72,6 +75,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = VAETrainConfig(
         dataset=args.dataset, data_dir=args.data_dir, download=not args.no_download, z_dim=args.z_dim,
         num_filters=args.num_filters, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
+        weight_decay=args.weight_decay, ema_decay=args.ema,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, log_dir=args.log_dir,
         run_name=args.run_name, accelerator=args.accelerator, devices=_devices(args.devices),
         strategy=args.strategy, limit_train_batches=args.limit_train_batches,

@@ -17,7 +17,7 @@ from vaeadv import __version__
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
+from vaeadv.vae.callbacks import EMAWeights, EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
 from vaeadv.vae.viz import plot_bpd_curves
@@ -34,6 +34,8 @@ class VAETrainConfig:
     num_filters: int = 32
     lr: float = 1e-3
     lr_schedule: str = "constant"  # or "cosine" (the improved recipe)
+    weight_decay: float = 0.0  # decoupled (AdamW) when > 0
+    ema_decay: float | None = None  # validate, checkpoint and test an exponential moving average of the weights
     beta: float = 1.0
     batch_size: int = 128
     epochs: int = 80
@@ -54,10 +56,12 @@ class VAETrainConfig:
     compile: bool = False  # torch.compile the loss graph (state-dict keys unchanged); CUDA graphs on a GPU
 
     def default_run_name(self) -> str:
-        # the learning rate is named only when it is not the template's, so default runs keep their folders
-        lr = "" if self.lr == 1e-3 else f"_lr{self.lr:g}"
+        # recipe options are named only when they are not the template's, so default runs keep their folders
+        extras = "" if self.lr == 1e-3 else f"_lr{self.lr:g}"
+        extras += f"_wd{self.weight_decay:g}" if self.weight_decay else ""
+        extras += f"_ema{self.ema_decay:g}" if self.ema_decay is not None else ""
         return (f"{self.dataset}_z{self.z_dim}_c{self.num_filters}_beta{self.beta:g}_"
-                f"{self.lr_schedule}{lr}_seed{self.seed}")
+                f"{self.lr_schedule}{extras}_seed{self.seed}")
 
 
 def versions() -> dict[str, str]:
@@ -95,17 +99,21 @@ def train_vae(cfg: VAETrainConfig) -> dict:
                                   shuffle_seed=cfg.seed, train_subset=cfg.train_subset)
     dm.setup()
     model = VAE(cfg.num_filters, cfg.z_dim, cfg.lr, beta=cfg.beta, image_size=dm.image_size,
-                lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last)
+                lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last,
+                weight_decay=cfg.weight_decay)
     if cfg.compile:
         compile_loss_graph(model, compile_mode(cfg.accelerator))
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
     history_cb = EpochHistory()
+    callbacks = [checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)]
+    if cfg.ema_decay is not None:
+        callbacks.append(EMAWeights(decay=cfg.ema_decay))
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)],
+        callbacks=callbacks,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         limit_test_batches=cfg.limit_test_batches, log_every_n_steps=50,
     )
