@@ -6,8 +6,9 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from vaeadv.vae.viz import levels_to_unit, make_grid, save_image, visualize_manifold
 
@@ -102,13 +103,19 @@ class EpochHistory(pl.Callback):
         self.history = list(state_dict.get("history", []))
 
 
-class EMAWeights(EMAWeightAveraging):
-    """Lightning's EMA of the weights: validation, checkpoints' ``state_dict`` and the final model use the average.
+class EMAWeights(WeightAveraging):
+    """An exponential moving average of the weights, updated after every step; validation, checkpoints'
+    ``state_dict`` and the final model use the average.
 
-    One change: outside fitting a checkpoint is loaded as written. Lightning's callback otherwise restores the *raw*
-    weights it keeps beside the average (``current_model_state``), so ``trainer.test(ckpt_path="best")`` would test
-    weights the best-val choice never saw.
+    Lightning's ``WeightAveraging`` with two choices of ours: the EMA update is torch's foreach version (Lightning's
+    ``EMAWeightAveraging`` takes the per-parameter one, a few kernel launches per tensor, which made an H100 run
+    launch-bound); and outside fitting a checkpoint is loaded as written.
+    Lightning's callback otherwise restores the *raw* weights it keeps beside the average (``current_model_state``),
+    so ``trainer.test(ckpt_path="best")`` would test weights the best-val choice never saw.
     """
+
+    def __init__(self, decay: float = 0.999) -> None:
+        super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         if trainer.state.fn == TrainerFn.FITTING:
