@@ -22,6 +22,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where it is None (the help then says where the value comes from)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -53,6 +60,14 @@ def unit_fraction(text: str) -> float:
     value = nonneg_float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
+    return value
+
+
+def decay_rate(text: str) -> float:
+    """A moving-average decay in [0, 1): 0 keeps no history."""
+    value = nonneg_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a decay in [0, 1), got {text}")
     return value
 
 

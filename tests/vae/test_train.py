@@ -1,5 +1,6 @@
 """Short real training runs on a subset of real MNIST (the CI machine has $VAEADV_DATA)."""
 
+import argparse
 import itertools
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from vaeadv.vae.evaluate import load_vae
@@ -121,6 +123,30 @@ def test_run_names_tell_recipes_apart():
     assert len(names) == 3
     assert VAETrainConfig().default_run_name() == "mnist_z20_c32_beta1_constant_seed42"
     assert "lr0.002" in VAETrainConfig(lr=2e-3).default_run_name()
+
+
+def test_recipes_set_the_optimisation_and_explicit_settings_win():
+    from vaeadv.errors import VaeadvError
+    from vaeadv.vae.train import recipe_config
+
+    assert recipe_config("template") == VAETrainConfig()
+    improved = recipe_config("improved", lr=None, seed=1)
+    settings = (improved.lr, improved.lr_schedule, improved.weight_decay, improved.ema_decay)
+    assert settings == (3e-3, "cosine", 0.01, 0.999)
+    assert improved.seed == 1 and improved.epochs == 80 and improved.z_dim == 20  # same model and epochs
+    assert recipe_config("improved", ema_decay=0.0, lr=2e-3).ema_decay == 0.0
+    assert recipe_config("improved", lr=2e-3).lr == 2e-3
+    with pytest.raises(VaeadvError, match="unknown recipe"):
+        recipe_config("best")
+
+
+def test_ema_decay_flag_is_checked():
+    from vaeadv.cli import decay_rate
+
+    assert decay_rate("0") == 0.0 and decay_rate("0.999") == 0.999
+    for bad in ("1", "1.5", "-0.1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            decay_rate(bad)
 
 
 def test_ema_run_validates_checkpoints_and_tests_the_average(real_data_dir, tmp_path):

@@ -10,13 +10,13 @@ from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
 
 
 def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import positive_int
+    from vaeadv.cli import DefaultsHelp, positive_int
 
     p = groups.add_parser(
         "report", help="run (or reuse) every experiment and write report.md, report.html, results.json",
         description="Runs every experiment of the assignment at the chosen scale — resuming an interrupted "
                     "report, reusing finished experiments — and renders the report from the stored results.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelp)
     p.add_argument("--scale", choices=list(SCALES), default="smoke",
                    help="; ".join(f"{s.name}: {s.summary}" for s in SCALES.values()))
     p.add_argument("--out", help="report folder (default: report_out/<scale>)")

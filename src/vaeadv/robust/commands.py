@@ -9,13 +9,13 @@ from vaeadv.errors import VaeadvError
 
 
 def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import batches_limit, nonneg_float, positive_float, positive_int, unit_fraction
+    from vaeadv.cli import DefaultsHelp, batches_limit, nonneg_float, positive_float, positive_int, unit_fraction
 
     robust = groups.add_parser("robust", help="FGSM/PGD attacks and defenses on a CIFAR-10 ResNet18")
     cmds = robust.add_subparsers(dest="command", required=True)
 
     t = cmds.add_parser("train", help="train ResNet18 with standard / FGSM-objective / PGD-batch strategies",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=DefaultsHelp)
     t.add_argument("--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
                    default=["standard"], dest="strategies", help="strategies to train, one run each")
     t.add_argument("--recipe", choices=["template", "fast"], default="template",
@@ -50,7 +50,7 @@ def add_commands(groups, data_flags) -> None:
     t.set_defaults(run=_train)
 
     a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=DefaultsHelp)
     a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', or a torchvision-layout state dict")
     a.add_argument("--attack", nargs="+", choices=["fgsm", "pgd", "noise"], default=["fgsm", "pgd"])
     a.add_argument("--eps", type=nonneg_float, nargs="+", help="one or more ε (default: 0.1 normalised)")
