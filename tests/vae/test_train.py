@@ -125,6 +125,19 @@ def test_run_names_tell_recipes_apart():
     assert "lr0.002" in VAETrainConfig(lr=2e-3).default_run_name()
 
 
+def test_history_keeps_the_epochs_after_the_best_one(real_data_dir, tmp_path, monkeypatch):
+    from vaeadv.vae.module import VAE
+
+    def worse_every_epoch(self, batch, batch_idx):  # validation that is best after epoch 1
+        self.log("val_bpd", 1.0 + self.current_epoch, on_epoch=True)
+
+    monkeypatch.setattr(VAE, "validation_step", worse_every_epoch)
+    r = train_vae(VAETrainConfig(data_dir=str(real_data_dir), epochs=2, log_dir=str(tmp_path), **QUICK))
+    assert r["best_epoch"] == 1
+    assert [h["epoch"] for h in r["history"]] == [1, 2]
+    assert r["final_train_bpd"] == r["history"][-1]["train_bpd"]
+
+
 def test_recipes_set_the_optimisation_and_explicit_settings_win():
     from vaeadv.errors import VaeadvError
     from vaeadv.vae.train import recipe_config
