@@ -105,7 +105,7 @@ class EpochHistory(pl.Callback):
 
 class EMAWeights(WeightAveraging):
     """An exponential moving average of the weights, updated after every step; validation, checkpoints'
-    ``state_dict`` and the final model use the average.
+    ``state_dict`` and the final model use the average (the sample grids during training show the raw weights).
 
     Lightning's ``WeightAveraging`` with two choices of ours: the EMA update is torch's foreach version (Lightning's
     ``EMAWeightAveraging`` takes the per-parameter one, a few kernel launches per tensor, which made an H100 run

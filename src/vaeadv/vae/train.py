@@ -40,7 +40,7 @@ class VAETrainConfig:
     z_dim: int = 20
     num_filters: int = 32
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # or "cosine" (the improved recipe)
+    lr_schedule: str = "constant"  # or "cosine" (decayed to 0 by the last epoch)
     weight_decay: float = 0.0  # decoupled (AdamW) when > 0
     ema_decay: float = 0.0  # > 0: validate, checkpoint and test an exponential moving average of the weights
     beta: float = 1.0
