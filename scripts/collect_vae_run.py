@@ -44,13 +44,14 @@ def main(run_dir: str, out_dir: str, evaluation: str | None = None) -> None:
     recovered = {e: m for e, m in tensorboard_history(run / "tensorboard").items() if e not in have}
     history = sorted(results["history"] + [{"epoch": e, **m} for e, m in recovered.items()], key=lambda h: h["epoch"])
     results["history"] = history
+    results["final_train_bpd"] = history[-1].get("train_bpd") if history else None
     results["history_note"] = (f"epochs {sorted(recovered)} recovered from TensorBoard events"
                                if recovered else "complete from the checkpointed history")
     if evaluation:
         results["evaluation"] = json.loads(Path(evaluation).read_text())
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", results)
-    plot_bpd_curves(history, out / "bpd_curves.png", f"{run.name} — test bpd {results['test_bpd']:.4f}")
+    plot_bpd_curves(history, out / "bpd_curves.png", f"{run.name}\ntest bpd {results['test_bpd']:.4f}")
     for png in sorted(run.glob("epoch_*_samples.png")) + sorted(run.glob("vae_manifold.png")):
         shutil.copy(png, out / png.name)
     print(f"{out}: {len(history)} epochs, test bpd {results['test_bpd']:.4f}")
