@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,3 +189,13 @@ def test_ema_run_validates_checkpoints_and_tests_the_average(real_data_dir, tmp_
     assert abs(mean_bpd() - r["test_bpd"]) > 0.1  # early in training the raw weights are far from their average
     assert model.hparams.weight_decay == 0.01
     assert "_wd0.01_ema0.9_" in r["run_dir"]
+
+
+def test_resumed_ema_run_continues_the_average(real_data_dir, tmp_path):
+    settings = dict(data_dir=str(real_data_dir), ema_decay=0.9, log_dir=str(tmp_path), **QUICK)
+    first = train_vae(VAETrainConfig(epochs=1, **settings))
+    resumed = train_vae(VAETrainConfig(epochs=2, resume=True, **settings))
+    last = torch.load(tmp_path / Path(resumed["run_dir"]).name / "checkpoints" / "last.ckpt", weights_only=False)
+    # one average over both sessions' steps, not a fresh one started at the resume
+    assert int(last["averaging_state"]["n_averaged"]) == last["global_step"] == 2 * 16
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2] and first["epochs_completed"] == 1
