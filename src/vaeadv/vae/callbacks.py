@@ -99,8 +99,10 @@ class EpochHistory(pl.Callback):
     def state_dict(self) -> dict:
         return {"history": self.history}
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.history = list(state_dict.get("history", []))
+    def on_load_checkpoint(self, trainer, module, checkpoint) -> None:
+        # only a resumed fit takes the history back; trainer.test(ckpt_path="best") would roll it back to the best epoch
+        if trainer.state.fn == TrainerFn.FITTING:
+            self.history = list(checkpoint.get("callbacks", {}).get(self.state_key, {}).get("history", []))
 
 
 class EMAWeights(WeightAveraging):

@@ -134,9 +134,8 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     start = time.perf_counter()
     trainer.fit(model, datamodule=dm, ckpt_path=str(last) if cfg.resume and last.exists() else None)
     fit_s = time.perf_counter() - start
-    # taken before testing: trainer.test(ckpt_path="best") restores the callbacks' state as it was at the best epoch
-    history = list(history_cb.history)
     tested = trainer.test(model, datamodule=dm, ckpt_path="best", verbose=False)
+    history = history_cb.history
     val = [(h["val_bpd"], h["epoch"]) for h in history if "val_bpd" in h]
     best_val, best_epoch = min(val) if val else (math.nan, None)
     results = {
