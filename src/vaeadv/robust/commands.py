@@ -18,9 +18,14 @@ def add_commands(groups, data_flags) -> None:
                         formatter_class=DefaultsHelp)
     t.add_argument("--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
                    default=["standard"], dest="strategies", help="strategies to train, one run each")
-    t.add_argument("--recipe", choices=["template", "fast"], default="template",
+    t.add_argument("--recipe", choices=["template", "fast", "pretrain"], default="template",
                    help="template: SGD 5e-4/0.9, StepLR(7,0.1), 30 epochs, batch 64, val from the test set; "
-                        "fast: one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train")
+                        "fast: one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train; "
+                        "pretrain: vaeadv's full-width recipe (bf16 mixed precision, SGD Nesterov peak 0.2 with "
+                        "linear warm-up/decay, label smoothing 0.1, no decay on BN/bias, 20 epochs, batch 256, "
+                        "2,000 training images held out)")
+    t.add_argument("--precision", help="Lightning training precision, e.g. 32-true or bf16-mixed "
+                                       "(default: the recipe's; evaluation is always fp32)")
     t.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's (5e-4 template, 0.1 fast)")
@@ -100,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         fgsm_alpha=args.fgsm_alpha, pgd_eps=args.pgd_eps, pgd_alpha=args.pgd_alpha, pgd_steps=args.pgd_steps,
         width=args.width, seed=args.seed, log_dir=args.log_dir, run_name=args.run_name,
         accelerator=args.accelerator, devices=int(args.devices) if args.devices.isdigit() else args.devices,
-        pl_strategy=args.pl_strategy, limit_train_batches=args.limit_train_batches,
+        pl_strategy=args.pl_strategy, precision=args.precision, limit_train_batches=args.limit_train_batches,
         limit_val_batches=args.limit_val_batches, resume=args.resume, progress=not args.no_progress,
         cross_over=args.cross_over, attack=not args.no_attack,
     )

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from vaeadv.robust.attacks import Budget, eval_mode, fgsm, loss_function, pgd, random_sign_noise
+from vaeadv.stats import accuracy_with_ci
 
 
 @dataclass(frozen=True)
@@ -192,3 +193,27 @@ def transfer_accuracies(source: nn.Module, targets: dict[str, nn.Module], images
                     hits[name] += int((target(adv).argmax(1) == y).sum())
     n = len(images)
     return {name: {"clean_accuracy": clean[name] / n, "adversarial_accuracy": hits[name] / n} for name in targets}
+
+
+@torch.no_grad()
+def clean_predictions(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
+                      flip_tta: bool = False) -> torch.Tensor:
+    """Predicted classes in fp32 (no autocast, TF32 off), eval mode restored afterwards. ``flip_tta`` averages
+    the logits of each image and its mirror image (test-time augmentation; the attacks never use it)."""
+    device = next(model.parameters()).device
+    preds = []
+    with eval_mode(model), full_fp32(), torch.autocast(device.type, enabled=False):
+        for start in range(0, len(images), batch_size):
+            x = to_unit(images[start:start + batch_size].to(device))
+            logits = model(x)
+            if flip_tta:
+                logits = logits + model(x.flip(-1))
+            preds.append(logits.argmax(1).cpu())
+    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+
+
+def clean_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
+                   flip_tta: bool = False) -> dict[str, float | int]:
+    """Accuracy with its Wilson 95% interval (``vaeadv.stats.accuracy_with_ci``)."""
+    correct = int((clean_predictions(model, images, batch_size, flip_tta) == labels.cpu()).sum())
+    return accuracy_with_ci(correct, len(labels))

@@ -13,14 +13,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
+from vaeadv.progress import EpochLine
 from vaeadv.robust.datamodule import CifarDataModule
-from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, robust_accuracy
 from vaeadv.robust.models import CIFAR10_STD, load_weights
 from vaeadv.robust.module import RobustClassifier
+from vaeadv.robust.recipes import get_recipe
 from vaeadv.vae.train import versions
-
-RECIPE_DEFAULTS = {"template": {"epochs": 30, "batch_size": 64, "val_from": "test"},
-                   "fast": {"epochs": 8, "batch_size": 128, "val_from": "train"}}
 
 
 def budget(value: float, units: str) -> list[float] | float:
@@ -63,6 +62,7 @@ class RobustTrainConfig:
     accelerator: str = "auto"
     devices: str | int = "auto"
     pl_strategy: str = "auto"
+    precision: str | None = None  # of training; None = the recipe's (evaluation is always fp32)
     limit_train_batches: int | float | None = None
     limit_val_batches: int | float | None = None
     resume: bool = False
@@ -71,8 +71,9 @@ class RobustTrainConfig:
     attack: bool = True
 
     def resolved(self, key: str):
+        """A setting given explicitly, else the recipe's."""
         value = getattr(self, key)
-        return RECIPE_DEFAULTS[self.recipe][key] if value is None else value
+        return getattr(get_recipe(self.recipe), key) if value is None else value
 
     def default_run_name(self) -> str:
         aug = "_aug" if self.augment else ""
@@ -108,10 +109,11 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
                                  monitor="val_acc", mode="max", save_last=True, save_top_k=1)
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.pl_strategy,
+        max_epochs=epochs, precision=cfg.resolved("precision"), accelerator=cfg.accelerator, devices=cfg.devices,
+        strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[checkpoint], limit_train_batches=cfg.limit_train_batches,
+        callbacks=[checkpoint] + ([] if cfg.progress else [EpochLine()]), limit_train_batches=cfg.limit_train_batches,
         limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
@@ -131,6 +133,15 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
               "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
               "clean_test_accuracy": tested[0]["test_acc"] if tested else None, "test_images": len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
+    if trainer.is_global_zero:  # fp32, whatever the training precision; flip TTA reported beside the plain model
+        x, y, what = dm.exact_test()
+        result["clean_eval"] = {
+            "exact": {"which": what, **clean_accuracy(model.model, x, y)},
+            "exact_flip_tta": clean_accuracy(model.model, x, y, flip_tta=True),
+            "test": {"which": "all test images", **clean_accuracy(model.model, dm.x_test, dm.y_test)},
+            "test_flip_tta": clean_accuracy(model.model, dm.x_test, dm.y_test, flip_tta=True),
+            "holdout": clean_accuracy(model.model, dm.x_val, dm.y_val),
+        }
     if cfg.attack and trainer.is_global_zero:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
@@ -145,8 +156,9 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
 
 def train_strategies(cfg: RobustTrainConfig) -> list[dict]:
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
-                         cfg.valid_ratio, seed=cfg.seed, train_subset=cfg.train_subset,
-                         test_subset=cfg.test_subset, download=cfg.download, dataset=cfg.dataset,
+                         cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
+                         train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
+                         dataset=cfg.dataset,
                          train_shard=cfg.train_shard)
     dm.setup()
     return [train_one(cfg, s, dm) for s in cfg.strategies]

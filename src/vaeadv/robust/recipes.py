@@ -1,0 +1,63 @@
+"""Named training recipes for the CIFAR ResNet18: everything about *how* a model is optimised, in one place.
+
+A recipe is data, not code: ``RobustClassifier.configure_optimizers`` and ``train_one`` read its fields, so a
+new recipe is one entry here. ``template`` is the course's; ``fast`` a short CPU-sized one-cycle run;
+``pretrain`` the recipe of vaeadv's own pretrained full-width ResNet18 (bf16 mixed precision, SGD Nesterov
+with a linear warm-up/decay, label smoothing, no weight decay on BatchNorm and biases).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from vaeadv.errors import VaeadvError
+
+Schedule = Literal["step", "onecycle", "linear"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int
+    val_from: Literal["test", "train"]
+    lr: float
+    schedule: Schedule
+    val_size: int = 5000  # images held out of the training set when val_from == "train"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    decay_norm_and_bias: bool = True  # False: BatchNorm parameters and biases get no weight decay
+    warmup: float = 0.25  # fraction of the steps spent warming up (onecycle, linear)
+    label_smoothing: float = 0.0
+    precision: str = "32-true"  # Lightning's precision of training; evaluation is always fp32
+
+
+RECIPES: dict[str, Recipe] = {
+    # SGD 5e-4, momentum 0.9, StepLR(7, 0.1) per epoch, 30 epochs, batch 64, validation from the test set
+    "template": Recipe(epochs=30, batch_size=64, val_from="test", lr=5e-4, schedule="step"),
+    "fast": Recipe(epochs=8, batch_size=128, val_from="train", lr=0.1, schedule="onecycle", nesterov=True,
+                   weight_decay=5e-4),
+    "pretrain": Recipe(epochs=20, batch_size=256, val_from="train", val_size=2000, lr=0.2, schedule="linear",
+                       nesterov=True, weight_decay=5e-4, decay_norm_and_bias=False, warmup=0.15,
+                       label_smoothing=0.1, precision="bf16-mixed"),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise VaeadvError(f"unknown recipe '{name}' (choose from {', '.join(RECIPES)})")
+    return RECIPES[name]
+
+
+def warmup_linear_decay(step: int, total: int, warmup_steps: int) -> float:
+    """Learning-rate factor of a triangular one-cycle: 0 → 1 linearly over ``warmup_steps``, then 1 → 0
+    linearly at ``total`` (the last step still trains, with a small positive rate)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total - step) / max(1, total - warmup_steps))
+
+
+def warmup_steps(recipe: Recipe, total: int) -> int:
+    return max(1, math.ceil(recipe.warmup * total))

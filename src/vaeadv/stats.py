@@ -1,0 +1,24 @@
+"""Confidence intervals for the accuracies vaeadv reports (shared by both halves)."""
+
+from __future__ import annotations
+
+import math
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion: unlike the normal approximation it stays inside
+    [0, 1] and keeps its coverage near 0% and 100% accuracy."""
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes} of {n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_with_ci(correct: int, n: int) -> dict[str, float | int]:
+    """``{"accuracy", "ci95_low", "ci95_high", "correct", "n"}`` for a JSON result."""
+    low, high = wilson_interval(correct, n)
+    return {"accuracy": correct / n, "ci95_low": low, "ci95_high": high, "correct": correct, "n": n}
