@@ -101,7 +101,7 @@ def main() -> None:
         x_train, y_train = data.x_train, data.y_train
         x_test, y_test = data.x_test[data.test_exact], data.y_test[data.test_exact]
     if args.checkpoint:
-        from vaeadv.robust.commands import load_classifier
+        from vaeadv.robust.models import load_classifier
 
         model = load_classifier(args.checkpoint).to(device, memory_format=torch.channels_last)
     else:

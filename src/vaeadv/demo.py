@@ -109,8 +109,8 @@ def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
                             run_name="demo", resume=(out / "robust" / "demo").exists(), progress=not quick,
                             attack=False, dataset=dataset)
     (trained,) = train_strategies(cfg)
-    from vaeadv.robust.commands import load_classifier
     from vaeadv.robust.datamodule import CifarDataModule
+    from vaeadv.robust.models import load_classifier
 
     model = load_classifier(trained["best_checkpoint"])
     dm = CifarDataModule(args.data_dir, val_from="train", dataset=dataset, test_subset=cfg.test_subset)

@@ -9,6 +9,7 @@ from vaeadv.cli import main
 from vaeadv.report import run as report_run
 from vaeadv.report.context import Context
 from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
+from vaeadv.runinfo import hardware
 
 SECTIONS = ["Q1.8", "Q1.9", "Q1.6", "Q1.10", "Q1.11", "Q1.2", "run matrix", "Accuracy against ε",
             "transfer between models", "Answers to the questions"]
@@ -81,7 +82,7 @@ def test_finished_experiments_are_reused_and_changed_settings_rerun(tmp_path, mo
     monkeypatch.setattr(report_run, "EXPERIMENTS", {"vae_main": fake})
     ctx = Context(tmp_path, SCALES["smoke"])
     assert set(report_run.run_experiments(ctx)) == {"vae_main"}
-    assert report_run.load_results(ctx)["vae_main"]["hardware"] == report_run.hardware()  # recorded at run time
+    assert report_run.load_results(ctx)["vae_main"]["hardware"] == hardware()  # recorded at run time
     assert report_run.run_experiments(ctx) == {} and len(calls) == 1  # an interrupted report skips what is done
     other = Context(tmp_path, SCALES["cpu"])
     assert report_run.load_results(other)["vae_main"] is None  # another scale's number never passes as this one

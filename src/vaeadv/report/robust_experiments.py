@@ -14,9 +14,9 @@ import torch
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
 from vaeadv.report.store import run_dir_name
-from vaeadv.robust.commands import load_classifier
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
+from vaeadv.robust.models import load_classifier
 from vaeadv.robust.train import RobustTrainConfig, budget, train_strategies
 from vaeadv.robust.viz import examples_to_json, save_overview
 

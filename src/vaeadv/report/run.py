@@ -6,7 +6,6 @@ where it stopped. Rendering reads only the stored results."""
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import shutil
@@ -24,6 +23,7 @@ from vaeadv.report.document import to_html, to_markdown
 from vaeadv.report.render import build
 from vaeadv.report.scales import EXPERIMENT_NAMES
 from vaeadv.report.store import ResultStore
+from vaeadv.runinfo import hardware
 
 EXPERIMENTS = {
     "vae_main": vae.vae_main,
@@ -65,12 +65,6 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
 def load_results(ctx: Context) -> dict[str, dict | None]:
     store = ResultStore(ctx.out / "results")
     return {name: store.get(name, experiment_config(ctx, name)) for name in EXPERIMENTS}
-
-
-def hardware() -> str:
-    """Where an experiment ran, recorded with its result (the process that renders may differ)."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {gpu}"
 
 
 def _recorded(results: dict[str, dict | None], key: str) -> str:

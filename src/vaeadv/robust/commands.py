@@ -30,7 +30,8 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's (5e-4 template, 0.1 fast)")
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
-    t.add_argument("--pretrained", help="torchvision-layout ResNet18 state dict to start from")
+    t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
+                                        "a torchvision-layout ResNet18 state dict or checkpoint")
     data_flags(t)
     t.add_argument("--val-from", choices=["test", "train"], help="where validation images come from")
     t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=0.75)
@@ -56,7 +57,8 @@ def add_commands(groups, data_flags) -> None:
 
     a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
                         formatter_class=DefaultsHelp)
-    a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', or a torchvision-layout state dict")
+    a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', a torchvision-layout state dict, "
+                                      "or a shipped name (vaeadv-resnet18)")
     a.add_argument("--attack", nargs="+", choices=["fgsm", "pgd", "noise"], default=["fgsm", "pgd"])
     a.add_argument("--eps", type=nonneg_float, nargs="+", help="one or more ε (default: 0.1 normalised)")
     a.add_argument("--alpha", type=nonneg_float, help="PGD step (default: ε/10)")
@@ -75,6 +77,14 @@ def add_commands(groups, data_flags) -> None:
     a.add_argument("--out", help="output folder (default: attack/ beside the checkpoint)")
     data_flags(a)
     a.set_defaults(run=_attack)
+
+    e = cmds.add_parser("export", help="a trained checkpoint → shipped fp16 weights + manifest (accuracy measured "
+                                       "on the fp16 file)", formatter_class=DefaultsHelp)
+    e.add_argument("checkpoint", help="a best/last checkpoint of 'vaeadv robust train'")
+    e.add_argument("--name", default="vaeadv-resnet18", help="short name the weights are loaded by")
+    e.add_argument("--out", default="src/vaeadv/weights", help="folder for NAME.pt and NAME.json")
+    data_flags(e)
+    e.set_defaults(run=_export)
 
 
 def _add_budget_flags(p, nonneg_float, positive_int) -> None:
@@ -117,22 +127,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_classifier(path: str):
-    """A RobustClassifier checkpoint, or a bare torchvision-layout state dict, as an eval-mode ResNet18."""
-    from vaeadv.checkpoints import load_checkpoint, load_state
-    from vaeadv.robust.models import network_state, resnet18
-
-    ckpt = load_checkpoint(path, "ResNet18")
-    hparams = ckpt.get("hyper_parameters")
-    model = resnet18(10, width=hparams.get("width", 64) if isinstance(hparams, dict) else 64)
-    load_state(model, network_state(ckpt), path, "CIFAR ResNet18")
-    return model.eval()
-
-
 def _attack(args: argparse.Namespace) -> int:
     from vaeadv.io import atomic_write_json
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+    from vaeadv.robust.models import load_classifier
     from vaeadv.robust.train import budget
     from vaeadv.robust.viz import examples_to_json, save_example, save_overview
 
@@ -168,3 +167,50 @@ def _attack(args: argparse.Namespace) -> int:
         save_overview(out / "overview.png", r["examples"], dm.classes)
     print(f"written to {out}/")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+
+    from vaeadv.robust.datamodule import CifarDataModule
+    from vaeadv.robust.export import export_weights
+    from vaeadv.runinfo import hardware
+
+    run_dir = Path(args.checkpoint).parent.parent
+    results_file = run_dir / "results.json"
+    if not results_file.is_file():
+        raise VaeadvError(f"{results_file} not found: export takes a checkpoint inside a finished "
+                          "'vaeadv robust train' run folder (its results.json names the recipe and accuracy).")
+    run = json.loads(results_file.read_text())
+    dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
+    dm.setup()
+    x, y, which = dm.exact_test()
+    about = {"recipe": run["config"]["recipe"], "command": train_command(run["config"]),
+             "seed": run["config"]["seed"], "epochs": run["epochs"], "train_images": run["train_images"],
+             "train_seconds": run["train_seconds"], "trained_on": run.get("hardware", hardware()),
+             "holdout_accuracy": run.get("clean_eval", {}).get("holdout"), "versions": run.get("versions"),
+             "test_sets": {"exact": f"CIFAR-10 {which}: {len(x)}", "test": f"all {len(dm.x_test)} CIFAR-10 test "
+                           "images as found (JPEG-decoded where the data says so)"}, "data": dm.source}
+    manifest = export_weights(args.checkpoint, args.out, args.name, {"exact": (x, y), "test": (dm.x_test, dm.y_test)},
+                              about)
+    acc = manifest["accuracy_of_shipped_fp16_file"]
+    for key, r in acc.items():
+        print(f"{key:<18}{r['accuracy']:.4f}  [{r['ci95_low']:.4f}, {r['ci95_high']:.4f}]  n={r['n']}")
+    print(f"sha256 {manifest['sha256']}  → {Path(args.out) / manifest['file']}")
+    return 0
+
+
+def train_command(config: dict) -> str:
+    """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config (flags that
+    differ from the defaults, plus the recipe)."""
+    from vaeadv.robust.train import RobustTrainConfig
+
+    defaults = RobustTrainConfig()
+    flags = {"recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+             "pretrained": "--pretrained", "train_subset": "--train-subset", "width": "--width", "seed": "--seed",
+             "precision": "--precision", "run_name": "--run-name"}
+    parts = ["vaeadv robust train", "--train-strats " + " ".join(config.get("strategies", ["standard"]))]
+    parts += [f"{flag} {config[key]}" for key, flag in flags.items()
+              if key in config and config[key] != getattr(defaults, key)]
+    parts += ["--augment"] * bool(config.get("augment"))
+    return " ".join(parts)

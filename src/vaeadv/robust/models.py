@@ -7,7 +7,6 @@ Every caller hands the model images in pixel space [0,1].
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch.nn as nn
 
 from vaeadv.checkpoints import load_checkpoint, load_state
 from vaeadv.errors import VaeadvError
+from vaeadv.robust.weights import check_sha256, resolve
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.247, 0.243, 0.261)
@@ -86,8 +86,8 @@ class ResNet18(nn.Module):
 
 def resnet18(num_classes: int = 10, *, width: int = 64, normalize: bool = True, weights: str | None = None,
              sha256: str | None = None) -> ResNet18:
-    """The CIFAR ResNet18; ``weights`` is a local file or URL of a state dict (or a vaeadv/Lightning
-    checkpoint) for the torchvision layout."""
+    """The CIFAR ResNet18; ``weights`` is a shipped name (``vaeadv-resnet18``), a local file or a URL of a state
+    dict (or a vaeadv/Lightning checkpoint) for the torchvision layout."""
     model = ResNet18(num_classes, width=width, normalize=normalize)
     if weights:
         load_weights(model, weights, sha256)
@@ -104,14 +104,15 @@ def _fetch(url: str) -> Path:
 
 
 def load_weights(model: nn.Module, source: str | Path, sha256: str | None = None) -> nn.Module:
-    """Load a torchvision-layout state dict (always ``weights_only=True``), optionally checking its SHA-256.
-    Accepts a bare state dict or a checkpoint holding one under ``state_dict`` (Lightning's ``model.`` prefix
-    is stripped)."""
-    path = _fetch(str(source)) if "://" in str(source) else Path(source)
-    if sha256:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else None
-        if digest is not None and digest != sha256.lower():
-            raise VaeadvError(f"{path}: SHA-256 {digest} does not match the expected {sha256}.")
+    """Load a torchvision-layout state dict into ``model`` (always ``weights_only=True``; fp16 files are cast to the
+    model's dtype). ``source`` is a shipped name, a file or a URL; a shipped file is checked against its manifest's
+    SHA-256, any other against ``sha256`` when given, before it is unpickled. Accepts a bare state dict or a
+    checkpoint holding one under ``state_dict`` (Lightning's ``model.`` prefix is stripped)."""
+    path, shipped_sha = resolve(source)
+    path = _fetch(str(path)) if "://" in str(path) else Path(path)
+    expected = shipped_sha or sha256
+    if expected and Path(path).is_file():
+        check_sha256(path, expected)
     load_state(model, network_state(load_checkpoint(path, "ResNet18 weights")), path, "CIFAR ResNet18")
     return model
 
@@ -121,3 +122,21 @@ def network_state(checkpoint: dict) -> dict[str, torch.Tensor]:
     state = checkpoint.get("state_dict", checkpoint)
     state = state if isinstance(state, dict) else checkpoint
     return {k.removeprefix("model."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def load_classifier(source: str | Path) -> ResNet18:
+    """An eval-mode fp32 ResNet18 from a ``vaeadv robust train`` checkpoint, a torchvision-layout state dict, or a
+    shipped name such as ``vaeadv-resnet18``; the width is read from the weights themselves."""
+    path, expected = resolve(source)
+    if expected:
+        check_sha256(path, expected)
+    state = network_state(load_checkpoint(path, "ResNet18"))
+    model = ResNet18(10, width=width_of(state))
+    load_state(model, state, path, "CIFAR ResNet18")
+    return model.float().eval()
+
+
+def width_of(state: dict[str, torch.Tensor]) -> int:
+    """The base width of a ResNet18 state dict (the stem's output channels); 64 when there is no stem."""
+    stem = state.get("conv1.weight")
+    return int(stem.shape[0]) if stem is not None and stem.ndim == 4 else 64

@@ -19,7 +19,7 @@ from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, robust_accuracy
 from vaeadv.robust.models import CIFAR10_STD, load_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
-from vaeadv.vae.train import versions
+from vaeadv.runinfo import hardware, versions
 
 
 def budget(value: float, units: str) -> list[float] | float:
@@ -150,7 +150,7 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
                                  "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
     if trainer.is_global_zero:
         atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), **result,
-                                                    "versions": versions()})
+                                                    "versions": versions(), "hardware": hardware()})
     return result
 
 

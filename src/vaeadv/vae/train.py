@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import math
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import lightning
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from vaeadv import __version__
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
+from vaeadv.runinfo import versions
 from vaeadv.vae.callbacks import EMAWeights, EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
@@ -76,12 +74,6 @@ def recipe_config(recipe: str, **settings) -> VAETrainConfig:
     if recipe not in RECIPES:
         raise VaeadvError(f"unknown recipe '{recipe}' (choose from {', '.join(RECIPES)})")
     return VAETrainConfig(**{**RECIPES[recipe], **{k: v for k, v in settings.items() if v is not None}})
-
-
-def versions() -> dict[str, str]:
-    return {"vaeadv": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
 
 
 def compile_loss_graph(model: VAE, mode: str | None = None) -> VAE:

@@ -1,0 +1,56 @@
+"""Pretrained weights by short name (``vaeadv-resnet18``), hash-checked, no network.
+
+The registry is the ``vaeadv/weights`` package folder: a name is known when ``NAME.json`` (the manifest) and
+``NAME.pt`` lie there. The manifest's SHA-256 is checked before the file is unpickled (weights-only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+from vaeadv.errors import VaeadvError
+
+
+def weights_folder() -> Path:
+    return Path(str(resources.files("vaeadv.weights")))
+
+
+def available() -> list[str]:
+    folder = weights_folder()
+    return sorted(p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.pt").is_file())
+
+
+def manifest(name: str) -> dict:
+    path = weights_folder() / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(available()) or "none shipped"
+        raise VaeadvError(f"'{name}' is neither a file nor the name of shipped weights (known: {known}).")
+    return json.loads(path.read_text())
+
+
+def resolve(source: str | Path) -> tuple[Path | str, str | None]:
+    """(file or URL, expected SHA-256 or None): a registered short name becomes its shipped file and hash;
+    anything else is passed through."""
+    text = str(source)
+    if "/" in text or "\\" in text or text.endswith((".pt", ".pth", ".ckpt")) or Path(text).exists():
+        return source, None
+    info = manifest(text)
+    return weights_folder() / f"{text}.pt", info["sha256"]
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(path: str | Path, expected: str) -> None:
+    digest = sha256_of(path)
+    if digest != expected.lower():
+        raise VaeadvError(f"{path}: SHA-256 {digest} does not match the expected {expected}; the file was changed "
+                          "or damaged (reinstall vaeadv, or pass a file you trust).")

@@ -1,0 +1,68 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vaeadv.errors import VaeadvError
+from vaeadv.robust.module import RobustClassifier, parameter_groups
+from vaeadv.robust.recipes import RECIPES, get_recipe, warmup_linear_decay
+
+
+def test_warmup_linear_decay_by_hand():
+    # 10 steps, 2 of warm-up: 1/2, 2/2, then (10 − s)/8 for s = 2..9
+    factors = [warmup_linear_decay(s, 10, 2) for s in range(10)]
+    assert factors == pytest.approx([0.5, 1.0, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8])
+    assert warmup_linear_decay(10, 10, 2) == 0.0
+
+
+def _configured(recipe: str, total_steps: int):
+    m = RobustClassifier("standard", recipe, width=4)
+    m.trainer = SimpleNamespace(estimated_stepping_batches=total_steps)  # all configure_optimizers reads
+    return m, m.configure_optimizers()
+
+
+def test_pretrain_schedule_is_a_triangle_over_the_run(monkeypatch):
+    monkeypatch.setattr(RobustClassifier, "trainer", None, raising=False)
+    _, conf = _configured("pretrain", 100)
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = RECIPES["pretrain"].lr
+    assert conf["lr_scheduler"]["interval"] == "step"
+    assert max(lrs) == pytest.approx(peak) and lrs.index(max(lrs)) == 14  # warm-up 15% of 100 steps
+    assert lrs[0] == pytest.approx(peak / 15) and lrs[-1] == pytest.approx(peak / 85)
+    assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
+
+
+def test_no_weight_decay_on_batchnorm_and_biases():
+    m = RobustClassifier("standard", "pretrain", width=4)
+    decayed, plain = parameter_groups(m, 5e-4, decay_norm_and_bias=False)
+    bn = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    assert len(bn) == 20  # 1 stem + 2 per block × 8 blocks + 3 downsampling
+    assert len(plain["params"]) == 2 * len(bn) + 1 and plain["weight_decay"] == 0.0  # + the fc bias
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
+    assert len(decayed["params"]) == len(convs) + 1 and decayed["weight_decay"] == 5e-4  # + the fc weight
+    (single,) = parameter_groups(m, 5e-4, decay_norm_and_bias=True)
+    assert len(single["params"]) == sum(1 for _ in m.parameters())
+
+
+def test_pretrain_loss_is_label_smoothed_cross_entropy():
+    m = RobustClassifier("standard", "pretrain", width=4)
+    logits = torch.tensor([[2.0, 0.0, -1.0] + [0.0] * 7])
+    y = torch.tensor([0])
+    logp = F.log_softmax(logits, 1)[0]
+    by_hand = -(0.9 * logp[0] + 0.1 * logp.mean())  # (1 − ε)·NLL + ε·mean over the 10 classes
+    assert m.criterion(logits, y).item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert RobustClassifier("standard", "template", width=4).criterion(logits, y).item() == pytest.approx(
+        -logp[0].item(), rel=1e-6)
+
+
+def test_unknown_recipe_is_refused():
+    with pytest.raises(VaeadvError, match="unknown recipe 'x'"):
+        get_recipe("x")
+    with pytest.raises(ValueError):
+        RobustClassifier("standard", "x")

@@ -1,0 +1,93 @@
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.robust.helpers import synthetic_data, trained_tiny_model
+from vaeadv.errors import VaeadvError
+from vaeadv.robust import weights as registry
+from vaeadv.robust.export import export_weights, half_state
+from vaeadv.robust.models import ResNet18, load_classifier, load_weights
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A tiny model exported under the name 'tiny' into a registry folder of the test's own."""
+    model = trained_tiny_model(steps=30)
+    ckpt = tmp_path / "run" / "best.ckpt"
+    ckpt.parent.mkdir()
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"width": 4}}, ckpt)
+    folder = tmp_path / "weights"
+    monkeypatch.setattr(registry, "weights_folder", lambda: folder)
+    x, y = synthetic_data(64, seed=5)
+    manifest = export_weights(ckpt, folder, "tiny", {"synthetic": ((x * 255).round().to(torch.uint8), y)},
+                              {"recipe": "test"})
+    return model, folder, manifest, (x, y)
+
+
+def test_export_writes_fp16_weights_whose_hash_and_accuracy_the_manifest_states(shipped):
+    model, folder, manifest, (x, y) = shipped
+    raw = (folder / "tiny.pt").read_bytes()
+    assert manifest["sha256"] == hashlib.sha256(raw).hexdigest() == json.loads((folder / "tiny.json").read_text())[
+        "sha256"]
+    state = torch.load(folder / "tiny.pt", weights_only=True)
+    assert state["conv1.weight"].dtype == torch.float16
+    assert state["layer1.0.bn1.num_batches_tracked"].dtype == torch.int64
+    # the accuracy is the fp16 file's, recomputed here with the weights rounded to fp16 and a plain loop
+    rounded = ResNet18(10, width=4)
+    rounded.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half_state(
+        model.state_dict()).items()})
+    rounded.eval()
+    u8 = (x * 255).round().to(torch.uint8)
+    with torch.no_grad():
+        correct = sum(int(rounded(u8[i:i + 1].float() / 255).argmax(1) == y[i]) for i in range(len(y)))
+    acc = manifest["accuracy_of_shipped_fp16_file"]["synthetic"]
+    assert acc["correct"] == correct and acc["n"] == 64 and acc["ci95_low"] <= acc["accuracy"] <= acc["ci95_high"]
+    assert "synthetic_flip_tta" in manifest["accuracy_of_shipped_fp16_file"] and manifest["recipe"] == "test"
+
+
+def test_short_name_loads_the_shipped_file_as_fp32(shipped):
+    _, _, _, _ = shipped
+    assert registry.available() == ["tiny"]
+    model = load_classifier("tiny")
+    assert model.conv1.weight.dtype == torch.float32 and not model.training
+    expected = torch.load(registry.weights_folder() / "tiny.pt", weights_only=True)["fc.weight"].float()
+    assert torch.equal(model.fc.weight, expected)
+    assert torch.equal(load_weights(ResNet18(10, width=4), "tiny").fc.weight, expected)
+
+
+def test_tampered_or_unknown_weights_are_refused(shipped):
+    _, folder, _, _ = shipped
+    data = bytearray((folder / "tiny.pt").read_bytes())
+    data[-100] ^= 1
+    (folder / "tiny.pt").write_bytes(bytes(data))
+    with pytest.raises(VaeadvError, match="SHA-256 .* does not match"):
+        load_classifier("tiny")
+    with pytest.raises(VaeadvError, match="SHA-256"):
+        load_weights(ResNet18(10, width=4), "tiny")
+    with pytest.raises(VaeadvError, match="neither a file nor the name of shipped weights"):
+        load_classifier("no-such-model")
+
+
+def test_cli_refuses_an_unknown_name_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "vaeadv", "robust", "attack", "no-such-model", "--no-download",
+                           "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "no-such-model" in proc.stderr
+
+
+def test_shipped_weights_are_package_data():
+    """Every shipped .pt has its manifest, and the package data globs of pyproject cover both."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = project["tool"]["setuptools"]["package-data"]["vaeadv.weights"]
+    assert "*.pt" in globs and "*.json" in globs
+    for pt in registry.weights_folder().glob("*.pt"):
+        manifest = json.loads(pt.with_suffix(".json").read_text())
+        assert manifest["sha256"] == registry.sha256_of(pt)

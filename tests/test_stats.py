@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from vaeadv.stats import Z95, accuracy_with_ci, wilson_interval
+
+
+def _wilson_by_quadratic(k, n, z=Z95):
+    """The Wilson interval as the two roots in p of (k/n − p)² = z²·p(1 − p)/n, solved by numpy."""
+    phat = k / n
+    a = 1 + z * z / n
+    b = -(2 * phat + z * z / n)
+    c = phat * phat
+    return tuple(sorted(np.roots([a, b, c]).real))
+
+
+@pytest.mark.parametrize("k,n", [(930, 1000), (1, 20), (500, 1000), (9999, 10000), (37, 50)])
+def test_wilson_matches_the_roots_of_its_defining_quadratic(k, n):
+    assert wilson_interval(k, n) == pytest.approx(_wilson_by_quadratic(k, n), abs=1e-9)
+
+
+def test_wilson_at_the_boundaries_by_hand():
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(Z95**2 / (10 + Z95**2))  # 0.2775
+    low, high = wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(10 / (10 + Z95**2))
+    assert Z95 == pytest.approx(1.959964, abs=1e-6)
+
+
+def test_accuracy_with_ci_and_bad_counts():
+    r = accuracy_with_ci(930, 1000)
+    assert r["accuracy"] == 0.93 and r["ci95_low"] < 0.93 < r["ci95_high"] and r["n"] == 1000
+    assert 0.012 < r["ci95_high"] - 0.93 < 0.02  # ≈ ±1.6 points at n = 1000
+    for k, n in ((1, 0), (-1, 10), (11, 10)):
+        with pytest.raises(ValueError):
+            wilson_interval(k, n)
