@@ -78,12 +78,12 @@ def test_pgd_is_stronger_than_fgsm_and_noise_is_weakest(tiny):
 
 
 def test_pgd_with_given_first_gradient_matches_computed(tiny):
-    from vaeadv.robust.attacks import input_gradient
+    from vaeadv.robust.attacks import _fgsm, _pgd, input_gradient
 
     model, x, y = tiny
     g, _ = input_gradient(model, x, y)
-    assert torch.equal(pgd(model, x, y, 0.03, 0.01, 4, grad=g), pgd(model, x, y, 0.03, 0.01, 4))
-    assert torch.equal(fgsm(model, x, y, 0.03, grad=g), fgsm(model, x, y, 0.03))
+    assert torch.equal(_pgd(model, x, y, 0.03, 0.01, 4, grad=g), pgd(model, x, y, 0.03, 0.01, 4))
+    assert torch.equal(_fgsm(model, x, y, 0.03, grad=g), fgsm(model, x, y, 0.03))
 
 
 def test_restarts_keep_per_sample_worst_case(tiny):
@@ -104,3 +104,43 @@ def test_bad_arguments():
         pgd(model, x, y, 0.1, 0.01, 3, restarts=0)
     with pytest.raises(ValueError, match="unknown attack loss"):
         fgsm(model, x, y, 0.1, loss="hinge")
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda x, y: (x.clone().index_fill_(0, torch.tensor([0]), float("nan")), y, 0.03), "NaN"),
+    (lambda x, y: (x * 1.5, y, 0.03), r"\[0,1\]"),
+    (lambda x, y: (x - 0.2, y, 0.03), r"\[0,1\]"),
+    (lambda x, y: (x, y, -0.01), "eps must be finite and >= 0"),
+    (lambda x, y: (x, y, float("nan")), "eps must be finite"),
+    (lambda x, y: (x, y, float("inf")), "eps must be finite"),
+    (lambda x, y: (x[:0], y[:0], 0.03), "non-empty"),
+    (lambda x, y: (x, torch.full_like(y, -100), 0.03), "labels must be class indices >= 0"),
+    (lambda x, y: (x, torch.full_like(y, 10), 0.03), "< the model's 10 classes"),
+    (lambda x, y: ((x * 255).to(torch.uint8), y, 0.03), "floats in \\[0,1\\]"),
+])
+def test_bad_inputs_are_named_before_any_attack_runs(tiny, bad, match):
+    model, x, y = tiny
+    images, labels, eps = bad(x, y)
+    with pytest.raises(ValueError, match=match):
+        fgsm(model, images, labels, eps)
+    with pytest.raises(ValueError, match=match):
+        pgd(model, images, labels, eps, 0.01, 2)
+
+
+def test_negative_alpha_and_bad_batch_are_refused(tiny):
+    from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+
+    model, x, y = tiny
+    with pytest.raises(ValueError, match="alpha must be finite and >= 0"):
+        pgd(model, x, y, 0.03, -0.01, 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.03)], batch_size=0)
+    with pytest.raises(ValueError, match="eps must be finite"):
+        robust_accuracy(model, x, y, [AttackSpec("fgsm", float("nan"))])
+    with pytest.raises(ValueError, match="unknown attack kind"):
+        robust_accuracy(model, x, y, [AttackSpec("cw", 0.03)])
+    with pytest.raises(ValueError, match="NaN"):
+        robust_accuracy(model, torch.full_like(x, float("nan")), y, [AttackSpec("fgsm", 0.03)])
+    # uint8 images are the evaluation's native input and stay accepted; ε = 0 is a valid budget
+    r = robust_accuracy(model, (x * 255).round().to(torch.uint8), y, [AttackSpec("fgsm", 0.0)])
+    assert r["robust_accuracy"]["fgsm(eps=0.0)"] == r["clean_accuracy"]

@@ -145,3 +145,39 @@ def test_fused_and_plain_fgsm_training_steps_land_on_the_same_weights(monkeypatc
         weights[fuse] = module.model.fc.weight.detach().clone()
     assert torch.allclose(weights[True], weights[False], atol=1e-5)
     assert not torch.allclose(weights[True], RobustClassifier("fgsm", width=8).model.fc.weight)
+
+
+def test_every_defense_trains_under_ddp_with_two_cpu_processes(real_data_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VAEADV_DATA=str(real_data_dir))
+    done = subprocess.run([sys.executable, "-m", "vaeadv", "robust", "train", "--train-strats", "standard", "fgsm",
+                           "pgd", "--recipe", "fast", "--epochs", "1", "--train-subset", "256", "--width", "4",
+                           "--limit-val-batches", "2", "--test-subset", "200", "--eval-limit", "32", "--pgd-steps",
+                           "2", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--log-dir",
+                           str(tmp_path), "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for strategy in ("standard", "fgsm", "pgd"):
+        r = json.loads((tmp_path / "fast_seed42" / strategy / "results.json").read_text())
+        ckpt = torch.load(tmp_path / "fast_seed42" / strategy / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ckpt["global_step"] == 2  # 256 images / (batch 64 × 2 processes)
+        assert r["attack_eval"]["images"] == 32 and 0 <= r["clean_eval"]["exact"]["accuracy"] <= 1
+
+
+def test_pretrain_recipe_on_a_tiny_subset_scores_in_fp32_with_intervals(real_data_dir, tmp_path):
+    cfg = RobustTrainConfig(strategies=("standard",), recipe="pretrain", epochs=1, batch_size=64, train_subset=256,
+                            width=8, limit_val_batches=2, progress=False, test_subset=300, augment=True,
+                            attack=False, data_dir=str(real_data_dir), log_dir=str(tmp_path))
+    (r,) = train_strategies(cfg)
+    ev = r["clean_eval"]
+    assert r["train_images"] == 256 and ev["holdout"]["n"] == 2000  # the recipe's hold-out of the training set
+    assert ev["test"]["n"] == 300 and ev["exact"]["n"] == 300  # the first 300 test images are exact ones
+    for key in ("exact", "exact_flip_tta", "test", "test_flip_tta", "holdout"):
+        assert ev[key]["ci95_low"] <= ev[key]["accuracy"] <= ev[key]["ci95_high"]
+    ckpt = torch.load(tmp_path / cfg.default_run_name() / "standard" / "checkpoints" / "last.ckpt",
+                      weights_only=True)
+    assert ckpt["hyper_parameters"]["recipe"] == "pretrain" and ckpt["global_step"] == 4
+    # 4 steps, 1 of warm-up: the triangle has come down to 0 after the last step
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.0

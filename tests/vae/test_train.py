@@ -154,7 +154,7 @@ def test_recipes_set_the_optimisation_and_explicit_settings_win():
 
 
 def test_ema_decay_flag_is_checked():
-    from vaeadv.cli import decay_rate
+    from vaeadv.cli.types import decay_rate
 
     assert decay_rate("0") == 0.0 and decay_rate("0.999") == 0.999
     for bad in ("1", "1.5", "-0.1", "x"):

@@ -66,8 +66,15 @@ def load_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_labels(labels: np.ndarray, n: int, where) -> np.ndarray:
+    """Labels as uint8 class indices 0..9: integers, or floats that are whole numbers (3.0, never 3.5)."""
     if labels.ndim != 1 or len(labels) != n:
         raise VaeadvError(f"{where}: {len(labels)} labels for {n} images.")
+    if labels.dtype.kind == "f":
+        if not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+            raise VaeadvError(f"{where}: labels must be whole class numbers 0..9, found non-integer values "
+                              f"such as {labels[~(np.isfinite(labels) & (labels == np.round(labels)))][0]!r}.")
+    elif labels.dtype.kind not in "iub":
+        raise VaeadvError(f"{where}: labels must be integers 0..9, got an array of {labels.dtype}.")
     if n and (labels.min() < 0 or labels.max() > 9):
         raise VaeadvError(f"{where}: labels must lie in 0..9, found {labels.min()}..{labels.max()}.")
     return labels.astype(np.uint8)

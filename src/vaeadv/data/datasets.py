@@ -75,7 +75,14 @@ def _overlay_exact(out: dict[str, torch.Tensor], exact_path: Path) -> None:
     """Paste the lossless pixels over the matching indices of the JPEG-decoded copy."""
     exact = read_cifar_npz(exact_path, keys=("x_train", "y_train", "x_test", "y_test", "train_index", "test_index"))
     for split in ("train", "test"):
-        index = torch.from_numpy(exact[f"{split}_index"].astype(np.int64))
+        raw_index = exact[f"{split}_index"]
+        n = len(out[f"x_{split}"])
+        if raw_index.dtype.kind not in "iu" or raw_index.ndim != 1 or len(raw_index) != len(exact[f"x_{split}"]):
+            raise VaeadvError(f"{exact_path}: {split}_index must be one integer index per exact image.")
+        if len(raw_index) and (raw_index.min() < 0 or raw_index.max() >= n):
+            raise VaeadvError(f"{exact_path}: {split}_index points outside the {n} {split} images of the main file "
+                              f"(found {raw_index.min()}..{raw_index.max()}); the two files do not belong together.")
+        index = torch.from_numpy(raw_index.astype(np.int64))
         labels = torch.from_numpy(exact[f"y_{split}"]).long()
         if not torch.equal(out[f"y_{split}"][index], labels):
             raise VaeadvError(f"{exact_path}: labels of the exact subset disagree with the main CIFAR-10 file.")

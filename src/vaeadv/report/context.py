@@ -26,7 +26,23 @@ class Context:
 
     def rel(self, path: str | Path) -> str:
         """Paths inside results are relative to the report folder, so the folder can be moved or committed."""
-        return Path(path).resolve().relative_to(self.out.resolve()).as_posix()
+        return self.local(path).resolve().relative_to(self.out.resolve()).as_posix()
+
+    def local(self, path: str | Path) -> Path:
+        """``path`` as it is in this report folder: a path recorded when the folder lay elsewhere (moved or copied)
+        is rebased onto the same place under ``out``. Paths that belong to no report folder stay as they are."""
+        path = Path(path)
+        if not path.is_absolute():
+            return self.out / path
+        out = self.out.resolve()
+        if path.resolve().is_relative_to(out):
+            return path
+        parts = path.parts
+        for i in range(1, len(parts)):
+            candidate = out.joinpath(*parts[i:])
+            if parts[i] in ("runs", "figures", "results") and candidate.exists():
+                return candidate
+        return path
 
     def log(self, message: str) -> None:
         print(f"[report:{self.scale.name}] {message}", flush=True)

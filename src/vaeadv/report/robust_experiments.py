@@ -92,12 +92,12 @@ def adversarial_matrix(ctx: Context) -> dict:
     attacks = _attacks(s.pgd_steps)
     rows = []
     for augment, r in trained:
-        model = load_classifier(r["best_checkpoint"])
+        model = load_classifier(ctx.local(r["best_checkpoint"]))
         start = time.perf_counter()
         ev = robust_accuracy(model, x, y, attacks, keep_examples=2)
         name = STRATEGY_NAMES[r["strategy"]] + (" + augmentation" if augment else "")
         row = {"model": name, "strategy": r["strategy"], "augment": augment,
-               "checkpoint": ctx.rel(r["best_checkpoint"]),
+               "checkpoint": ctx.rel(ctx.local(r["best_checkpoint"])),
                "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],
                "clean_accuracy": ev["clean_accuracy"], "robust_accuracy": ev["robust_accuracy"],
                "seconds_per_epoch": r["seconds_per_epoch"], "eval_seconds": round(time.perf_counter() - start, 1)}
@@ -124,7 +124,7 @@ def robustness_curves(ctx: Context) -> dict:
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    models = {r["strategy"]: load_classifier(r["best_checkpoint"]) for r in trained}
+    models = {r["strategy"]: load_classifier(ctx.local(r["best_checkpoint"])) for r in trained}
     curves = {strategy: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
                                                alpha_ratio=2.5 / s.pgd_steps)
                          for kind in ("noise", "fgsm", "pgd")}
@@ -164,7 +164,7 @@ def transfer(ctx: Context) -> dict:
     for part, name in ((0, "A"), (1, "B")):
         cfg = _config(ctx, strategies=("standard",), augment=False, epochs=s.transfer_epochs, shard=(part, 2))
         (r,) = _train(ctx, cfg)
-        models[name] = (load_classifier(r["best_checkpoint"]), r)
+        models[name] = (load_classifier(ctx.local(r["best_checkpoint"])), r)
     x, y, which, _ = _attack_images(ctx)
     attacks = {"FGSM ε=8/255": AttackSpec("fgsm", PIXEL_EPS),
                "PGD ε=8/255": AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / s.pgd_steps, s.pgd_steps),

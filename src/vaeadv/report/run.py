@@ -6,6 +6,7 @@ where it stopped. Rendering reads only the stored results."""
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from vaeadv.io import atomic_write_bytes, atomic_write_json
+from vaeadv.errors import VaeadvError
+from vaeadv.io import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 from vaeadv.report import robust_experiments as robust
 from vaeadv.report import vae_experiments as vae
 from vaeadv.report.context import Context
@@ -112,10 +114,20 @@ def publish(ctx: Context, dest: str | Path) -> Path:
     files = ["report.md", "report.html", "results.json", *(f"results/{p.name}" for p in
                                                            sorted((ctx.out / "results").glob("*.json")))]
     files += re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    if dest.exists():
-        shutil.rmtree(dest)  # a published report holds one run's files, never leftovers of an older one
-    for rel in files:
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ctx.out / rel, target)
+    if dest.exists() and not dest.is_dir():
+        raise VaeadvError(f"--publish {dest}: a file is in the way; give a folder.")
+    ensure_writable_dir(dest.parent)
+    staging = dest.parent / f".{dest.name}.{os.getpid()}.publishing"
+    try:  # build the copy beside it, then swap: a failed publish leaves the previous one whole
+        shutil.rmtree(staging, ignore_errors=True)
+        for rel in files:
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ctx.out / rel, target)
+        if dest.exists():
+            shutil.rmtree(dest)  # a published report holds one run's files, never leftovers of an older one
+        os.replace(staging, dest)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise VaeadvError(f"cannot publish to {dest} ({exc.strerror or exc}).") from None
     return dest

@@ -51,8 +51,8 @@ def sample_epochs(epochs: int, every: int) -> list[int]:
 def vae_main(ctx: Context) -> dict:
     s = ctx.scale
     run = train_or_reuse_vae(ctx, z_dim=20, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
-    run_dir = Path(run["run_dir"])
-    model = load_vae(run["best_checkpoint"])
+    run_dir = ctx.local(run["run_dir"])
+    model = load_vae(ctx.local(run["best_checkpoint"]))
     imgs = _test_images(ctx, s.vae_eval_images)
     evaluation = evaluate_vae(model, imgs, iw_samples=s.iw_samples)
     with torch.no_grad():
@@ -73,9 +73,9 @@ def vae_main(ctx: Context) -> dict:
 def vae_manifold(ctx: Context) -> dict:
     s = ctx.scale
     run = train_or_reuse_vae(ctx, z_dim=2, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
-    model = load_vae(run["best_checkpoint"])
+    model = load_vae(ctx.local(run["best_checkpoint"]))
     evaluation = evaluate_vae(model, _test_images(ctx, s.vae_eval_images), iw_samples=s.iw_samples)
-    manifold = Path(run["run_dir"]) / "vae_manifold.png"
+    manifold = ctx.local(run["run_dir"]) / "vae_manifold.png"
     if not manifold.exists():  # a run finished by an older version, or resumed after its end
         from vaeadv.vae.viz import visualize_manifold
 
@@ -92,7 +92,7 @@ def q12_prior_vs_importance(ctx: Context) -> dict:
     rows = []
     for z_dim in s.q12_z_dims:
         run = train_or_reuse_vae(ctx, z_dim=z_dim, beta=1.0, epochs=s.q12_epochs, subset=s.q12_train_subset)
-        model = load_vae(run["best_checkpoint"])
+        model = load_vae(ctx.local(run["best_checkpoint"]))
         ev = evaluate_vae(model, imgs, iw_samples=s.iw_samples)
         few = max(1, s.prior_samples // 10)
         rows.append({"z_dim": z_dim, "elbo_bpd": ev["elbo_bpd"], "iwae_bpd": ev["iwae_bpd"],
@@ -118,8 +118,8 @@ def beta_sweep(ctx: Context) -> dict:
     rows = []
     for beta in s.betas:
         run = train_or_reuse_vae(ctx, z_dim=20, beta=beta, epochs=s.beta_epochs, subset=s.beta_train_subset)
-        run_dir = Path(run["run_dir"])
-        model = load_vae(run["best_checkpoint"])
+        run_dir = ctx.local(run["run_dir"])
+        model = load_vae(ctx.local(run["best_checkpoint"]))
         ev = evaluate_vae(model, imgs, iw_samples=s.beta_iw_samples)
         recon = save_image(reconstructions(model, imgs[:16]), run_dir / "reconstructions.png")
         samples = run_dir / f"epoch_{run['epochs_completed']}_samples.png"

@@ -51,11 +51,42 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
+def check_inputs(images: torch.Tensor, labels: torch.Tensor, allow_uint8: bool = False, **budgets: Budget) -> None:
+    """Validate an attack's inputs up front, so a bad input is named as such instead of failing deep in torch
+    or being blamed on the attack: a non-empty ``[B,C,H,W]`` batch of finite pixels in [0,1], one integer label
+    >= 0 per image, and finite budgets >= 0 (ε = 0 is valid: ε-curves start there)."""
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty [B,C,H,W] batch, got shape {tuple(images.shape)}")
+    if images.is_floating_point():
+        if not torch.isfinite(images).all():
+            raise ValueError("images contain NaN or infinite pixels")
+        low, high = float(images.min()), float(images.max())
+        if low < 0 or high > 1:
+            raise ValueError(f"images must lie in [0,1], found values in [{low:.4g}, {high:.4g}]")
+    elif not (allow_uint8 and images.dtype == torch.uint8):
+        raise ValueError(f"images must be floats in [0,1], got {images.dtype} (divide uint8 images by 255)")
+    if labels.ndim != 1 or len(labels) != len(images) or labels.is_floating_point():
+        raise ValueError(f"labels must be one integer class per image: got {tuple(labels.shape)} {labels.dtype} "
+                         f"for {len(images)} images")
+    if int(labels.min()) < 0:
+        raise ValueError(f"labels must be class indices >= 0, found {int(labels.min())}")
+    for name, value in budgets.items():
+        t = torch.as_tensor(value, dtype=torch.float64)
+        if not torch.isfinite(t).all() or (t < 0).any():
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+
+
+def _check_label_range(labels: torch.Tensor, logits: torch.Tensor) -> None:
+    if int(labels.max()) >= logits.shape[1]:
+        raise ValueError(f"labels must be < the model's {logits.shape[1]} classes, found {int(labels.max())}")
+
+
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str | LossFn = "ce"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(∇ₓ loss, logits) at ``images``, without touching parameter gradients."""
     x = images.detach().requires_grad_(True)
     logits = model(x)
+    _check_label_range(labels, logits)
     (grad,) = torch.autograd.grad(loss_function(loss)(logits, labels), x)
     return grad, logits.detach()
 
@@ -83,10 +114,17 @@ def check_adversarial(adv: torch.Tensor, images: torch.Tensor, eps: Budget) -> t
     return adv
 
 
-def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn = "ce",
-         grad: torch.Tensor | None = None) -> torch.Tensor:
-    """Fast Gradient Sign Method (Goodfellow et al., 2015). ``grad`` may be passed in when the caller already
-    has ∇ₓ loss at ``images`` (e.g. from the clean forward pass of an evaluation)."""
+def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn = "ce"
+         ) -> torch.Tensor:
+    """Fast Gradient Sign Method (Goodfellow et al., 2015): x + ε·sign(∇ₓ loss), in [0,1]."""
+    check_inputs(images, labels, eps=eps)
+    return _fgsm(model, images, labels, eps, loss=loss)
+
+
+def _fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn = "ce",
+          grad: torch.Tensor | None = None) -> torch.Tensor:
+    """FGSM without the input checks; ``grad`` is ∇ₓ loss at ``images`` when the caller (``robust_accuracy``'s
+    clean forward pass) already has it."""
     with eval_mode(model):
         if grad is None:
             grad, _ = input_gradient(model, images, labels, loss)
@@ -94,15 +132,23 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budg
 
 
 def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int, *,
-        random_start: bool = False, restarts: int = 1, loss: str | LossFn = "ce", grad: torch.Tensor | None = None,
+        random_start: bool = False, restarts: int = 1, loss: str | LossFn = "ce",
         generator: torch.Generator | None = None) -> torch.Tensor:
     """Projected Gradient Descent (Madry et al.): ``steps`` signed steps of size α, each projected onto the
     ε-ball and [0,1]. ``random_start`` begins at a uniform point of the ball; with ``restarts`` > 1 the worst
-    case per sample (misclassified if any restart achieves it, else the highest loss) is kept. ``grad`` is
-    ∇ₓ loss at ``images`` when known: it serves as the first step of the first restart without random start.
-    """
+    case per sample (misclassified if any restart achieves it, else the highest loss) is kept."""
+    check_inputs(images, labels, eps=eps, alpha=alpha)
+    return _pgd(model, images, labels, eps, alpha, steps, random_start=random_start, restarts=restarts, loss=loss,
+                generator=generator)
+
+
+def _pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int, *,
+         random_start: bool = False, restarts: int = 1, loss: str | LossFn = "ce", grad: torch.Tensor | None = None,
+         generator: torch.Generator | None = None) -> torch.Tensor:
+    """PGD without the input checks; ``grad`` (∇ₓ loss at ``images``, when known) serves as the first step of the
+    first restart without random start."""
     if steps < 0 or restarts < 1:
-        raise ValueError("steps must be >= 0 and restarts >= 1")
+        raise ValueError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}")
     lossf = loss_function(loss)
     images = images.detach()
     e = as_budget(eps, images)

@@ -7,6 +7,7 @@ import torch
 
 from vaeadv.data import TensorBatchLoader, load_dataset, ratio_split, split_indices
 from vaeadv.data.augment import crop_flip_transform
+from vaeadv.errors import VaeadvError
 
 
 def as_rgb32(images: torch.Tensor) -> torch.Tensor:
@@ -50,6 +51,9 @@ class CifarDataModule(pl.LightningDataModule):
             self.x_val, self.y_val = data.x_test[val_idx], data.y_test[val_idx]
             train_idx = torch.arange(len(x_tr))
         else:
+            if len(x_tr) <= self.val_size:
+                raise VaeadvError(f"{data.source}: {len(x_tr)} training images, but {self.val_size} are to be held "
+                                  "out for validation; use a larger data set or --val-from test.")
             train_idx, val_idx = split_indices(len(x_tr), (len(x_tr) - self.val_size, self.val_size), self.seed)
             self.x_val, self.y_val = x_tr[val_idx], y_tr[val_idx]
             test_idx = torch.arange(len(data.x_test))

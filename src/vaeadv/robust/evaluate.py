@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from vaeadv.robust.attacks import Budget, eval_mode, fgsm, loss_function, pgd, random_sign_noise
+from vaeadv.robust.attacks import Budget, _fgsm, _pgd, check_inputs, eval_mode, loss_function, random_sign_noise
 from vaeadv.stats import accuracy_with_ci
 
 
@@ -47,10 +47,10 @@ class AttackSpec:
     def run(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
             grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.kind == "fgsm":
-            return fgsm(model, images, labels, self.eps, loss=self.loss, grad=grad)
+            return _fgsm(model, images, labels, self.eps, loss=self.loss, grad=grad)
         if self.kind == "pgd":
-            return pgd(model, images, labels, self.eps, self.alpha, self.steps, random_start=self.random_start,
-                       restarts=self.restarts, loss=self.loss, grad=grad, generator=generator)
+            return _pgd(model, images, labels, self.eps, self.alpha, self.steps, random_start=self.random_start,
+                        restarts=self.restarts, loss=self.loss, grad=grad, generator=generator)
         if self.kind == "noise":
             return random_sign_noise(images, self.eps, generator)
         raise ValueError(f"unknown attack kind '{self.kind}'")
@@ -89,6 +89,13 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
                     seed: int = 0) -> dict:
     """Clean accuracy and, per attack, robust accuracy (template accounting) plus up to ``keep_examples``
     successful adversarial examples in dataset order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_inputs(images, labels, allow_uint8=True, **{f"{a.label} eps": a.eps for a in attacks},
+                 **{f"{a.label} alpha": a.alpha for a in attacks})
+    for attack in attacks:
+        if attack.kind not in ("fgsm", "pgd", "noise"):
+            raise ValueError(f"unknown attack kind '{attack.kind}' (use fgsm, pgd or noise)")
     device = torch.device(device) if device else next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     n = len(images)
@@ -196,24 +203,43 @@ def transfer_accuracies(source: nn.Module, targets: dict[str, nn.Module], images
 
 
 @torch.no_grad()
-def clean_predictions(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
-                      flip_tta: bool = False) -> torch.Tensor:
-    """Predicted classes in fp32 (no autocast, TF32 off), eval mode restored afterwards. ``flip_tta`` averages
-    the logits of each image and its mirror image (test-time augmentation; the attacks never use it)."""
+def clean_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 500, flip_tta: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits in fp32 (no autocast, TF32 off), eval mode restored afterwards; with ``flip_tta`` also the logits
+    averaged over each image and its mirror image (test-time augmentation; the attacks never use it), from the
+    same pass."""
     device = next(model.parameters()).device
-    preds = []
+    plain, both = [], []
     with eval_mode(model), full_fp32(), torch.autocast(device.type, enabled=False):
         for start in range(0, len(images), batch_size):
             x = to_unit(images[start:start + batch_size].to(device))
             logits = model(x)
+            plain.append(logits.cpu())
             if flip_tta:
-                logits = logits + model(x.flip(-1))
-            preds.append(logits.argmax(1).cpu())
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+                both.append(((logits + model(x.flip(-1))) / 2).cpu())
+    empty = torch.empty(0, 0)
+    return (torch.cat(plain) if plain else empty), ((torch.cat(both) if both else empty) if flip_tta else None)
 
 
 def clean_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500,
                    flip_tta: bool = False) -> dict[str, float | int]:
     """Accuracy with its Wilson 95% interval (``vaeadv.stats.accuracy_with_ci``)."""
-    correct = int((clean_predictions(model, images, batch_size, flip_tta) == labels.cpu()).sum())
-    return accuracy_with_ci(correct, len(labels))
+    plain, tta = clean_logits(model, images, batch_size, flip_tta)
+    logits = tta if flip_tta else plain
+    return accuracy_with_ci(int((logits.argmax(1) == labels.cpu()).sum()), len(labels))
+
+
+def clean_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, subsets: dict[str, torch.Tensor],
+                 batch_size: int = 500) -> dict[str, dict]:
+    """Accuracy with Wilson intervals, plain and with flip TTA, on ``images`` and on each boolean-mask subset of
+    it, from one fp32 pass (``NAME``, ``NAME_flip_tta``; the whole set is ``all``)."""
+    plain, tta = clean_logits(model, images, batch_size, flip_tta=True)
+    labels = labels.cpu()
+    out = {}
+    for name, mask in {"all": torch.ones(len(labels), dtype=torch.bool), **subsets}.items():
+        if int(mask.sum()) == 0:
+            continue
+        for suffix, logits in (("", plain), ("_flip_tta", tta)):
+            out[name + suffix] = accuracy_with_ci(int((logits[mask].argmax(1) == labels[mask]).sum()),
+                                                  int(mask.sum()))
+    return out

@@ -149,9 +149,10 @@ class RobustClassifier(pl.LightningModule):
         if recipe.schedule == "step":  # the template's StepLR(7, 0.1), stepped per epoch
             sched = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.1)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
-        total = max(int(self.trainer.estimated_stepping_batches), 10)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
         if recipe.schedule == "onecycle":  # torch's one-cycle: cosine warm-up and annealing
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=recipe.warmup)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 10),
+                                                        pct_start=recipe.warmup)
         else:  # "linear": triangular warm-up and decay to 0
             warm = warmup_steps(recipe, total)
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_linear_decay(step, total, warm))

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from vaeadv.robust.attacks import fgsm_step, pgd
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
-from vaeadv.robust.models import CIFAR10_MEAN, CIFAR10_STD
+from vaeadv.robust.models import CIFAR10_MEAN, CIFAR10_STD, ResNet18, load_classifier
 
 STANDARD, FGSM, PGD = "standard", "fgsm", "pgd"
 ALPHA, EPSILON, NUM_ITER = "alpha", "epsilon", "num_iter"
@@ -32,6 +32,17 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 def pixel_budget(value: float) -> torch.Tensor:
     """A normalised-unit ε or α → its per-channel pixel size value·σ_c."""
     return value * torch.tensor(CIFAR10_STD)
+
+
+def get_model(weights: str | None = "vaeadv-resnet18", num_classes: int = 10) -> nn.Module:
+    """The template's model: ResNet18 on *normalised* inputs, eval mode. ``weights`` is a shipped name (default:
+    vaeadv's own pretrained weights, no network), a state dict file, or None for a fresh model."""
+    model = ResNet18(num_classes, normalize=False)
+    if weights is not None:
+        trained = load_classifier(weights)
+        model = ResNet18(num_classes, width=trained.conv1.out_channels, normalize=False)
+        model.load_state_dict(trained.state_dict())
+    return model.eval()
 
 
 class PixelSpace(nn.Module):

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine
 from vaeadv.robust.datamodule import CifarDataModule
-from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, robust_accuracy
+from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
 from vaeadv.robust.models import CIFAR10_STD, load_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.runinfo import hardware, versions
+from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock
 
 
 def budget(value: float, units: str) -> list[float] | float:
@@ -94,7 +94,15 @@ def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:
 
 
 def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dict:
+    """Train (or resume, or with ``--pretrained`` and the standard defense just load) one ResNet18 under
+    ``log_dir/run/strategy`` on ``dm``'s uint8 images; then score it in fp32 (clean accuracy with Wilson CIs, and
+    the template's attacks with pixel-space budgets) and write ``results.json``. The run folder is locked."""
     run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / strategy
+    with run_lock(run_dir):
+        return _train_one(cfg, strategy, dm, run_dir)
+
+
+def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_dir: Path) -> dict:
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.exists() and not cfg.resume:
         raise VaeadvError(f"{run_dir} already holds a run. Pass --resume to continue it, or --run-name for a new one.")
@@ -106,9 +114,10 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
                              fgsm_alpha=cfg.fgsm_alpha, width=cfg.width)
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
+    resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
+    checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
                                  monitor="val_acc", mode="max", save_last=True, save_top_k=1)
-    trainer = pl.Trainer(
+    trainer = make_trainer(
         max_epochs=epochs, precision=cfg.resolved("precision"), accelerator=cfg.accelerator, devices=cfg.devices,
         strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
@@ -119,29 +128,26 @@ def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dic
     start = time.perf_counter()
     trained = not (strategy == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
     if trained:
-        trainer.fit(model, datamodule=dm, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+        trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
         best = checkpoint.best_model_path
         if best:
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
             model.load_state_dict(state)
     fit_s = time.perf_counter() - start
-    tested = trainer.test(model, datamodule=dm, verbose=False)
     model.eval()
     result = {"strategy": strategy, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
               checkpoint.best_model_path if trained else cfg.pretrained,
               "epochs": epochs if trained else 0, "train_seconds": round(fit_s, 1),
               "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
-              "clean_test_accuracy": tested[0]["test_acc"] if tested else None, "test_images": len(dm.x_test),
+              "clean_test_accuracy": None, "test_images": len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
-    if trainer.is_global_zero:  # fp32, whatever the training precision; flip TTA reported beside the plain model
-        x, y, what = dm.exact_test()
-        result["clean_eval"] = {
-            "exact": {"which": what, **clean_accuracy(model.model, x, y)},
-            "exact_flip_tta": clean_accuracy(model.model, x, y, flip_tta=True),
-            "test": {"which": "all test images", **clean_accuracy(model.model, dm.x_test, dm.y_test)},
-            "test_flip_tta": clean_accuracy(model.model, dm.x_test, dm.y_test, flip_tta=True),
-            "holdout": clean_accuracy(model.model, dm.x_val, dm.y_val),
-        }
+    if trainer.is_global_zero:  # scored once, in fp32 whatever the training precision; flip TTA beside
+        scores = clean_scores(model.model, dm.x_test, dm.y_test, {"exact": dm.test_exact})
+        scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
+        if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
+            scores["holdout"] = clean_accuracy(model.model, dm.x_val, dm.y_val)
+        result["clean_eval"] = scores
+        result["clean_test_accuracy"] = scores["test"]["accuracy"]
     if cfg.attack and trainer.is_global_zero:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]

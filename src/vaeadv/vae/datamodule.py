@@ -6,6 +6,7 @@ import lightning.pytorch as pl
 import torch
 
 from vaeadv.data import TensorBatchLoader, load_dataset, quantize, split_indices
+from vaeadv.errors import VaeadvError
 
 
 class QuantizedImageDataModule(pl.LightningDataModule):
@@ -27,6 +28,9 @@ class QuantizedImageDataModule(pl.LightningDataModule):
         # stored as uint8 levels (47 MB for MNIST); the module widens each batch to long
         x = quantize(data.x_train, self.levels).to(torch.uint8)
         n = len(x)
+        if n <= self.val_size:
+            raise VaeadvError(f"{data.source}: {n} training images, but the template holds {self.val_size} out for "
+                              "validation; this needs the full training set.")
         train_idx, val_idx = split_indices(n, (n - self.val_size, self.val_size), self.split_seed)
         if self.train_subset:
             train_idx = train_idx[: self.train_subset]

@@ -14,7 +14,6 @@ from vaeadv.vae.losses import (
     elbo_to_bpd,
     importance_weighted_nll,
     prior_sampling_nll,
-    reparameterize_log_std,
 )
 from vaeadv.vae.module import VAE
 
@@ -48,8 +47,7 @@ def evaluate_vae(model: VAE, imgs: torch.Tensor, *, iw_samples: int = 100, batch
     """ELBO bpd (closed-form KL, one z per image, as in training), IWAE bpd with ``iw_samples`` samples,
     mean KL per latent dimension and the number of active units (Var_x E_q[z_d] > 0.01)."""
     model.eval()
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # its own stream: the caller's global RNG state is left alone
     device = model.decoder.device
     sums = {"rec": 0.0, "kl": 0.0, "iwae": 0.0}
     kl_dims, means = [], []
@@ -57,16 +55,15 @@ def evaluate_vae(model: VAE, imgs: torch.Tensor, *, iw_samples: int = 100, batch
     for start in range(0, n, batch_size):
         x = imgs[start:start + batch_size].to(device).long()
         mean, log_std = model.encoder(x)
-        z = reparameterize_log_std(mean, log_std)
+        z = mean + torch.exp(log_std) * torch.randn(mean.shape, generator=gen).to(device)
         sums["rec"] += float(categorical_nll(model.decoder(z), x).sum())
         kl = 0.5 * (torch.exp(2 * log_std) + mean.pow(2) - 1 - 2 * log_std)
         sums["kl"] += float(kl.sum())
         kl_dims.append(kl.sum(0))
         means.append(mean)
-        zk = mean + torch.exp(log_std) * torch.randn(iw_samples, *mean.shape, device=device)
+        zk = mean + torch.exp(log_std) * torch.randn(iw_samples, *mean.shape, generator=gen).to(device)
         sums["iwae"] += float(importance_weighted_nll(_log_px_given_z(model.decoder, zk, x, chunk), zk,
                                                       mean, log_std).sum())
-    torch.random.set_rng_state(gen_state)
     shape = imgs.shape
     kl_per_dim = torch.stack(kl_dims).sum(0) / n
     variance = torch.cat(means).var(dim=0)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
+from vaeadv.progress import EpochLine
 from vaeadv.runinfo import versions
+from vaeadv.runs import RunCheckpoint, check_run_size, make_trainer, resume_checkpoint, run_lock
 from vaeadv.vae.callbacks import EMAWeights, EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
@@ -57,6 +58,7 @@ class VAETrainConfig:
     sample_every: int = 5
     resume: bool = False
     progress: bool = True
+    force: bool = False  # write a run folder estimated above 1 GB or the free disk space
     channels_last: bool = True
     compile: bool = False  # torch.compile the loss graph (state-dict keys unchanged); CUDA graphs on a GPU
 
@@ -94,7 +96,14 @@ def compile_mode(accelerator: str) -> str | None:
 
 
 def train_vae(cfg: VAETrainConfig) -> dict:
+    """Train (or resume) one VAE run in ``log_dir/run_name``, test its best-val checkpoint, write
+    ``results.json`` and the curves; returns the results. The run folder is locked while this runs."""
     run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name())
+    with run_lock(run_dir):
+        return _train_vae(cfg, run_dir)
+
+
+def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     if last.exists() and not cfg.resume:
@@ -107,15 +116,19 @@ def train_vae(cfg: VAETrainConfig) -> dict:
     model = VAE(cfg.num_filters, cfg.z_dim, cfg.lr, beta=cfg.beta, image_size=dm.image_size,
                 lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last,
                 weight_decay=cfg.weight_decay)
+    check_run_size(model, run_dir, cfg.force)
+    resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
     if cfg.compile:
         compile_loss_graph(model, compile_mode(cfg.accelerator))
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
+    checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
     history_cb = EpochHistory()
     callbacks = [checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)]
     if cfg.ema_decay:
         callbacks.append(EMAWeights(decay=cfg.ema_decay))
-    trainer = pl.Trainer(
+    if not cfg.progress:
+        callbacks.append(EpochLine())
+    trainer = make_trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
@@ -124,9 +137,9 @@ def train_vae(cfg: VAETrainConfig) -> dict:
         limit_test_batches=cfg.limit_test_batches, log_every_n_steps=50,
     )
     start = time.perf_counter()
-    trainer.fit(model, datamodule=dm, ckpt_path=str(last) if cfg.resume and last.exists() else None)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
     fit_s = time.perf_counter() - start
-    tested = trainer.test(model, datamodule=dm, ckpt_path="best", verbose=False)
+    tested = trainer.test(model, datamodule=dm, ckpt_path="best", verbose=False, weights_only=True)
     history = history_cb.history
     val = [(h["val_bpd"], h["epoch"]) for h in history if "val_bpd" in h]
     best_val, best_epoch = min(val) if val else (math.nan, None)

@@ -5,20 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vaeadv.cli.types import (
+    DefaultsHelp,
+    add_data_flags,
+    batches_limit,
+    decay_rate,
+    devices,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    seed,
+)
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
+from vaeadv.progress import is_terminal
 
 
-def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import DefaultsHelp, batches_limit, decay_rate, nonneg_float, positive_float, positive_int
-
+def add_commands(groups) -> None:
     vae = groups.add_parser("vae", help="train and evaluate the VAE on 4-bit MNIST / Fashion-MNIST")
     cmds = vae.add_subparsers(dest="command", required=True)
 
     t = cmds.add_parser("train", help="train a VAE with Lightning (template defaults)",
                         formatter_class=DefaultsHelp)
     t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    data_flags(t)
+    add_data_flags(t)
     t.add_argument("--z-dim", "--z_dim", type=positive_int, default=20, help="latent dimensions")
     t.add_argument("--num-filters", "--num_filters", type=positive_int, default=32, help="CNN width c")
     t.add_argument("--recipe", choices=["template", "improved"], default="template",
@@ -34,11 +44,11 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--beta", type=nonneg_float, default=1.0, help="β-VAE weight of the KL term")
     t.add_argument("--batch-size", "--batch_size", type=positive_int, default=128)
     t.add_argument("--epochs", type=positive_int, default=80)
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=seed, default=42)
     t.add_argument("--log-dir", "--log_dir", default="VAE_logs")
     t.add_argument("--run-name", help="sub-folder of --log-dir (default: derived from the settings)")
     t.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
-    t.add_argument("--devices", default="auto", help="Lightning devices: auto, N, or a list")
+    t.add_argument("--devices", type=devices, default="auto", help="Lightning devices: auto, N, or a list")
     t.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
     t.add_argument("--limit-train-batches", type=batches_limit, help="quick runs: batches (int) or fraction")
     t.add_argument("--limit-val-batches", type=batches_limit)
@@ -51,19 +61,21 @@ def add_commands(groups, data_flags) -> None:
                         "graphs on a GPU. Measured (docs/benchmarks.md): 2× the eager step on an H100, about 5%% on "
                         "a 2-core CPU")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    t.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar "
+                                                                "(the default off a terminal)")
+    t.add_argument("--force", action="store_true", help="write a run folder estimated above 1 GB or the free disk")
     t.set_defaults(run=_train)
 
     e = cmds.add_parser("evaluate", help="test ELBO and IWAE bpd, KL per dimension, active units",
                         formatter_class=DefaultsHelp)
     e.add_argument("checkpoint", help="a .ckpt written by 'vaeadv vae train'")
     e.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    data_flags(e)
+    add_data_flags(e)
     e.add_argument("--iw-samples", type=positive_int, default=100, help="importance samples K")
     e.add_argument("--limit", type=positive_int, help="evaluate only the first N test images")
     e.add_argument("--prior-samples", type=positive_int, default=0,
                    help="also the naive prior-sampling estimate with this many samples (Q1.2)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--device", default="auto", help="torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     e.add_argument("--out", help="JSON output (default: evaluation.json beside the checkpoint's run)")
     e.set_defaults(run=_evaluate)
@@ -81,20 +93,16 @@ def _train(args: argparse.Namespace) -> int:
         num_filters=args.num_filters, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
         weight_decay=args.weight_decay, ema_decay=args.ema,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, log_dir=args.log_dir,
-        run_name=args.run_name, accelerator=args.accelerator, devices=_devices(args.devices),
+        run_name=args.run_name, accelerator=args.accelerator, devices=args.devices,
         strategy=args.strategy, limit_train_batches=args.limit_train_batches,
         limit_val_batches=args.limit_val_batches, limit_test_batches=args.limit_test_batches,
         train_subset=args.train_subset, sample_every=args.sample_every, resume=args.resume,
-        progress=not args.no_progress, compile=args.compile,
+        progress=not args.no_progress and is_terminal(), compile=args.compile, force=args.force,
     )
     r = train_vae(cfg)
     print(f"best epoch {r['best_epoch']}: val bpd {r['best_val_bpd']:.4f}, test bpd {r['test_bpd']:.4f} "
           f"(best-val checkpoint). Results: {r['run_dir']}/results.json")
     return 0
-
-
-def _devices(text: str):
-    return int(text) if text.isdigit() else text
 
 
 def _evaluate(args: argparse.Namespace) -> int:

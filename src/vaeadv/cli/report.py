@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vaeadv.cli.types import DefaultsHelp, add_data_flags, positive_int
+from vaeadv.errors import VaeadvError
+from vaeadv.progress import is_terminal
 from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
 
 
-def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import DefaultsHelp, positive_int
-
+def add_commands(groups) -> None:
     p = groups.add_parser(
         "report", help="run (or reuse) every experiment and write report.md, report.html, results.json",
         description="Runs every experiment of the assignment at the chosen scale — resuming an interrupted "
@@ -27,27 +28,30 @@ def add_commands(groups, data_flags) -> None:
                    "shows (no checkpoints or logs) to DIR, e.g. docs/report")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
-    data_flags(p)
+    add_data_flags(p)
     p.set_defaults(run=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     import torch
 
-    from vaeadv.errors import VaeadvError
+    from vaeadv.io import ensure_writable_dir
     from vaeadv.report.context import Context
     from vaeadv.report.run import publish, render, run_experiments
+    from vaeadv.runs import run_lock
 
     unknown = sorted(set(args.only or []) - set(EXPERIMENT_NAMES))
     if unknown:
         raise VaeadvError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENT_NAMES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out or f"report_out/{args.scale}").resolve()
-    ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download, progress=not args.no_progress)
-    if not args.render_only:
-        run_experiments(ctx, args.only)
-    paths = render(ctx)
+    out = ensure_writable_dir(Path(args.out or f"report_out/{args.scale}").resolve())
+    ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download,
+                  progress=not args.no_progress and is_terminal())
+    with run_lock(out):  # one report writes a folder at a time
+        if not args.render_only:
+            run_experiments(ctx, args.only)
+        paths = render(ctx)
     for kind, path in paths.items():
         print(f"{kind:<9}{path}")
     if args.publish:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vaeadv.cli.types import (
+    DefaultsHelp,
+    add_data_flags,
+    batches_limit,
+    devices,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    seed,
+    unit_fraction,
+)
 from vaeadv.errors import VaeadvError
+from vaeadv.progress import is_terminal
 
 
-def add_commands(groups, data_flags) -> None:
-    from vaeadv.cli import DefaultsHelp, batches_limit, nonneg_float, positive_float, positive_int, unit_fraction
-
+def add_commands(groups) -> None:
     robust = groups.add_parser("robust", help="FGSM/PGD attacks and defenses on a CIFAR-10 ResNet18")
     cmds = robust.add_subparsers(dest="command", required=True)
 
@@ -32,21 +42,21 @@ def add_commands(groups, data_flags) -> None:
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
-    data_flags(t)
+    add_data_flags(t)
     t.add_argument("--val-from", choices=["test", "train"], help="where validation images come from")
     t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=0.75)
     t.add_argument("--train-subset", type=positive_int, help="train on N random training images (CPU runs)")
     t.add_argument("--test-subset", type=positive_int, help="test on the first N images of the test split")
-    _add_budget_flags(t, nonneg_float, positive_int)
+    _add_budget_flags(t)
     t.add_argument("--cross-over", action="store_true", help="attack every model with both FGSM and PGD")
     t.add_argument("--no-attack", action="store_true", help="skip the attack evaluation after training")
     t.add_argument("--eval-limit", type=positive_int, help="attack only the first N exact test images")
     t.add_argument("--width", type=positive_int, default=64, help="ResNet18 base width (64 = the standard)")
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=seed, default=42)
     t.add_argument("--log-dir", default="robust_logs")
     t.add_argument("--run-name")
     t.add_argument("--accelerator", default="auto")
-    t.add_argument("--devices", default="auto")
+    t.add_argument("--devices", type=devices, default="auto")
     t.add_argument("--strategy", dest="pl_strategy", default="auto", help="Lightning strategy, e.g. ddp")
     t.add_argument("--limit-train-batches", type=batches_limit)
     t.add_argument("--limit-val-batches", type=batches_limit)
@@ -75,7 +85,7 @@ def add_commands(groups, data_flags) -> None:
     a.add_argument("--batch-size", type=positive_int, default=256)
     a.add_argument("--visualise", "--visualize", action="store_true", help="write example pictures")
     a.add_argument("--out", help="output folder (default: attack/ beside the checkpoint)")
-    data_flags(a)
+    add_data_flags(a)
     a.set_defaults(run=_attack)
 
     e = cmds.add_parser("export", help="a trained checkpoint → shipped fp16 weights + manifest (accuracy measured "
@@ -83,11 +93,11 @@ def add_commands(groups, data_flags) -> None:
     e.add_argument("checkpoint", help="a best/last checkpoint of 'vaeadv robust train'")
     e.add_argument("--name", default="vaeadv-resnet18", help="short name the weights are loaded by")
     e.add_argument("--out", default="src/vaeadv/weights", help="folder for NAME.pt and NAME.json")
-    data_flags(e)
+    add_data_flags(e)
     e.set_defaults(run=_export)
 
 
-def _add_budget_flags(p, nonneg_float, positive_int) -> None:
+def _add_budget_flags(p) -> None:
     p.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
                    help="units of the ε/α below (normalised = the template's)")
     p.add_argument("--fgsm-eps", type=nonneg_float, default=0.1)
@@ -114,13 +124,15 @@ def _train(args: argparse.Namespace) -> int:
         units=args.units, fgsm_eps=args.fgsm_eps,
         fgsm_alpha=args.fgsm_alpha, pgd_eps=args.pgd_eps, pgd_alpha=args.pgd_alpha, pgd_steps=args.pgd_steps,
         width=args.width, seed=args.seed, log_dir=args.log_dir, run_name=args.run_name,
-        accelerator=args.accelerator, devices=int(args.devices) if args.devices.isdigit() else args.devices,
+        accelerator=args.accelerator, devices=args.devices,
         pl_strategy=args.pl_strategy, precision=args.precision, limit_train_batches=args.limit_train_batches,
-        limit_val_batches=args.limit_val_batches, resume=args.resume, progress=not args.no_progress,
+        limit_val_batches=args.limit_val_batches, resume=args.resume, progress=not args.no_progress and is_terminal(),
         cross_over=args.cross_over, attack=not args.no_attack,
     )
     print(f"{'strategy':<10}{'clean(test)':>12}  attacks on exact test images")
     for r in train_strategies(cfg):
+        if r["clean_test_accuracy"] is None:  # a DDP worker other than rank 0: rank 0 scores and reports
+            continue
         ev = r.get("attack_eval", {})
         attacks = "  ".join(f"{k} {v:.3f}" for k, v in ev.get("robust_accuracy", {}).items())
         print(f"{r['strategy']:<10}{r['clean_test_accuracy']:>12.4f}  {attacks}  → {r['run_dir']}/results.json")

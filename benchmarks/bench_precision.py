@@ -1,0 +1,55 @@
+"""bf16 mixed precision vs fp32: one training step of the full-width course ResNet18 (batch 128, SGD Nesterov,
+label-smoothed cross-entropy), in both memory formats, on this machine. The ratio is what the 'pretrain'
+recipe's choice of bf16-mixed (and of channels-last only where it pays) rests on."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from common import suffix, timed, write
+
+from vaeadv.robust.models import resnet18
+
+
+def step_seconds(device: str, bf16: bool, channels_last: bool, batch: int, repeat: int) -> float:
+    torch.manual_seed(0)
+    model = resnet18(10).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    x = torch.rand(batch, 3, 32, 32, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step():
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up: oneDNN / cuDNN pick their kernels
+    return timed(step, repeat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=5, help="steps timed per setting (best is kept)")
+    args = parser.parse_args()
+    seconds = {f"{'bf16' if bf16 else 'fp32'}_{'channels_last' if cl else 'contiguous'}":
+               step_seconds(args.device, bf16, cl, args.batch, args.repeat)
+               for bf16 in (False, True) for cl in (False, True)}
+    best_fp32 = min(v for k, v in seconds.items() if k.startswith("fp32"))
+    write(f"precision{suffix(args.device)}", {
+        "device": args.device, "batch": args.batch, "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
+        "bf16_speedup_over_fp32": round(best_fp32 / seconds["bf16_contiguous"], 2),
+        "minutes_per_epoch_50k_bf16": round(seconds["bf16_contiguous"] * 50_000 / args.batch / 60, 2)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The `vaeadv` command: parse, call the library, print. Everything substantial lives in the packages; each
+group's sub-commands are declared in its own module here (``cli/data.py``, ``cli/vae.py``, ...), and the
+library never imports this package."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from vaeadv.cli import data, demo, report, robust, vae
+from vaeadv.errors import VaeadvError
+
+GROUPS = (data, vae, robust, report, demo)
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag value is one line on stderr (exit 2), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> Parser:
+    from vaeadv import __version__
+
+    parser = Parser(prog="vaeadv", description="VAEs on 4-bit MNIST and adversarial attacks/defenses on "
+                                               "a CIFAR-10 ResNet18.")
+    parser.add_argument("--version", action="version", version=f"vaeadv {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="{data,vae,robust,report,demo}", required=True,
+                                   parser_class=Parser)
+    for group in GROUPS:
+        group.add_commands(groups)
+    return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived outside a Lightning run (Lightning stops its own loops at a safe point instead)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    # Inside trainer.fit Lightning wraps this handler with its own and raises SIGTERMException between steps,
+    # after the last checkpoint was written whole: raising here could cut a checkpoint write short.
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        raise Terminated
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return args.run(args)
+    except VaeadvError as exc:
+        print(f"vaeadv: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vaeadv: interrupted; run the same command with --resume (a report: run it again) to continue "
+              "from the last checkpoint", file=sys.stderr)
+        return 130
+    except (Terminated, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not _is_lightning_sigterm(exc):
+            raise
+        print("vaeadv: terminated (SIGTERM); run the same command with --resume (a report: run it again) to "
+              "continue from the last checkpoint", file=sys.stderr)
+        return EXIT_SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _is_lightning_sigterm(exc: SystemExit) -> bool:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(exc, SIGTERMException)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Probes of a careless or hostile user, end to end through the command line: each ends in one readable line and
+a non-zero exit, with nothing half-written and no code run (issue: eight failures found by probing)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tests.data.helpers import write_cifar_npz
+
+
+def _run(args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "vaeadv", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def _one_line_error(proc, code=1):
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    return errors[0]
+
+
+VAE = ["vae", "train", "--train-subset", "256", "--limit-val-batches", "1", "--limit-test-batches", "1",
+       "--no-progress", "--z-dim", "2", "--num-filters", "4", "--epochs", "1"]
+
+
+def test_malicious_last_checkpoint_runs_no_code_on_resume(real_data_dir, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    run = tmp_path / "logs" / "evil"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": Evil()}, run / "checkpoints" / "last.ckpt")
+    proc = _run([*VAE, "--log-dir", str(tmp_path / "logs"), "--run-name", "evil", "--resume"],
+                env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "VAEADV_DATA": str(real_data_dir)})
+    line = _one_line_error(proc)
+    assert "asks to run code (posix.system)" in line and not marker.exists()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    line = _one_line_error(_run([*VAE, "--log-dir", str(tmp_path / "logs"), "--run-name", "evil", "--resume"],
+                                env={"VAEADV_DATA": str(real_data_dir)}))
+    assert "not a loadable PyTorch checkpoint" in line
+
+
+def test_moved_run_resumes_in_its_new_folder_and_changed_settings_are_refused(real_data_dir, tmp_path):
+    env = {"VAEADV_DATA": str(real_data_dir)}
+    logs = tmp_path / "logs"
+    assert _run([*VAE, "--log-dir", str(logs), "--run-name", "A"], env=env).returncode == 0
+    (logs / "A").rename(logs / "B")
+    done = _run([*VAE, "--log-dir", str(logs), "--run-name", "B", "--resume"], env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((logs / "B" / "results.json").read_text())
+    assert results["best_checkpoint"].startswith(str(logs / "B" / "checkpoints"))
+    assert sorted(p.name for p in (logs / "B" / "checkpoints").glob("last*")) == ["last.ckpt"]
+    changed = _run([*VAE[:-6], "--z-dim", "3", "--num-filters", "4", "--epochs", "1", "--log-dir", str(logs),
+                    "--run-name", "B", "--resume"], env=env)
+    assert "other settings (z_dim 2 → 3)" in _one_line_error(changed)
+    assert sorted(p.name for p in (logs / "B").glob("csv*")) == ["csv", "csv_2"]  # no stray csv_3
+
+
+def test_sigterm_exits_143_and_the_run_resumes(real_data_dir, tmp_path):
+    env = {**os.environ, "VAEADV_DATA": str(real_data_dir)}
+    args = [sys.executable, "-m", "vaeadv", *VAE[:-2], "--epochs", "30", "--log-dir", str(tmp_path)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(tmp_path.rglob("last.ckpt")):
+        time.sleep(0.2)
+    assert list(tmp_path.rglob("last.ckpt")), "no checkpoint appeared"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "--resume" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("results.json"))
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (results,) = tmp_path.rglob("results.json")
+    assert [h["epoch"] for h in json.loads(results.read_text())["history"]] == list(range(1, 31))
+
+
+def test_a_second_run_in_the_same_folder_is_refused_while_the_first_runs(real_data_dir, tmp_path):
+    env = {**os.environ, "VAEADV_DATA": str(real_data_dir)}
+    args = [sys.executable, "-m", "vaeadv", *VAE[:-2], "--epochs", "30", "--log-dir", str(tmp_path),
+            "--run-name", "same"]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (tmp_path / "same" / ".lock").exists():
+            time.sleep(0.1)
+        second = _run([*VAE, "--log-dir", str(tmp_path), "--run-name", "same"], env={"VAEADV_DATA": str(
+            real_data_dir)})
+        assert f"in use by process {first.pid}" in _one_line_error(second)
+    finally:
+        first.kill()
+        first.wait()
+
+
+@pytest.mark.parametrize("flags,code,message", [
+    (["--seed", "-1"], 2, "a seed must lie in"),
+    (["--devices", "0"], 2, "expected at least 1 device"),
+    (["--devices", "99", "--accelerator", "cpu"], 1, "asks for more than this machine has"),
+    (["--accelerator", "banana"], 1, "Lightning refused the trainer settings"),
+    (["--strategy", "banana"], 1, "Lightning refused the trainer settings"),
+    (["--z-dim", "0"], 2, "expected a positive integer"),
+    (["--batch-size", "0"], 2, "expected a positive integer"),
+    (["--z-dim", "100000", "--num-filters", "64"], 1, "pass --force"),
+])
+def test_bad_training_flags_are_one_line(real_data_dir, tmp_path, flags, code, message):
+    proc = _run([*VAE, "--log-dir", str(tmp_path), *flags], env={"VAEADV_DATA": str(real_data_dir)})
+    assert message in _one_line_error(proc, code)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_output_paths_that_are_files_are_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = _run(["report", "--scale", "smoke", "--render-only", "--out", str(tmp_path / "afile")])
+    assert "is a file, not a folder" in _one_line_error(proc)
+    proc = _run(["vae", "train", "--log-dir", str(tmp_path / "afile"), "--epochs", "1"])
+    assert "is a file" in _one_line_error(proc)
+
+
+def _npz(tmp_path, **override):
+    arrays = write_cifar_npz(tmp_path / "cifar10" / "data.npz", n_train=40, n_test=12)
+    arrays.update(override)
+    np.savez(tmp_path / "cifar10" / "data.npz", **arrays)
+    return tmp_path
+
+
+@pytest.mark.parametrize("labels,message", [
+    (np.array(["cat"] * 40), "labels must be integers 0..9"),
+    (np.full(40, 3.5), "whole class numbers"),
+    (np.full(40, 12), "labels must lie in 0..9"),
+])
+def test_bad_npz_labels_are_named(tmp_path, labels, message):
+    from vaeadv.data.cifar import read_cifar_npz
+    from vaeadv.errors import VaeadvError
+
+    _npz(tmp_path, y_train=labels)
+    with pytest.raises(VaeadvError, match=message):
+        read_cifar_npz(tmp_path / "cifar10" / "data.npz")
+
+
+def test_whole_float_labels_are_accepted(tmp_path):
+    from vaeadv.data.cifar import read_cifar_npz
+
+    arrays = write_cifar_npz(tmp_path / "c.npz", n_train=40, n_test=12)
+    np.savez(tmp_path / "c.npz", **{**arrays, "y_train": arrays["y_train"].astype(np.float32)})
+    assert np.array_equal(read_cifar_npz(tmp_path / "c.npz")["y_train"], arrays["y_train"])
+
+
+def test_a_small_npz_under_a_held_out_recipe_is_one_line(tmp_path):
+    data = _npz(tmp_path)
+    proc = _run(["robust", "train", "--recipe", "fast", "--data-dir", str(data / "cifar10"), "--no-download",
+                 "--log-dir", str(tmp_path / "logs"), "--width", "4", "--epochs", "1"])
+    assert "40 training images, but 5000 are to be held out" in _one_line_error(proc)

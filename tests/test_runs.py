@@ -1,0 +1,139 @@
+"""The run-folder life cycle (vaeadv.runs): lock, relocatable checkpoints, checked resume, trainer settings."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vaeadv.errors import VaeadvError
+from vaeadv.runs import (
+    RunCheckpoint,
+    check_devices,
+    check_run_size,
+    estimate_run_bytes,
+    make_trainer,
+    resume_checkpoint,
+    run_lock,
+)
+
+
+def _other_process(alive: bool) -> tuple[int, subprocess.Popen]:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)" if alive else "pass"])
+    if not alive:
+        proc.wait()
+    return proc.pid, proc
+
+
+def test_a_live_owner_is_refused_and_a_dead_one_taken_over(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    pid, proc = _other_process(alive=True)
+    try:
+        (run / ".lock").write_text(f"{pid}\n")
+        with pytest.raises(VaeadvError, match=f"in use by process {pid}"):
+            with run_lock(run):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    dead, _ = _other_process(alive=False)
+    (run / ".lock").write_text(f"{dead}\n")
+    with run_lock(run) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+    assert not (run / ".lock").exists()  # released
+
+
+def test_lock_refuses_a_file_in_the_way(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(VaeadvError, match="is a file, not a folder"):
+        with run_lock(tmp_path / "afile" / "run"):
+            pass
+
+
+def test_checkpoint_paths_are_stored_relative_and_rebased_after_a_move(tmp_path):
+    old, new = tmp_path / "A" / "checkpoints", tmp_path / "B" / "checkpoints"
+    writer = RunCheckpoint(dirpath=old, monitor="val", save_top_k=1, save_last=True)
+    best = old / "best-epoch=003.ckpt"
+    writer.best_model_path, writer.last_model_path = str(best), str(old / "last.ckpt")
+    writer.best_k_models = {str(best): torch.tensor(0.5)}
+    writer.kth_best_model_path = str(best)
+    state = writer.state_dict()
+    assert state["best_model_path"] == "best-epoch=003.ckpt" and state["dirpath"] == "."
+    assert str(tmp_path) not in repr(state)  # nothing machine- or folder-specific is stored
+    reader = RunCheckpoint(dirpath=new, monitor="val", save_top_k=1, save_last=True)
+    reader.load_state_dict(state)
+    assert reader.best_model_path == str(new / "best-epoch=003.ckpt")
+    assert reader.last_model_path == str(new / "last.ckpt") and list(reader.best_k_models) == [str(new / best.name)]
+    # a checkpoint written by older code (absolute paths of a folder that has since moved) is rebased too
+    legacy = dict(state, best_model_path=str(best), dirpath=str(old))
+    reader.load_state_dict(legacy)
+    assert reader.best_model_path == str(new / "best-epoch=003.ckpt")
+    assert reader._enable_version_counter is False  # last.ckpt is overwritten, never last-v1.ckpt
+
+
+def _ckpt(path, **hparams):
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "hyper_parameters": hparams}, path)
+    return path
+
+
+def test_resume_checks_the_file_and_the_settings(tmp_path):
+    last = _ckpt(tmp_path / "last.ckpt", z_dim=20, lr=1e-3)
+    assert resume_checkpoint(last, True, {"z_dim": 20, "lr": 1e-3}) == str(last)
+    assert resume_checkpoint(last, False, {"z_dim": 20}) is None
+    assert resume_checkpoint(tmp_path / "missing.ckpt", True, {}) is None
+    with pytest.raises(VaeadvError, match=r"other settings \(z_dim 20 → 4\)"):
+        resume_checkpoint(last, True, {"z_dim": 4, "lr": 1e-3})
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(VaeadvError, match="not a loadable PyTorch checkpoint"):
+        resume_checkpoint(last, True, {})
+
+
+def test_malicious_resume_checkpoint_runs_nothing_even_when_the_environment_allows_it(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    last = tmp_path / "last.ckpt"
+    torch.save({"state_dict": Evil(), "hyper_parameters": {}}, last)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(VaeadvError, match=r"asks to run code \(posix.system\)"):
+        resume_checkpoint(last, True, {})
+    assert not marker.exists()
+
+
+def test_device_counts_beyond_the_machine_are_refused():
+    cores = os.cpu_count()
+    check_devices("cpu", cores)  # fine
+    with pytest.raises(VaeadvError, match=f"more than this machine has \\({cores} CPU cores\\)"):
+        check_devices("cpu", cores + 1)
+    with pytest.raises(VaeadvError, match="at least 1"):
+        check_devices("cpu", 0)
+    if not torch.cuda.is_available():
+        with pytest.raises(VaeadvError, match="0 GPUs"):
+            check_devices("gpu", 1)
+
+
+@pytest.mark.parametrize("setting", [{"accelerator": "banana"}, {"strategy": "banana"}, {"precision": "banana"}])
+def test_rejected_trainer_settings_are_one_line(setting):
+    with pytest.raises(VaeadvError, match="Lightning refused the trainer settings") as info:
+        make_trainer(logger=False, enable_checkpointing=False, **setting)
+    assert "\n" not in str(info.value)
+
+
+def test_run_size_estimate_and_refusal(tmp_path):
+    model = torch.nn.Linear(1000, 1000)  # 1,001,000 fp32 parameters
+    assert estimate_run_bytes(model) == 2 * 3 * 1_001_000 * 4
+    check_run_size(model, tmp_path, force=False)
+    huge = torch.nn.Linear(10_000, 10_000)  # 0.4 GB of weights: 2.4 GB of checkpoints
+    with pytest.raises(VaeadvError, match="about 2.4 GB"):
+        check_run_size(huge, tmp_path, force=False)
+    check_run_size(huge, tmp_path, force=True)
+
+
+def test_more_epochs_may_continue_a_run(tmp_path):
+    last = _ckpt(tmp_path / "last.ckpt", z_dim=20, max_epochs=10, epochs=10)
+    assert resume_checkpoint(last, True, {"z_dim": 20, "max_epochs": 20, "epochs": 20}) == str(last)
