@@ -19,7 +19,7 @@ from PIL import Image
 
 from vaeadv.data import TensorBatchLoader, load_dataset, quantize
 from vaeadv.vae.module import VAE
-from vaeadv.vae.train import compile_loss_graph, compile_mode
+from vaeadv.vae.train import compile_mode
 
 
 class PerSampleMNIST(torch.utils.data.Dataset):
@@ -95,7 +95,7 @@ def build(name: str, x: torch.Tensor, y: torch.Tensor, args) -> tuple:
     model.log = lambda *a, **k: None  # outside a Trainer: no logging
     extra = {}
     if name == "vaeadv_compiled":
-        compile_loss_graph(model, compile_mode(args.device))
+        model.compile_loss_graph(compile_mode(args.device))
     extra["warmup_s"] = round(timed(lambda: train_steps(model, loader, 3)), 1)  # includes the compile
     return model, loader, extra
 

@@ -55,3 +55,20 @@ def test_demo_falls_back_to_fashion_mnist(tmp_path, monkeypatch, capsys):
         pytest.skip("MNIST is installed system-wide here")
     assert pick_image_dataset(str(tmp_path), download=False) == "fashion-mnist"
     assert "falling back to Fashion-MNIST" in capsys.readouterr().out
+
+
+def test_robust_train_flags_fill_the_config_by_field_name():
+    from vaeadv.cli.main import build_parser
+    from vaeadv.cli.types import config_from_args
+    from vaeadv.robust.config import RobustTrainConfig
+
+    args = build_parser().parse_args(["robust", "train", "--defense", "fgsm", "pgd", "--seed", "7", "--width", "8",
+                                      "--pgd-steps", "3", "--precision", "bf16-mixed"])
+    cfg = config_from_args(RobustTrainConfig, args, strategies=tuple(args.strategies))
+    assert cfg.strategies == ("fgsm", "pgd") and cfg.seed == 7 and cfg.width == 8 and cfg.pgd_steps == 3
+    assert cfg.precision == "bf16-mixed" and cfg.epochs is None  # None: the recipe's
+    plain = build_parser().parse_args(["robust", "train"])
+    defaults = config_from_args(RobustTrainConfig, plain, strategies=tuple(plain.strategies))
+    assert defaults == RobustTrainConfig()  # the flags' defaults are the dataclass's
+    alias = build_parser().parse_args(["robust", "train", "--train-strats", "standard", "fgsm"])
+    assert alias.strategies == ["standard", "fgsm"]  # the template's name still works

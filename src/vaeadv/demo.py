@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from vaeadv.errors import VaeadvError
+from vaeadv.progress import is_terminal
 
 INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist"
 
@@ -58,7 +59,7 @@ def _demo_vae(dataset: str, args: argparse.Namespace, out: Path) -> dict:
                          epochs=1 if quick else 2, train_subset=1024 if quick else None, sample_every=1,
                          limit_val_batches=4 if quick else 10, limit_test_batches=4 if quick else None,
                          log_dir=str(out / "vae"), run_name="demo", resume=(out / "vae" / "demo").exists(),
-                         progress=not quick)
+                         progress=not quick and is_terminal())
     r = train_vae(cfg)
     print(f"VAE: test bpd {r['test_bpd']:.3f} after {r['epochs_completed']} epochs; samples and the manifold "
           f"in {r['run_dir']}/", flush=True)
@@ -68,7 +69,8 @@ def _demo_vae(dataset: str, args: argparse.Namespace, out: Path) -> dict:
 def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
     from vaeadv.data.resolve import locate
     from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
-    from vaeadv.robust.train import RobustTrainConfig, budget, train_strategies
+    from vaeadv.robust.train import RobustTrainConfig, train_strategies
+    from vaeadv.robust.units import budget
     from vaeadv.robust.viz import examples_to_json, save_overview
 
     try:
@@ -82,8 +84,8 @@ def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
     cfg = RobustTrainConfig(recipe="fast", epochs=1 if quick else 4, train_subset=512 if quick else 8000,
                             test_subset=256 if quick else 2000, width=8 if quick else 16, augment=True,
                             data_dir=args.data_dir, download=not args.no_download, log_dir=str(out / "robust"),
-                            run_name="demo", resume=(out / "robust" / "demo").exists(), progress=not quick,
-                            attack=False, dataset=dataset)
+                            run_name="demo", resume=(out / "robust" / "demo").exists(),
+                            progress=not quick and is_terminal(), attack=False, dataset=dataset)
     (trained,) = train_strategies(cfg)
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.models import load_classifier

@@ -91,3 +91,15 @@ def test_shipped_weights_are_package_data():
     for pt in registry.weights_folder().glob("*.pt"):
         manifest = json.loads(pt.with_suffix(".json").read_text())
         assert manifest["sha256"] == registry.sha256_of(pt)
+
+
+def test_template_get_model_takes_normalised_inputs(shipped):
+    from vaeadv.robust import template as T
+
+    model, _, _, (x, _) = shipped
+    net = T.get_model("tiny")
+    pixel = load_classifier("tiny")
+    assert not net.training and net.conv1.out_channels == 4
+    with torch.no_grad():  # the same network: normalised input here, pixels there
+        assert torch.allclose(net(T.normalize(x[:8])), pixel(x[:8]), atol=1e-5)
+    assert T.get_model(None).conv1.out_channels == 64

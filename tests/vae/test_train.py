@@ -97,10 +97,9 @@ def test_ddp_two_cpu_processes(real_data_dir, tmp_path):
 
 def test_compiled_networks_keep_plain_checkpoint_names():
     from vaeadv.vae.module import VAE
-    from vaeadv.vae.train import compile_loss_graph
 
     plain = VAE()
-    compiled = compile_loss_graph(VAE())
+    compiled = VAE().compile_loss_graph()
     assert list(compiled.state_dict()) == list(plain.state_dict())
     plain.load_state_dict(compiled.state_dict())  # a checkpoint of a compiled run loads without torch.compile
 

@@ -9,6 +9,8 @@ from vaeadv.cli.types import (
     DefaultsHelp,
     add_data_flags,
     batches_limit,
+    config_from_args,
+    defaults_of,
     devices,
     nonneg_float,
     positive_float,
@@ -18,6 +20,9 @@ from vaeadv.cli.types import (
 )
 from vaeadv.errors import VaeadvError
 from vaeadv.progress import is_terminal
+from vaeadv.robust.config import RobustTrainConfig
+
+D = defaults_of(RobustTrainConfig)
 
 
 def add_commands(groups) -> None:
@@ -26,8 +31,9 @@ def add_commands(groups) -> None:
 
     t = cmds.add_parser("train", help="train ResNet18 with standard / FGSM-objective / PGD-batch strategies",
                         formatter_class=DefaultsHelp)
-    t.add_argument("--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
-                   default=["standard"], dest="strategies", help="strategies to train, one run each")
+    t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
+                   default=["standard"], dest="strategies",
+                   help="training defenses, one run each (--train-strats: the template's name for it)")
     t.add_argument("--recipe", choices=["template", "fast", "pretrain"], default="template",
                    help="template: SGD 5e-4/0.9, StepLR(7,0.1), 30 epochs, batch 64, val from the test set; "
                         "fast: one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train; "
@@ -44,20 +50,20 @@ def add_commands(groups) -> None:
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
     add_data_flags(t)
     t.add_argument("--val-from", choices=["test", "train"], help="where validation images come from")
-    t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=0.75)
+    t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=D.valid_ratio)
     t.add_argument("--train-subset", type=positive_int, help="train on N random training images (CPU runs)")
     t.add_argument("--test-subset", type=positive_int, help="test on the first N images of the test split")
     _add_budget_flags(t)
     t.add_argument("--cross-over", action="store_true", help="attack every model with both FGSM and PGD")
     t.add_argument("--no-attack", action="store_true", help="skip the attack evaluation after training")
     t.add_argument("--eval-limit", type=positive_int, help="attack only the first N exact test images")
-    t.add_argument("--width", type=positive_int, default=64, help="ResNet18 base width (64 = the standard)")
-    t.add_argument("--seed", type=seed, default=42)
-    t.add_argument("--log-dir", default="robust_logs")
+    t.add_argument("--width", type=positive_int, default=D.width, help="ResNet18 base width (64 = the standard)")
+    t.add_argument("--seed", type=seed, default=D.seed)
+    t.add_argument("--log-dir", default=D.log_dir)
     t.add_argument("--run-name")
-    t.add_argument("--accelerator", default="auto")
-    t.add_argument("--devices", type=devices, default="auto")
-    t.add_argument("--strategy", dest="pl_strategy", default="auto", help="Lightning strategy, e.g. ddp")
+    t.add_argument("--accelerator", default=D.accelerator)
+    t.add_argument("--devices", type=devices, default=D.devices)
+    t.add_argument("--strategy", dest="pl_strategy", default=D.pl_strategy, help="Lightning strategy, e.g. ddp")
     t.add_argument("--limit-train-batches", type=batches_limit)
     t.add_argument("--limit-val-batches", type=batches_limit)
     t.add_argument("--threads", type=positive_int, help="torch CPU threads")
@@ -98,37 +104,27 @@ def add_commands(groups) -> None:
 
 
 def _add_budget_flags(p) -> None:
-    p.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
+    p.add_argument("--units", choices=["pixel", "normalized"], default=D.units,
                    help="units of the ε/α below (normalised = the template's)")
-    p.add_argument("--fgsm-eps", type=nonneg_float, default=0.1)
-    p.add_argument("--fgsm-alpha", type=nonneg_float, default=0.5, help="weight of the clean loss")
-    p.add_argument("--pgd-eps", type=nonneg_float, default=0.1)
-    p.add_argument("--pgd-alpha", type=nonneg_float, default=0.01)
-    p.add_argument("--pgd-steps", type=positive_int, default=10)
+    p.add_argument("--fgsm-eps", type=nonneg_float, default=D.fgsm_eps)
+    p.add_argument("--fgsm-alpha", type=nonneg_float, default=D.fgsm_alpha, help="weight of the clean loss")
+    p.add_argument("--pgd-eps", type=nonneg_float, default=D.pgd_eps)
+    p.add_argument("--pgd-alpha", type=nonneg_float, default=D.pgd_alpha)
+    p.add_argument("--pgd-steps", type=positive_int, default=D.pgd_steps)
 
 
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from vaeadv.robust.train import RobustTrainConfig, train_strategies
+    from vaeadv.robust.train import train_strategies
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if not 0 <= args.fgsm_alpha <= 1:
         raise VaeadvError(f"--fgsm-alpha must lie in [0, 1], got {args.fgsm_alpha}")
-    cfg = RobustTrainConfig(
-        strategies=tuple(args.strategies), recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, augment=args.augment, pretrained=args.pretrained, data_dir=args.data_dir,
-        download=not args.no_download, val_from=args.val_from, valid_ratio=args.valid_ratio,
-        train_subset=args.train_subset, test_subset=args.test_subset, eval_limit=args.eval_limit,
-        units=args.units, fgsm_eps=args.fgsm_eps,
-        fgsm_alpha=args.fgsm_alpha, pgd_eps=args.pgd_eps, pgd_alpha=args.pgd_alpha, pgd_steps=args.pgd_steps,
-        width=args.width, seed=args.seed, log_dir=args.log_dir, run_name=args.run_name,
-        accelerator=args.accelerator, devices=args.devices,
-        pl_strategy=args.pl_strategy, precision=args.precision, limit_train_batches=args.limit_train_batches,
-        limit_val_batches=args.limit_val_batches, resume=args.resume, progress=not args.no_progress and is_terminal(),
-        cross_over=args.cross_over, attack=not args.no_attack,
-    )
+    cfg = config_from_args(RobustTrainConfig, args, strategies=tuple(args.strategies),
+                           download=not args.no_download, progress=not args.no_progress and is_terminal(),
+                           attack=not args.no_attack)
     print(f"{'strategy':<10}{'clean(test)':>12}  attacks on exact test images")
     for r in train_strategies(cfg):
         if r["clean_test_accuracy"] is None:  # a DDP worker other than rank 0: rank 0 scores and reports
@@ -144,7 +140,7 @@ def _attack(args: argparse.Namespace) -> int:
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
     from vaeadv.robust.models import load_classifier
-    from vaeadv.robust.train import budget
+    from vaeadv.robust.units import budget
     from vaeadv.robust.viz import examples_to_json, save_example, save_overview
 
     model = load_classifier(args.checkpoint)
@@ -215,7 +211,7 @@ def _export(args: argparse.Namespace) -> int:
 def train_command(config: dict) -> str:
     """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config (flags that
     differ from the defaults, plus the recipe)."""
-    from vaeadv.robust.train import RobustTrainConfig
+    from vaeadv.robust.config import RobustTrainConfig
 
     defaults = RobustTrainConfig()
     flags = {"recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -104,3 +105,17 @@ def devices(text: str) -> int | str:
     if all(part.strip().isdigit() for part in text.split(",")):
         return text
     raise argparse.ArgumentTypeError(f"expected a device count, 'auto', -1 or a list of GPU ids, got '{text}'")
+
+
+def config_from_args(cls, args: argparse.Namespace, **overrides):
+    """A config dataclass from parsed flags, by field name (a flag's ``dest`` is its field's name): the flags are
+    the one path into the config, so an option is one field plus one flag, and a flag left at ``None`` keeps the
+    field's default. ``overrides`` are the fields whose flag is phrased differently (``--no-download``...)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return cls(**{**given, **overrides})
+
+
+def defaults_of(cls):
+    """The dataclass's defaults, for flags to show in ``--help`` (one place for each default)."""
+    return cls()

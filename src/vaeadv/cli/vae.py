@@ -33,8 +33,8 @@ def add_commands(groups) -> None:
     t.add_argument("--num-filters", "--num_filters", type=positive_int, default=32, help="CNN width c")
     t.add_argument("--recipe", choices=["template", "improved"], default="template",
                    help="optimisation of the same model and epochs: 'template' = Adam 1e-3, constant; 'improved' = "
-                        "cosine decay from 3e-3, weight decay 0.01, EMA 0.999 (test bpd 0.511 vs 0.519, "
-                        "docs/results). The four flags below override single settings")
+                        "cosine decay from 3e-3, weight decay 0.01, EMA 0.999 (measured in docs/results). The four "
+                        "flags below override single settings")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's")
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], help="default: the recipe's")
     t.add_argument("--weight-decay", type=nonneg_float, help="decoupled (AdamW) when > 0; default: the recipe's")
@@ -57,9 +57,8 @@ def add_commands(groups) -> None:
     t.add_argument("--sample-every", type=positive_int, default=5, help="sample grid every N epochs")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--compile", action="store_true",
-                   help="torch.compile the per-image loss (one-off compile, ~20 s; checkpoints unchanged), with CUDA "
-                        "graphs on a GPU. Measured (docs/benchmarks.md): 2× the eager step on an H100, about 5%% on "
-                        "a 2-core CPU")
+                   help="torch.compile the per-image loss (a one-off compile; checkpoints unchanged), with CUDA "
+                        "graphs on a GPU; what it gains is measured in docs/benchmarks.md")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar "
                                                                 "(the default off a terminal)")

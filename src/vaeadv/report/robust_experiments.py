@@ -17,7 +17,8 @@ from vaeadv.report.store import run_dir_name
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
 from vaeadv.robust.models import load_classifier
-from vaeadv.robust.train import RobustTrainConfig, budget, train_strategies
+from vaeadv.robust.train import RobustTrainConfig, train_strategies
+from vaeadv.robust.units import budget
 from vaeadv.robust.viz import examples_to_json, save_overview
 
 TEMPLATE_EPS = 0.1  # the template's ε (FGSM and PGD), in normalised units

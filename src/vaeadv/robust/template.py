@@ -13,6 +13,7 @@ import torch.nn as nn
 from vaeadv.robust.attacks import fgsm_step, pgd
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 from vaeadv.robust.models import CIFAR10_MEAN, CIFAR10_STD, ResNet18, load_classifier
+from vaeadv.robust.units import budget
 
 STANDARD, FGSM, PGD = "standard", "fgsm", "pgd"
 ALPHA, EPSILON, NUM_ITER = "alpha", "epsilon", "num_iter"
@@ -30,8 +31,8 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def pixel_budget(value: float) -> torch.Tensor:
-    """A normalised-unit ε or α → its per-channel pixel size value·σ_c."""
-    return value * torch.tensor(CIFAR10_STD)
+    """A normalised-unit ε or α → its per-channel pixel size value·σ_c (``vaeadv.robust.units.budget``)."""
+    return torch.tensor(budget(value, "normalized"))
 
 
 def get_model(weights: str | None = "vaeadv-resnet18", num_classes: int = 10) -> nn.Module:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -13,73 +13,15 @@ from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine
+from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
-from vaeadv.robust.models import CIFAR10_STD, load_weights
+from vaeadv.robust.models import load_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
+from vaeadv.robust.units import budget
 from vaeadv.runinfo import hardware, versions
 from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock
-
-
-def budget(value: float, units: str) -> list[float] | float:
-    """ε or α in the given units → pixel space (normalised units: value·σ per channel)."""
-    if units == "pixel":
-        return float(value)
-    if units == "normalized":
-        return [value * s for s in CIFAR10_STD]
-    raise VaeadvError(f"unknown units '{units}' (use 'pixel' or 'normalized')")
-
-
-@dataclass
-class RobustTrainConfig:
-    strategies: tuple[str, ...] = ("standard",)
-    dataset: str = "cifar10"
-    recipe: str = "template"
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    augment: bool = False
-    pretrained: str | None = None
-    data_dir: str | None = None
-    download: bool = True
-    val_from: str | None = None
-    valid_ratio: float = 0.75
-    train_subset: int | None = None
-    train_shard: tuple[int, int] | None = None
-    test_subset: int | None = None
-    eval_limit: int | None = None
-    units: str = "normalized"  # of the ε/α below: the template's
-    fgsm_eps: float = 0.1
-    fgsm_alpha: float = 0.5
-    pgd_eps: float = 0.1
-    pgd_alpha: float = 0.01
-    pgd_steps: int = 10
-    width: int = 64
-    seed: int = 42
-    log_dir: str = "robust_logs"
-    run_name: str | None = None
-    accelerator: str = "auto"
-    devices: str | int = "auto"
-    pl_strategy: str = "auto"
-    precision: str | None = None  # of training; None = the recipe's (evaluation is always fp32)
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    resume: bool = False
-    progress: bool = True
-    cross_over: bool = False
-    attack: bool = True
-
-    def resolved(self, key: str):
-        """A setting given explicitly, else the recipe's."""
-        value = getattr(self, key)
-        return getattr(get_recipe(self.recipe), key) if value is None else value
-
-    def default_run_name(self) -> str:
-        aug = "_aug" if self.augment else ""
-        pre = "_pretrained" if self.pretrained else ""
-        part = f"_part{self.train_shard[0]}of{self.train_shard[1]}" if self.train_shard else ""
-        return f"{self.recipe}{aug}{pre}{part}_seed{self.seed}"
 
 
 def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:

@@ -78,17 +78,6 @@ def recipe_config(recipe: str, **settings) -> VAETrainConfig:
     return VAETrainConfig(**{**RECIPES[recipe], **{k: v for k, v in settings.items() if v is not None}})
 
 
-def compile_loss_graph(model: VAE, mode: str | None = None) -> VAE:
-    """``torch.compile`` the per-image loss (encoder, sampling, decoder, cross-entropy, KL) as one graph.
-
-    The parameters are not wrapped, so checkpoints keep their plain names and load into an uncompiled model.
-    ``mode="reduce-overhead"`` (CUDA graphs) is what pays on a GPU, where this small model's step is bound by
-    kernel launches, not arithmetic.
-    """
-    model._encode_decode = torch.compile(model._encode_decode, mode=mode)
-    return model
-
-
 def compile_mode(accelerator: str) -> str | None:
     """CUDA graphs when training will run on a GPU, inductor's default elsewhere."""
     on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
@@ -119,7 +108,7 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
     check_run_size(model, run_dir, cfg.force)
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
     if cfg.compile:
-        compile_loss_graph(model, compile_mode(cfg.accelerator))
+        model.compile_loss_graph(compile_mode(cfg.accelerator))
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
     history_cb = EpochHistory()
