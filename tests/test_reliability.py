@@ -161,3 +161,19 @@ def test_a_small_npz_under_a_held_out_recipe_is_one_line(tmp_path):
     proc = _run(["robust", "train", "--recipe", "fast", "--data-dir", str(data / "cifar10"), "--no-download",
                  "--log-dir", str(tmp_path / "logs"), "--width", "4", "--epochs", "1"])
     assert "40 training images, but 5000 are to be held out" in _one_line_error(proc)
+
+
+def test_an_exact_subset_pointing_past_the_main_file_is_named(tmp_path):
+    from vaeadv.data import load_dataset
+    from vaeadv.data.sources import CIFAR10_NPZ_EXACT, CIFAR10_NPZ_FULL
+    from vaeadv.errors import VaeadvError
+
+    arrays = write_cifar_npz(tmp_path / CIFAR10_NPZ_FULL[0], n_train=40, n_test=12)
+    exact = {"x_train": arrays["x_train"][:2], "y_train": arrays["y_train"][:2], "x_test": arrays["x_test"][:2],
+             "y_test": arrays["y_test"][:2], "train_index": np.array([0, 40]), "test_index": np.array([0, 1])}
+    np.savez(tmp_path / CIFAR10_NPZ_EXACT[0], **exact)
+    with pytest.raises(VaeadvError, match=r"train_index points outside the 40 train images"):
+        load_dataset("cifar10", tmp_path, download=False, use_cache=False)
+    np.savez(tmp_path / CIFAR10_NPZ_EXACT[0], **{**exact, "train_index": np.array([0, 1])})
+    data = load_dataset("cifar10", tmp_path, download=False, use_cache=False)
+    assert int(data.train_exact.sum()) == 2 and int(data.test_exact.sum()) == 2

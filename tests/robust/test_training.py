@@ -162,7 +162,7 @@ def test_every_defense_trains_under_ddp_with_two_cpu_processes(real_data_dir, tm
     for strategy in ("standard", "fgsm", "pgd"):
         r = json.loads((tmp_path / "fast_seed42" / strategy / "results.json").read_text())
         ckpt = torch.load(tmp_path / "fast_seed42" / strategy / "checkpoints" / "last.ckpt", weights_only=True)
-        assert ckpt["global_step"] == 2  # 256 images / (batch 64 × 2 processes)
+        assert ckpt["global_step"] == 1  # 256 images / (the recipe's batch 128 × 2 processes)
         assert r["attack_eval"]["images"] == 32 and 0 <= r["clean_eval"]["exact"]["accuracy"] <= 1
 
 
