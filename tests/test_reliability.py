@@ -128,10 +128,13 @@ def test_output_paths_that_are_files_are_one_line(tmp_path):
 
 
 def _npz(tmp_path, **override):
-    arrays = write_cifar_npz(tmp_path / "cifar10" / "data.npz", n_train=40, n_test=12)
+    from vaeadv.data.sources import CIFAR10_NPZ_FULL
+
+    path = tmp_path / "cifar10" / CIFAR10_NPZ_FULL[0]
+    arrays = write_cifar_npz(path, n_train=40, n_test=12)
     arrays.update(override)
-    np.savez(tmp_path / "cifar10" / "data.npz", **arrays)
-    return tmp_path
+    np.savez(path, **arrays)
+    return path
 
 
 @pytest.mark.parametrize("labels,message", [
@@ -143,9 +146,8 @@ def test_bad_npz_labels_are_named(tmp_path, labels, message):
     from vaeadv.data.cifar import read_cifar_npz
     from vaeadv.errors import VaeadvError
 
-    _npz(tmp_path, y_train=labels)
     with pytest.raises(VaeadvError, match=message):
-        read_cifar_npz(tmp_path / "cifar10" / "data.npz")
+        read_cifar_npz(_npz(tmp_path, y_train=labels))
 
 
 def test_whole_float_labels_are_accepted(tmp_path):
@@ -157,8 +159,8 @@ def test_whole_float_labels_are_accepted(tmp_path):
 
 
 def test_a_small_npz_under_a_held_out_recipe_is_one_line(tmp_path):
-    data = _npz(tmp_path)
-    proc = _run(["robust", "train", "--recipe", "fast", "--data-dir", str(data / "cifar10"), "--no-download",
+    data = _npz(tmp_path).parent
+    proc = _run(["robust", "train", "--recipe", "fast", "--data-dir", str(data), "--no-download",
                  "--log-dir", str(tmp_path / "logs"), "--width", "4", "--epochs", "1"])
     assert "40 training images, but 5000 are to be held out" in _one_line_error(proc)
 
