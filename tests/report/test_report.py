@@ -2,6 +2,7 @@
 pieces that keep a report honest: configuration-keyed results, resume, missing results shown as missing."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,19 @@ def test_scales_state_their_reductions():
     assert SCALES["full"].reductions() == []
     cpu = "\n".join(SCALES["cpu"].reductions())
     assert "ResNet18 base width: 16" in cpu and "VAE epochs (z=20 and z=2): 8" in cpu and "fast" in cpu
+
+
+def test_a_copied_report_folder_finds_its_own_files(tmp_path):
+    """Results record absolute paths of the folder they were made in; a copy resolves them inside itself."""
+    import shutil
+
+    old = tmp_path / "A"
+    (old / "runs" / "vae" / "r1" / "checkpoints").mkdir(parents=True)
+    (old / "runs" / "vae" / "r1" / "checkpoints" / "best.ckpt").write_bytes(b"x")
+    shutil.copytree(old, tmp_path / "B")
+    shutil.rmtree(old)
+    ctx = Context(tmp_path / "B", SCALES["smoke"])
+    recorded = old / "runs" / "vae" / "r1" / "checkpoints" / "best.ckpt"
+    assert ctx.local(recorded) == (tmp_path / "B" / "runs" / "vae" / "r1" / "checkpoints" / "best.ckpt").resolve()
+    assert ctx.rel(recorded) == "runs/vae/r1/checkpoints/best.ckpt"
+    assert ctx.local("/elsewhere/weights.pt") == Path("/elsewhere/weights.pt")  # not a report file: unchanged
