@@ -110,3 +110,16 @@ def test_exact_overlay_label_mismatch_is_an_error(tmp_path):
              y_test=np.zeros(0, np.uint8), test_index=np.zeros(0, np.int64))
     with pytest.raises(VaeadvError, match="disagree"):
         load_dataset("cifar10", tmp_path)
+
+
+def test_sources_name_the_search_root_not_the_machines_paths(tmp_path, monkeypatch):
+    from tests.data.helpers import write_mnist_like
+    from vaeadv.data.resolve import find_local
+
+    write_mnist_like(tmp_path / "mnist")
+    monkeypatch.setenv("VAEADV_DATA", str(tmp_path))
+    located, _ = find_local("mnist")
+    assert located.describe() == "$VAEADV_DATA/mnist (idx)"
+    located, _ = find_local("mnist", tmp_path / "mnist")
+    assert located.describe() == "--data-dir (idx)"
+    assert str(tmp_path) not in located.describe()

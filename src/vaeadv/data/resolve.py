@@ -28,9 +28,20 @@ class Located:
     folder: Path
     files: dict[str, Path]
     exact_npz: Path | None = None  # CIFAR-10 only: the lossless subset beside the JPEG-decoded npz
+    root: Path | None = None  # the search root the folder was found under (None: a system folder)
 
     def describe(self) -> str:
-        return f"{self.folder} ({self.kind}, found via {self.origin})"
+        """Where, relative to the search root it was found under (``$VAEADV_DATA/cifar10``, ``cache/mnist``):
+        results and published reports must not carry the absolute paths of the machine that made them."""
+        if self.root is None:
+            return f"{self.folder} ({self.kind}, system folder)"
+        try:
+            rel = self.folder.relative_to(self.root).as_posix()
+        except ValueError:
+            return f"{self.folder.name} ({self.kind}, found via {self.origin})"
+        origin = "cache" if self.origin == "download" else self.origin
+        where = origin if rel == "." else f"{origin}/{rel}"
+        return f"{where} ({self.kind}{', downloaded' if self.origin == 'download' else ''})"
 
 
 def cache_dir() -> Path:
@@ -72,14 +83,14 @@ def find_local(name: str, data_dir: str | Path | None = None) -> tuple[Located |
     """Search every local place, in order: (what was found or ``None``, the places tried)."""
     spec = _spec(name)
     tried: list[str] = []
-    places = [(origin, root / sub) for origin, root in search_roots(data_dir) for sub in spec.subdirs]
-    places += [("system", Path(d)) for d in spec.system_dirs]
+    places = [(origin, root, root / sub) for origin, root in search_roots(data_dir) for sub in spec.subdirs]
+    places += [("system", None, Path(d)) for d in spec.system_dirs]
     reader = _batch_files if name == "cifar10" else _idx_files
-    for origin, folder in places:
+    for origin, root, folder in places:
         tried.append(str(folder))
         files = reader(spec, folder)
         if files:
-            return Located(name, "batches" if name == "cifar10" else "idx", origin, folder, files), tried
+            return Located(name, "batches" if name == "cifar10" else "idx", origin, folder, files, root=root), tried
     if name == "cifar10":
         for origin, root in search_roots(data_dir):
             for sub in CIFAR10_NPZ_SUBDIRS:
@@ -89,7 +100,7 @@ def find_local(name: str, data_dir: str | Path | None = None) -> tuple[Located |
                 if full.is_file():
                     exact = folder / CIFAR10_NPZ_EXACT[0]
                     return Located(name, "npz", origin, folder, {CIFAR10_NPZ_FULL[0]: full},
-                                   exact_npz=exact if exact.is_file() else None), tried
+                                   exact_npz=exact if exact.is_file() else None, root=root), tried
     return None, tried
 
 
