@@ -179,3 +179,17 @@ def test_an_exact_subset_pointing_past_the_main_file_is_named(tmp_path):
     np.savez(tmp_path / CIFAR10_NPZ_EXACT[0], **{**exact, "train_index": np.array([0, 1])})
     data = load_dataset("cifar10", tmp_path, download=False, use_cache=False)
     assert int(data.train_exact.sum()) == 2 and int(data.test_exact.sum()) == 2
+
+
+def test_sigterm_during_a_report_exits_143_and_leaves_no_temporaries(real_data_dir, tmp_path):
+    env = {**os.environ, "VAEADV_DATA": str(real_data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "vaeadv", "report", "--scale", "smoke", "--out", str(tmp_path),
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(tmp_path.rglob("*.ckpt")):  # mid-experiment
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not (tmp_path / ".lock").exists()  # the lock is released on the way out
