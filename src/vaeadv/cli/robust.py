@@ -220,5 +220,5 @@ def train_command(config: dict) -> str:
     parts = ["vaeadv robust train", "--train-strats " + " ".join(config.get("strategies", ["standard"]))]
     parts += [f"{flag} {config[key]}" for key, flag in flags.items()
               if key in config and config[key] != getattr(defaults, key)]
-    parts += ["--augment"] * bool(config.get("augment"))
+    parts += ["--augment"] * bool(config.get("augment")) + ["--no-attack"] * (config.get("attack") is False)
     return " ".join(parts)

@@ -34,8 +34,10 @@ def channels_last_is_safe(width: int) -> bool:
 
 
 def channels_last_pays(width: int, device_type: str, precision: str) -> bool:
-    """Channels-last where it is safe and measured faster: on CUDA, and on the CPU in fp32. Under bf16 autocast
-    on the CPU, oneDNN was slower with it (0.88 s against 0.56 s per 128-image step of the width-64 ResNet18)."""
+    """Channels-last where it is safe and was measured faster: on CUDA, and on the CPU in fp32. Under bf16 autocast
+    on the CPU a first probe found oneDNN slower with it (0.88 s against 0.56 s per 128-image step of the width-64
+    ResNet18); a later benchmark on the same, by then slower, machine found the opposite (0.84 s against 1.00 s,
+    benchmarks/results/precision.json). CPU timings here drift: re-measure before changing this rule."""
     if not channels_last_is_safe(width):
         return False
     return device_type == "cuda" or "bf16" not in str(precision)
