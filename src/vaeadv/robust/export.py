@@ -10,7 +10,7 @@ import torch
 
 from vaeadv.checkpoints import load_checkpoint
 from vaeadv.io import atomic_write_bytes, atomic_write_json
-from vaeadv.robust.evaluate import clean_accuracy
+from vaeadv.robust.evaluate import clean_scores
 from vaeadv.robust.models import load_classifier, network_state
 from vaeadv.robust.weights import sha256_of
 
@@ -31,12 +31,13 @@ def write_fp16_weights(checkpoint: str | Path, out: str | Path) -> str:
 
 
 def evaluate_shipped(path: str | Path, test_sets: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, dict]:
-    """Accuracy (Wilson 95% CI) of the reloaded file on each named test set, plain and with flip TTA, in fp32."""
+    """Accuracy (Wilson 95% CI) of the reloaded file on each named test set, plain and with flip TTA, in fp32
+    (one pass per set gives both)."""
     model = load_classifier(path)
     results = {}
     for name, (x, y) in test_sets.items():
-        results[name] = clean_accuracy(model, x, y)
-        results[f"{name}_flip_tta"] = clean_accuracy(model, x, y, flip_tta=True)
+        scores = clean_scores(model, x, y, {})
+        results[name], results[f"{name}_flip_tta"] = scores["all"], scores["all_flip_tta"]
     return results
 
 

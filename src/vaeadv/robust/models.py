@@ -108,13 +108,20 @@ def load_weights(model: nn.Module, source: str | Path, sha256: str | None = None
     model's dtype). ``source`` is a shipped name, a file or a URL; a shipped file is checked against its manifest's
     SHA-256, any other against ``sha256`` when given, before it is unpickled. Accepts a bare state dict or a
     checkpoint holding one under ``state_dict`` (Lightning's ``model.`` prefix is stripped)."""
+    path, state = read_weights(source, sha256)
+    load_state(model, state, path, "CIFAR ResNet18")
+    return model
+
+
+def read_weights(source: str | Path, sha256: str | None = None) -> tuple[Path, dict[str, torch.Tensor]]:
+    """(local file, the ResNet's tensors) for a shipped name, a file or a URL: the one path every loader takes,
+    so each gets the manifest's (or the given) SHA-256 check before unpickling, and weights-only loading."""
     path, shipped_sha = resolve(source)
     path = _fetch(str(path)) if "://" in str(path) else Path(path)
     expected = shipped_sha or sha256
-    if expected and Path(path).is_file():
+    if expected and path.is_file():
         check_sha256(path, expected)
-    load_state(model, network_state(load_checkpoint(path, "ResNet18 weights")), path, "CIFAR ResNet18")
-    return model
+    return path, network_state(load_checkpoint(path, "ResNet18 weights"))
 
 
 def network_state(checkpoint: dict) -> dict[str, torch.Tensor]:
@@ -127,10 +134,7 @@ def network_state(checkpoint: dict) -> dict[str, torch.Tensor]:
 def load_classifier(source: str | Path) -> ResNet18:
     """An eval-mode fp32 ResNet18 from a ``vaeadv robust train`` checkpoint, a torchvision-layout state dict, or a
     shipped name such as ``vaeadv-resnet18``; the width is read from the weights themselves."""
-    path, expected = resolve(source)
-    if expected:
-        check_sha256(path, expected)
-    state = network_state(load_checkpoint(path, "ResNet18"))
+    path, state = read_weights(source)
     model = ResNet18(10, width=width_of(state))
     load_state(model, state, path, "CIFAR ResNet18")
     return model.float().eval()
