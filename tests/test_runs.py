@@ -16,6 +16,7 @@ from vaeadv.runs import (
     make_trainer,
     resume_checkpoint,
     run_lock,
+    timed_last_checkpoint,
 )
 
 
@@ -137,3 +138,47 @@ def test_run_size_estimate_and_refusal(tmp_path):
 def test_more_epochs_may_continue_a_run(tmp_path):
     last = _ckpt(tmp_path / "last.ckpt", z_dim=20, max_epochs=10, epochs=10)
     assert resume_checkpoint(last, True, {"z_dim": 20, "max_epochs": 20, "epochs": 20}) == str(last)
+
+
+class _Tiny(__import__("lightning").pytorch.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        return self.layer(x).pow(2).mean()
+
+    def train_dataloader(self):
+        data = torch.utils.data.TensorDataset(torch.randn(40, 2))
+        return torch.utils.data.DataLoader(data, batch_size=4)  # 10 steps per epoch
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+class _KillAt(__import__("lightning").pytorch.Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            raise RuntimeError("killed")  # the process dies here
+
+
+def test_the_timed_checkpoint_saves_mid_epoch_and_a_resume_finishes_the_epoch(tmp_path):
+    import lightning.pytorch as pl
+
+    def fit(*callbacks, ckpt_path=None):
+        trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             default_root_dir=tmp_path, callbacks=[timed_last_checkpoint(tmp_path, 0.0), *callbacks])
+        trainer.fit(_Tiny(), ckpt_path=ckpt_path, weights_only=True)
+        return trainer
+
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(_KillAt(6))
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    # checkpoint callbacks run after the others: the kill in step 6 came before its save, step 5's is there
+    assert saved["global_step"] == 5 and saved["epoch"] == 0
+    done = fit(ckpt_path=str(tmp_path / "last.ckpt"))
+    assert done.global_step == 10 and done.current_epoch == 1  # the rest of the epoch, not a new one

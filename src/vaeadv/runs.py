@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,14 @@ class RunCheckpoint(ModelCheckpoint):
         state["best_k_models"] = {self._absolute(k): v for k, v in state.get("best_k_models", {}).items()}
         state["dirpath"] = self.dirpath  # the folder it is in now
         super().load_state_dict(state)
+
+
+def timed_last_checkpoint(dirpath: str | Path, minutes: float = 10.0) -> RunCheckpoint:
+    """A second checkpoint callback that rewrites ``last.ckpt`` every ``minutes`` of training, mid-epoch: a PGD
+    epoch of the full-width model takes over an hour on two CPU cores, and a kill should cost minutes, not the
+    epoch. (The epoch-end callback still writes ``last.ckpt`` and the best checkpoint after validation.)"""
+    return RunCheckpoint(dirpath=dirpath, save_top_k=0, save_last=True,
+                         train_time_interval=timedelta(minutes=minutes))
 
 
 EXTENDABLE = ("epochs", "max_epochs")  # a finished run may be continued for more epochs

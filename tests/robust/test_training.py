@@ -181,3 +181,21 @@ def test_pretrain_recipe_on_a_tiny_subset_scores_in_fp32_with_intervals(real_dat
     assert ckpt["hyper_parameters"]["recipe"] == "pretrain" and ckpt["global_step"] == 4
     # 4 steps, 1 of warm-up: the triangle has come down to 0 after the last step
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 0.0
+
+
+def test_finetune_recipe_starts_an_fgsm_defense_from_pretrained_weights(real_data_dir, tmp_path):
+    from vaeadv.robust.models import resnet18
+
+    start = resnet18(10, width=8)
+    torch.save(start.state_dict(), tmp_path / "start.pt")
+    cfg = RobustTrainConfig(strategies=("fgsm",), recipe="finetune", epochs=1, train_subset=128, width=8,
+                            pretrained=str(tmp_path / "start.pt"), limit_val_batches=1, progress=False,
+                            test_subset=100, eval_limit=16, data_dir=str(real_data_dir), log_dir=str(tmp_path))
+    (r,) = train_strategies(cfg)
+    assert r["trained"] and r["clean_eval"]["holdout"]["n"] == 2000  # the pretrain recipe's hold-out
+    ckpt = torch.load(tmp_path / cfg.default_run_name() / "fgsm" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2  # 128 images in the template's batches of 64
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 5e-4  # the template's rate, no decay yet
+    moved = max((ckpt["state_dict"][f"model.{k}"].float() - v.float()).abs().max().item()
+                for k, v in start.named_parameters())  # weights, not BatchNorm running statistics
+    assert 0 < moved < 0.05  # started from the file's weights and took two small steps

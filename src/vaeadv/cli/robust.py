@@ -21,6 +21,7 @@ from vaeadv.cli.types import (
 from vaeadv.errors import VaeadvError
 from vaeadv.progress import is_terminal
 from vaeadv.robust.config import RobustTrainConfig
+from vaeadv.robust.recipes import DESCRIPTIONS, RECIPES
 
 D = defaults_of(RobustTrainConfig)
 
@@ -34,17 +35,13 @@ def add_commands(groups) -> None:
     t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
                    default=["standard"], dest="strategies",
                    help="training defenses, one run each (--train-strats: the template's name for it)")
-    t.add_argument("--recipe", choices=["template", "fast", "pretrain"], default="template",
-                   help="template: SGD 5e-4/0.9, StepLR(7,0.1), 30 epochs, batch 64, val from the test set; "
-                        "fast: one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train; "
-                        "pretrain: vaeadv's full-width recipe (bf16 mixed precision, SGD Nesterov peak 0.2 with "
-                        "linear warm-up/decay, label smoothing 0.1, no decay on BN/bias, 20 epochs, batch 256, "
-                        "2,000 training images held out)")
+    t.add_argument("--recipe", choices=list(RECIPES), default="template",
+                   help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()))
     t.add_argument("--precision", help="Lightning training precision, e.g. 32-true or bf16-mixed "
                                        "(default: the recipe's; evaluation is always fp32)")
     t.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
-    t.add_argument("--lr", type=positive_float, help="default: the recipe's (5e-4 template, 0.1 fast)")
+    t.add_argument("--lr", type=positive_float, help="default: the recipe's")
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")

@@ -21,7 +21,9 @@ from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.robust.units import budget
 from vaeadv.runinfo import hardware, versions
-from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock
+from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock, timed_last_checkpoint
+
+CHECKPOINT_MINUTES = 10.0  # last.ckpt is also rewritten this often mid-epoch (a PGD epoch takes > 1 h on a CPU)
 
 
 def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:
@@ -64,7 +66,8 @@ def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_d
         strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[checkpoint] + ([] if cfg.progress else [EpochLine()]), limit_train_batches=cfg.limit_train_batches,
+        callbacks=[checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
+        + ([] if cfg.progress else [EpochLine()]), limit_train_batches=cfg.limit_train_batches,
         limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
