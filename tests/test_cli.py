@@ -72,3 +72,18 @@ def test_robust_train_flags_fill_the_config_by_field_name():
     assert defaults == RobustTrainConfig()  # the flags' defaults are the dataclass's
     alias = build_parser().parse_args(["robust", "train", "--train-strats", "standard", "fgsm"])
     assert alias.strategies == ["standard", "fgsm"]  # the template's name still works
+
+
+def test_vae_train_flags_fill_the_config_by_field_name_over_the_recipe():
+    from vaeadv.cli.main import build_parser
+    from vaeadv.cli.vae import train_config
+    from vaeadv.vae.config import RECIPES, VAETrainConfig
+
+    plain = train_config(build_parser().parse_args(["vae", "train", "--no-progress"]))
+    assert plain == VAETrainConfig(progress=False)  # the flags' defaults are the dataclass's (= the template's)
+    improved = train_config(build_parser().parse_args(["vae", "train", "--recipe", "improved", "--z-dim", "2",
+                                                       "--ema", "0.9", "--no-download", "--epochs", "3"]))
+    assert improved.z_dim == 2 and improved.epochs == 3 and not improved.download
+    assert improved.ema_decay == 0.9  # a flag beats the recipe ...
+    assert improved.lr == RECIPES["improved"]["lr"] == 3e-3 and improved.lr_schedule == "cosine"  # ... the recipe
+    assert improved.weight_decay == 0.01  # beats the dataclass default (0.0)

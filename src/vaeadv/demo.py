@@ -51,7 +51,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_vae(dataset: str, args: argparse.Namespace, out: Path) -> dict:
-    from vaeadv.vae.train import VAETrainConfig, train_vae
+    from vaeadv.vae.config import VAETrainConfig
+    from vaeadv.vae.train import train_vae
 
     print(f"\n== 2/3 VAE on 4-bit {dataset} (z_dim=2, short run) ==", flush=True)
     quick = args.quick

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import load_vae
-from vaeadv.vae.train import VAETrainConfig, train_vae
+from vaeadv.vae.train import train_vae
 
 QUICK = dict(train_subset=2048, limit_val_batches=4, limit_test_batches=4, progress=False, sample_every=1)
 
@@ -115,7 +116,7 @@ def test_compile_mode_uses_cuda_graphs_only_for_gpu_runs(monkeypatch):
 
 
 def test_run_names_tell_recipes_apart():
-    from vaeadv.vae.train import VAETrainConfig
+    from vaeadv.vae.config import VAETrainConfig
 
     names = {VAETrainConfig().default_run_name(), VAETrainConfig(lr_schedule="cosine").default_run_name(),
              VAETrainConfig(lr_schedule="cosine", lr=2e-3).default_run_name()}
@@ -139,7 +140,7 @@ def test_history_keeps_the_epochs_after_the_best_one(real_data_dir, tmp_path, mo
 
 def test_recipes_set_the_optimisation_and_explicit_settings_win():
     from vaeadv.errors import VaeadvError
-    from vaeadv.vae.train import recipe_config
+    from vaeadv.vae.config import recipe_config
 
     assert recipe_config("template") == VAETrainConfig()
     improved = recipe_config("improved", lr=None, seed=1)

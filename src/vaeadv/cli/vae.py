@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
 from vaeadv.cli.types import (
     DefaultsHelp,
     add_data_flags,
     batches_limit,
+    config_from_args,
     decay_rate,
+    defaults_of,
     devices,
     nonneg_float,
     positive_float,
@@ -19,6 +22,9 @@ from vaeadv.cli.types import (
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.progress import is_terminal
+from vaeadv.vae.config import RECIPES, DatasetName, LrSchedule, VAETrainConfig, recipe_config
+
+D = defaults_of(VAETrainConfig)
 
 
 def add_commands(groups) -> None:
@@ -27,34 +33,35 @@ def add_commands(groups) -> None:
 
     t = cmds.add_parser("train", help="train a VAE with Lightning (template defaults)",
                         formatter_class=DefaultsHelp)
-    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    # dest = the VAETrainConfig field, default = the field's (None: the recipe's): one place per default
+    t.add_argument("--dataset", choices=list(get_args(DatasetName)), default=D.dataset)
     add_data_flags(t)
-    t.add_argument("--z-dim", "--z_dim", type=positive_int, default=20, help="latent dimensions")
-    t.add_argument("--num-filters", "--num_filters", type=positive_int, default=32, help="CNN width c")
-    t.add_argument("--recipe", choices=["template", "improved"], default="template",
+    t.add_argument("--z-dim", "--z_dim", type=positive_int, default=D.z_dim, help="latent dimensions")
+    t.add_argument("--num-filters", "--num_filters", type=positive_int, default=D.num_filters, help="CNN width c")
+    t.add_argument("--recipe", choices=list(RECIPES), default="template",
                    help="optimisation of the same model and epochs: 'template' = Adam 1e-3, constant; 'improved' = "
                         "cosine decay from 3e-3, weight decay 0.01, EMA 0.999 (measured in docs/results). The four "
                         "flags below override single settings")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's")
-    t.add_argument("--lr-schedule", choices=["constant", "cosine"], help="default: the recipe's")
+    t.add_argument("--lr-schedule", choices=list(get_args(LrSchedule)), help="default: the recipe's")
     t.add_argument("--weight-decay", type=nonneg_float, help="decoupled (AdamW) when > 0; default: the recipe's")
-    t.add_argument("--ema", type=decay_rate, metavar="DECAY",
+    t.add_argument("--ema", type=decay_rate, metavar="DECAY", dest="ema_decay",
                    help="validate, checkpoint and test an exponential moving average of the weights (e.g. 0.999; "
                         "0 = off); default: the recipe's")
-    t.add_argument("--beta", type=nonneg_float, default=1.0, help="β-VAE weight of the KL term")
-    t.add_argument("--batch-size", "--batch_size", type=positive_int, default=128)
-    t.add_argument("--epochs", type=positive_int, default=80)
-    t.add_argument("--seed", type=seed, default=42)
-    t.add_argument("--log-dir", "--log_dir", default="VAE_logs")
+    t.add_argument("--beta", type=nonneg_float, default=D.beta, help="β-VAE weight of the KL term")
+    t.add_argument("--batch-size", "--batch_size", type=positive_int, default=D.batch_size)
+    t.add_argument("--epochs", type=positive_int, default=D.epochs)
+    t.add_argument("--seed", type=seed, default=D.seed)
+    t.add_argument("--log-dir", "--log_dir", default=D.log_dir)
     t.add_argument("--run-name", help="sub-folder of --log-dir (default: derived from the settings)")
-    t.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
-    t.add_argument("--devices", type=devices, default="auto", help="Lightning devices: auto, N, or a list")
-    t.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
+    t.add_argument("--accelerator", default=D.accelerator, help="Lightning accelerator: auto, cpu, gpu, ...")
+    t.add_argument("--devices", type=devices, default=D.devices, help="Lightning devices: auto, N, or a list")
+    t.add_argument("--strategy", default=D.strategy, help="Lightning strategy, e.g. ddp")
     t.add_argument("--limit-train-batches", type=batches_limit, help="quick runs: batches (int) or fraction")
     t.add_argument("--limit-val-batches", type=batches_limit)
     t.add_argument("--limit-test-batches", type=batches_limit)
     t.add_argument("--train-subset", type=positive_int, help="use only the first N training images")
-    t.add_argument("--sample-every", type=positive_int, default=5, help="sample grid every N epochs")
+    t.add_argument("--sample-every", type=positive_int, default=D.sample_every, help="sample grid every N epochs")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the per-image loss (a one-off compile; checkpoints unchanged), with CUDA "
@@ -80,24 +87,22 @@ def add_commands(groups) -> None:
     e.set_defaults(run=_evaluate)
 
 
+def train_config(args: argparse.Namespace) -> VAETrainConfig:
+    """The run's settings: the flags by field name over the recipe's optimisation settings over the defaults."""
+    recipe_keys = ("lr", "lr_schedule", "weight_decay", "ema_decay")
+    flags = config_from_args(VAETrainConfig, args, download=not args.no_download,
+                             progress=not args.no_progress and is_terminal(), **dict.fromkeys(recipe_keys))
+    return recipe_config(args.recipe, **{**vars(flags), **{k: getattr(args, k) for k in recipe_keys}})
+
+
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from vaeadv.vae.train import recipe_config, train_vae
+    from vaeadv.vae.train import train_vae
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = recipe_config(
-        args.recipe, dataset=args.dataset, data_dir=args.data_dir, download=not args.no_download, z_dim=args.z_dim,
-        num_filters=args.num_filters, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
-        weight_decay=args.weight_decay, ema_decay=args.ema,
-        batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, log_dir=args.log_dir,
-        run_name=args.run_name, accelerator=args.accelerator, devices=args.devices,
-        strategy=args.strategy, limit_train_batches=args.limit_train_batches,
-        limit_val_batches=args.limit_val_batches, limit_test_batches=args.limit_test_batches,
-        train_subset=args.train_subset, sample_every=args.sample_every, resume=args.resume,
-        progress=not args.no_progress and is_terminal(), compile=args.compile, force=args.force,
-    )
+    cfg = train_config(args)
     r = train_vae(cfg)
     print(f"best epoch {r['best_epoch']}: val bpd {r['best_val_bpd']:.4f}, test bpd {r['test_bpd']:.4f} "
           f"(best-val checkpoint). Results: {r['run_dir']}/results.json")

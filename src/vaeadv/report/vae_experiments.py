@@ -12,8 +12,9 @@ import torch
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
 from vaeadv.report.store import run_dir_name
+from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
-from vaeadv.vae.train import VAETrainConfig, train_vae
+from vaeadv.vae.train import train_vae
 from vaeadv.vae.viz import levels_to_unit, make_grid, save_image
 
 
