@@ -4,6 +4,14 @@ where an experiment is missing, the answer says so instead of quoting a number."
 
 from __future__ import annotations
 
+from typing import Any
+
+Results = dict[str, dict[str, Any] | None]  # experiment name → its stored result (None: not run at this scale)
+Answer = tuple[str, str]  # (question, answer)
+
+FGSM_KEY = "FGSM ε=0.1 (norm.)"  # the run matrix's column names for the template's attacks
+PGD_KEY = "PGD ε=0.1 (norm.)"
+
 
 def _pct(x) -> str:
     return "(missing)" if x is None else f"{100 * x:.1f}%"
@@ -21,30 +29,36 @@ def _get(d, *keys):
     return d
 
 
-def _matrix_row(matrix, strategy: str, augment: bool = False):
-    for row in (matrix or {}).get("rows", []):
+def _matrix_row(r: Results, strategy: str, augment: bool = False):
+    for row in (r.get("adversarial_matrix") or {}).get("rows", []):
         if row["strategy"] == strategy and row["augment"] == augment:
             return row
     return None
 
 
-def answers(results: dict) -> list[tuple[str, str]]:
-    main, beta, q12 = results.get("vae_main"), results.get("beta_sweep"), results.get("q12_prior_vs_importance")
-    matrix, curves, transfer = (results.get("adversarial_matrix"), results.get("robustness_curves"),
-                                results.get("transfer"))
-    out: list[tuple[str, str]] = []
+def _acc(row, key):
+    return None if row is None else row["robust_accuracy"].get(key)
 
-    out.append(("Food for thought (VAE vs autoencoder).",
-                "An autoencoder is trained to compress and reconstruct: its purpose is a good code for the data. "
-                "A VAE is trained to maximise a bound on log p(x): its purpose is a density model we can sample "
-                "from. A plain autoencoder is not generative — nothing tells us which codes are valid, and decoding "
-                "random codes gives garbage — whereas the VAE's KL term shapes the codes to match N(0, I). A VAE "
-                "can stand in for an autoencoder (its posterior mean is a code, see the reconstructions in the β "
-                "sweep), but pays for the regulariser with blurrier reconstructions."))
-    out.append(("Q1.1.",
-                "Draw z ~ N(0, I) of size z_dim, run the decoder f_θ(z) to get, per pixel, the 16 logits of a "
-                "categorical distribution over the 4-bit grey levels, and draw each pixel independently from its "
-                "softmax (`VAE.sample`). The grids of Q1.9 are made exactly this way."))
+
+def _food_vae_vs_ae(r: Results) -> Answer:
+    return ("Food for thought (VAE vs autoencoder).",
+            "An autoencoder is trained to compress and reconstruct: its purpose is a good code for the data. "
+            "A VAE is trained to maximise a bound on log p(x): its purpose is a density model we can sample "
+            "from. A plain autoencoder is not generative — nothing tells us which codes are valid, and decoding "
+            "random codes gives garbage — whereas the VAE's KL term shapes the codes to match N(0, I). A VAE "
+            "can stand in for an autoencoder (its posterior mean is a code, see the reconstructions in the β "
+            "sweep), but pays for the regulariser with blurrier reconstructions.")
+
+
+def _q1_1(r: Results) -> Answer:
+    return ("Q1.1.",
+            "Draw z ~ N(0, I) of size z_dim, run the decoder f_θ(z) to get, per pixel, the 16 logits of a "
+            "categorical distribution over the 4-bit grey levels, and draw each pixel independently from its "
+            "softmax (`VAE.sample`). The grids of Q1.9 are made exactly this way.")
+
+
+def _q1_2(r: Results) -> Answer:
+    q12 = r.get("q12_prior_vs_importance")
     rows = (q12 or {}).get("rows", [])
     if rows:
         few, many = q12["prior_samples"]
@@ -57,29 +71,46 @@ def answers(results: dict) -> list[tuple[str, str]]:
                     f"while at z={rows[0]['z_dim']} the naive estimate is already as good as IWAE.")
     else:
         evidence = " (The Q1.2 measurement is missing from this report.)"
-    out.append(("Q1.2.",
-                "Almost all prior samples z land where p(x|z) is negligible for a given x: the posterior occupies "
-                "a tiny part of the prior's volume, and that fraction shrinks exponentially with z_dim (a ball of "
-                "fixed relative radius in d dimensions). The estimator is dominated by the rare lucky sample, so "
-                "its variance is huge and the number of samples needed grows exponentially with the dimension — "
-                "far too costly for every training step." + evidence))
-    out.append(("Q1.3.",
-                "Equation 10 writes log p(x) = ELBO + KL(q(z|x) || p(z|x)). A KL divergence is never negative, "
-                "so the ELBO can only be below (or equal to) log p(x)."))
+    return ("Q1.2.",
+            "Almost all prior samples z land where p(x|z) is negligible for a given x: the posterior occupies "
+            "a tiny part of the prior's volume, and that fraction shrinks exponentially with z_dim (a ball of "
+            "fixed relative radius in d dimensions). The estimator is dominated by the rare lucky sample, so "
+            "its variance is huge and the number of samples needed grows exponentially with the dimension — "
+            "far too costly for every training step." + evidence)
+
+
+def _q1_3(r: Results) -> Answer:
+    return ("Q1.3.",
+            "Equation 10 writes log p(x) = ELBO + KL(q(z|x) || p(z|x)). A KL divergence is never negative, "
+            "so the ELBO can only be below (or equal to) log p(x).")
+
+
+def _q1_4(r: Results) -> Answer:
+    main = r.get("vae_main")
     iwae = _get(main, "evaluation", "iwae_bpd")
     elbo = _get(main, "evaluation", "elbo_bpd")
-    out.append(("Q1.4.",
-                "The gap is exactly KL(q(z|x) || p(z|x)); as q approaches the true posterior the gap closes and the "
-                f"ELBO rises to log p(x). Our z=20 model still has a gap: ELBO {_f(elbo, 4)} bpd against the "
-                f"tighter importance-weighted {_f(iwae, 4)} bpd (Q1.8 table)."))
-    out.append(("Food for thought (importance sampling).",
-                "Sampling z from q(z|x) puts the samples where p(x|z) is large, and the weight p(z)/q(z|x) corrects "
-                "the change of distribution. With q close to the posterior the weighted terms are nearly equal, so "
-                "few samples give a low-variance estimate — the IWAE column of the Q1.2 table uses this."))
-    out.append(("Q1.5.",
-                "With one sample, −log p(x|z) with z ~ q(z|x) measures how well x is rebuilt from its own code: a "
-                "reconstruction error. The KL term does not look at the decoder at all; it pulls every posterior "
-                "towards the prior, keeping codes from spreading into arbitrary regions: a regulariser."))
+    return ("Q1.4.",
+            "The gap is exactly KL(q(z|x) || p(z|x)); as q approaches the true posterior the gap closes and the "
+            f"ELBO rises to log p(x). Our z=20 model still has a gap: ELBO {_f(elbo, 4)} bpd against the "
+            f"tighter importance-weighted {_f(iwae, 4)} bpd (Q1.8 table).")
+
+
+def _food_importance(r: Results) -> Answer:
+    return ("Food for thought (importance sampling).",
+            "Sampling z from q(z|x) puts the samples where p(x|z) is large, and the weight p(z)/q(z|x) corrects "
+            "the change of distribution. With q close to the posterior the weighted terms are nearly equal, so "
+            "few samples give a low-variance estimate — the IWAE column of the Q1.2 table uses this.")
+
+
+def _q1_5(r: Results) -> Answer:
+    return ("Q1.5.",
+            "With one sample, −log p(x|z) with z ~ q(z|x) measures how well x is rebuilt from its own code: a "
+            "reconstruction error. The KL term does not look at the decoder at all; it pulls every posterior "
+            "towards the prior, keeping codes from spreading into arbitrary regions: a regulariser.")
+
+
+def _q1_6(r: Results) -> Answer:
+    main = r.get("vae_main")
     kl = _get(main, "q16_kl")
     kl_text = ""
     if kl:
@@ -87,34 +118,51 @@ def answers(results: dict) -> list[tuple[str, str]]:
         kl_text = (f" Measured on our encoder's posteriors (Q1.6 table): closed form {_f(kl['closed_form'])} nats; "
                    + ", ".join(f"{k.split('_')[1]} sample(s) {_f(v)}" for k, v in mc.items())
                    + " — unbiased, and the error shrinks like 1/√L.")
-    out.append(("Q1.6.",
-                "Estimate it by Monte Carlo: draw z_l ~ q(z|x) with the reparameterisation trick and average "
-                "log q(z_l|x) − log p(z_l). This needs only that both densities can be evaluated (not a closed "
-                "form), stays differentiable, and is unbiased; more samples lower its variance." + kl_text))
-    out.append(("Q1.7.",
-                "A sample drawn directly from N(μ(x), Σ(x)) is a random number whose dependence on φ is not a "
-                "differentiable function, so no gradient flows from the loss back to μ and Σ. Writing "
-                "z = μ(x) + Σ(x)ε with ε ~ N(0, I) moves the randomness into an input that does not depend on φ; z "
-                "is then a deterministic, differentiable function of φ and backpropagation works "
-                "(`sample_reparameterize`)."))
+    return ("Q1.6.",
+            "Estimate it by Monte Carlo: draw z_l ~ q(z|x) with the reparameterisation trick and average "
+            "log q(z_l|x) − log p(z_l). This needs only that both densities can be evaluated (not a closed "
+            "form), stays differentiable, and is unbiased; more samples lower its variance." + kl_text)
+
+
+def _q1_7(r: Results) -> Answer:
+    return ("Q1.7.",
+            "A sample drawn directly from N(μ(x), Σ(x)) is a random number whose dependence on φ is not a "
+            "differentiable function, so no gradient flows from the loss back to μ and Σ. Writing "
+            "z = μ(x) + Σ(x)ε with ε ~ N(0, I) moves the randomness into an input that does not depend on φ; z "
+            "is then a deterministic, differentiable function of φ and backpropagation works "
+            "(`sample_reparameterize`).")
+
+
+def _q1_8(r: Results) -> Answer:
+    main = r.get("vae_main")
     test_bpd = _get(main, "test_bpd")
-    out.append(("Q1.8.",
-                f"See the curves and table of Q1.8: test bpd {_f(test_bpd, 4)} after {_get(main, 'epochs')} "
-                "epochs at this scale; the assignment's reference, ≈ 0.52 after 80 epochs, belongs to the full "
-                "scale."))
-    out.append(("Q1.9.",
-                "Before training the samples are uniform noise over the 16 levels. After a few epochs digit-like "
-                "strokes appear but many samples are blotchy or ambiguous; later ones are mostly recognisable "
-                "digits. Because each pixel is sampled independently given z, samples keep salt-and-pepper noise "
-                "around the strokes and some mix two digits — the decoder cannot coordinate pixels except "
-                "through z."))
-    out.append(("Q1.10.",
-                "Yes: each digit class occupies one contiguous region, and neighbouring regions hold digits that "
-                "share strokes, with smooth morphs across the borders (in our cpu-scale figure: 1 along one edge, "
-                "7 beside 9, 3 between 2, 8 and 5, 6 beside 0). Within a region the slant and thickness change "
-                "gradually: with only two dimensions the latent space encodes class and style together. Because "
-                "the grid is placed by the ppf, every cell covers equal prior mass, so the edges of the figure "
-                "are as meaningful as its centre."))
+    return ("Q1.8.",
+            f"See the curves and table of Q1.8: test bpd {_f(test_bpd, 4)} after {_get(main, 'epochs')} "
+            "epochs at this scale; the assignment's reference, ≈ 0.52 after 80 epochs, belongs to the full "
+            "scale.")
+
+
+def _q1_9(r: Results) -> Answer:
+    return ("Q1.9.",
+            "Before training the samples are uniform noise over the 16 levels. After a few epochs digit-like "
+            "strokes appear but many samples are blotchy or ambiguous; later ones are mostly recognisable "
+            "digits. Because each pixel is sampled independently given z, samples keep salt-and-pepper noise "
+            "around the strokes and some mix two digits — the decoder cannot coordinate pixels except "
+            "through z.")
+
+
+def _q1_10(r: Results) -> Answer:
+    return ("Q1.10.",
+            "Yes: each digit class occupies one contiguous region, and neighbouring regions hold digits that "
+            "share strokes, with smooth morphs across the borders (in our cpu-scale figure: 1 along one edge, "
+            "7 beside 9, 3 between 2, 8 and 5, 6 beside 0). Within a region the slant and thickness change "
+            "gradually: with only two dimensions the latent space encodes class and style together. Because "
+            "the grid is placed by the ppf, every cell covers equal prior mass, so the edges of the figure "
+            "are as meaningful as its centre.")
+
+
+def _q1_11(r: Results) -> Answer:
+    beta = r.get("beta_sweep")
     brows = (beta or {}).get("rows", [])
     if brows:
         trend = ", ".join(f"β={r['beta']:g}: KL {_f(r['kl_nats'], 1)} nats / {r['active_units']} units" for r in brows)
@@ -128,52 +176,61 @@ def answers(results: dict) -> list[tuple[str, str]]:
         beta_text = f" Measured (β table): {trend}; {reading}"
     else:
         beta_text = " (The β sweep is missing from this report.)"
-    out.append(("Q1.11.",
-                "A larger β weighs the KL term more: posteriors are pushed towards the prior, fewer latent "
-                "dimensions carry information (the others collapse to N(0, 1)), reconstructions blur and bpd "
-                "worsens, while the surviving dimensions tend to be more disentangled. Very large β gives "
-                "posterior collapse: q(z|x) ≈ p(z) and the decoder ignores z." + beta_text))
-    out.append(("Food for thought (KL as cross-entropy minus entropy).",
-                "H(p, q) − H(p) is the extra number of bits paid per sample when coding samples of p with a code "
-                "built for q instead of the optimal code for p. It is zero only when q = p and grows as q "
-                "misplaces probability mass — which is why it measures how different q is from p, and why it is "
-                "not symmetric."))
+    return ("Q1.11.",
+            "A larger β weighs the KL term more: posteriors are pushed towards the prior, fewer latent "
+            "dimensions carry information (the others collapse to N(0, 1)), reconstructions blur and bpd "
+            "worsens, while the surviving dimensions tend to be more disentangled. Very large β gives "
+            "posterior collapse: q(z|x) ≈ p(z) and the decoder ignores z." + beta_text)
 
-    std = _matrix_row(matrix, "standard")
-    std_aug = _matrix_row(matrix, "standard", True)
-    fgsm = _matrix_row(matrix, "fgsm")
-    pgd = _matrix_row(matrix, "pgd")
-    fgsm_key = "FGSM ε=0.1 (norm.)"
-    pgd_key = "PGD ε=0.1 (norm.)"
 
-    def acc(row, key):
-        return None if row is None else row["robust_accuracy"].get(key)
+def _food_kl(r: Results) -> Answer:
+    return ("Food for thought (KL as cross-entropy minus entropy).",
+            "H(p, q) − H(p) is the extra number of bits paid per sample when coding samples of p with a code "
+            "built for q instead of the optimal code for p. It is zero only when q = p and grows as q "
+            "misplaces probability mass — which is why it measures how different q is from p, and why it is "
+            "not symmetric.")
 
+
+def _q2_1_accuracies(r: Results) -> Answer:
+    std = _matrix_row(r, "standard")
+    return ("Q2.1 (accuracies).",
+            f"Standard ResNet18 (trained here; configuration in the table caption and reductions): clean "
+            f"{_pct(_get(std, 'clean_accuracy'))}, under FGSM ε=0.1 (normalised) {_pct(_acc(std, FGSM_KEY))} "
+            f"on the attacked images.")
+
+
+def _q2_1_noise(r: Results) -> Answer:
+    curves = r.get("robustness_curves")
     noise_text = ""
     if curves:
         pts = curves["curves"]["standard"]
         rand, grad = pts["noise"][-1], pts["fgsm"][-1]
         noise_text = (f" Measured on our standard model (accuracy-vs-ε figure): at ε = {rand['eps'] * 255:g}/255 "
                       f"random signs leave {_pct(rand['accuracy'])}, FGSM {_pct(grad['accuracy'])}.")
-    out.append(("Q2.1 (accuracies).",
-                f"Standard ResNet18 (trained here; configuration in the table caption and reductions): clean "
-                f"{_pct(_get(std, 'clean_accuracy'))}, under FGSM ε=0.1 (normalised) {_pct(acc(std, fgsm_key))} "
-                f"on the attacked images."))
-    out.append(("Q2.1 (random noise vs FGSM).",
-                "FGSM moves every pixel by ε in the direction that increases the loss fastest (to first order). "
-                "Random signs are almost orthogonal to that direction in a 3072-dimensional input, so their "
-                "first-order effect on the loss averages out and the prediction barely moves." + noise_text))
+    return ("Q2.1 (random noise vs FGSM).",
+            "FGSM moves every pixel by ε in the direction that increases the loss fastest (to first order). "
+            "Random signs are almost orthogonal to that direction in a 3072-dimensional input, so their "
+            "first-order effect on the loss averages out and the prediction barely moves." + noise_text)
+
+
+def _q2_1_transfer(r: Results) -> Answer:
+    transfer = r.get("transfer")
     t = transfer or {}
     tm = t.get("matrix", {}).get("FGSM ε=8/255")
     transfer_text = (f" Measured (transfer tables): FGSM from A leaves B at {_pct(tm['A']['B'])} (B itself under its "
                      f"own FGSM: {_pct(tm['B']['B'])}; clean {_pct(t['clean']['B'])})." if tm else "")
-    out.append(("Q2.1 (transfer).",
-                "Both models learn from the same distribution with the same architecture and objective, so they "
-                "pick up similar features — including the same non-robust but predictive ones — and end up with "
-                "similar, nearly linear decision boundaries around the data. A perturbation along the loss "
-                "gradient of A is therefore also largely aligned with B's gradient." + transfer_text))
+    return ("Q2.1 (transfer).",
+            "Both models learn from the same distribution with the same architecture and objective, so they "
+            "pick up similar features — including the same non-robust but predictive ones — and end up with "
+            "similar, nearly linear decision boundaries around the data. A perturbation along the loss "
+            "gradient of A is therefore also largely aligned with B's gradient." + transfer_text)
+
+
+def _q2_1_augmentation(r: Results) -> Answer:
+    std = _matrix_row(r, "standard")
+    std_aug = _matrix_row(r, "standard", True)
     aug_clean = (_get(std, "clean_test_accuracy"), _get(std_aug, "clean_test_accuracy"))
-    aug_fgsm = (acc(std, fgsm_key), acc(std_aug, fgsm_key))
+    aug_fgsm = (_acc(std, FGSM_KEY), _acc(std_aug, FGSM_KEY))
     if None in aug_clean or None in aug_fgsm:
         measured = " (The run matrix is missing from this report.)"
     else:
@@ -183,39 +240,67 @@ def answers(results: dict) -> list[tuple[str, str]]:
                     + ("" if helped else " Here augmentation lowered clean accuracy: with this few epochs the "
                        "harder, augmented task is still under-fitted — its benefit needs the longer schedules of "
                        "the full scale."))
-    out.append(("Q2.1 (augmentation).",
-                "Augmentation (random crops and flips) shows the model more varied images, so it overfits less "
-                "and, trained long enough, reaches higher clean accuracy. Against adversarial attacks it helps "
-                "little: crops and flips are not worst-case perturbations, so the model stays nearly linear "
-                "around each image and a signed-gradient step still crosses the boundary; at most the smoother "
-                "features blunt FGSM a bit." + measured))
-    out.append(("Q2.2 (defense results).",
-                f"FGSM-defended model: clean {_pct(_get(fgsm, 'clean_accuracy'))}, FGSM "
-                f"{_pct(acc(fgsm, fgsm_key))}, PGD {_pct(acc(fgsm, pgd_key))}; standard model: clean "
-                f"{_pct(_get(std, 'clean_accuracy'))}, FGSM {_pct(acc(std, fgsm_key))}, PGD "
-                f"{_pct(acc(std, pgd_key))} (run-matrix table)."))
-    out.append(("Q2.2 (trade-off).",
-                "Defending costs clean accuracy and training time: the model spends capacity on being flat within "
-                "the ε-ball, which excludes some of the fine, non-robust features that are predictive on clean "
-                "data, and each step needs an extra forward/backward pass (s/epoch column). Not defending keeps "
-                "the best clean accuracy but leaves the model almost defenceless."))
-    out.append(("Q2.3 (adversarial loss vs adversarial batch).",
-                "They are closely related but not equivalent. The adversarial loss mixes clean and FGSM losses "
-                "per example with weight α and uses a single-step perturbation computed from the current model; "
-                "adding (PGD) adversarial examples to the batch gives clean and adversarial examples equal weight "
-                "(α = 0.5 with a doubled batch) and uses a stronger, multi-step attack, so it optimises a "
-                "different, tighter inner maximisation. They coincide when the attack is the same one-step FGSM "
-                "and α = 0.5 (up to batch-norm statistics, which see a mixed batch in one case and separate passes "
-                "in the other); they diverge when PGD finds points FGSM misses, where the batch defense holds up "
-                f"better against PGD (PGD on the FGSM-defended model {_pct(acc(fgsm, pgd_key))}, on the "
-                f"PGD-defended model {_pct(acc(pgd, pgd_key))})."))
+    return ("Q2.1 (augmentation).",
+            "Augmentation (random crops and flips) shows the model more varied images, so it overfits less "
+            "and, trained long enough, reaches higher clean accuracy. Against adversarial attacks it helps "
+            "little: crops and flips are not worst-case perturbations, so the model stays nearly linear "
+            "around each image and a signed-gradient step still crosses the boundary; at most the smoother "
+            "features blunt FGSM a bit." + measured)
+
+
+def _q2_2_results(r: Results) -> Answer:
+    std = _matrix_row(r, "standard")
+    fgsm = _matrix_row(r, "fgsm")
+    return ("Q2.2 (defense results).",
+            f"FGSM-defended model: clean {_pct(_get(fgsm, 'clean_accuracy'))}, FGSM "
+            f"{_pct(_acc(fgsm, FGSM_KEY))}, PGD {_pct(_acc(fgsm, PGD_KEY))}; standard model: clean "
+            f"{_pct(_get(std, 'clean_accuracy'))}, FGSM {_pct(_acc(std, FGSM_KEY))}, PGD "
+            f"{_pct(_acc(std, PGD_KEY))} (run-matrix table).")
+
+
+def _q2_2_tradeoff(r: Results) -> Answer:
+    return ("Q2.2 (trade-off).",
+            "Defending costs clean accuracy and training time: the model spends capacity on being flat within "
+            "the ε-ball, which excludes some of the fine, non-robust features that are predictive on clean "
+            "data, and each step needs an extra forward/backward pass (s/epoch column). Not defending keeps "
+            "the best clean accuracy but leaves the model almost defenceless.")
+
+
+def _q2_3_loss_vs_batch(r: Results) -> Answer:
+    fgsm = _matrix_row(r, "fgsm")
+    pgd = _matrix_row(r, "pgd")
+    return ("Q2.3 (adversarial loss vs adversarial batch).",
+            "They are closely related but not equivalent. The adversarial loss mixes clean and FGSM losses "
+            "per example with weight α and uses a single-step perturbation computed from the current model; "
+            "adding (PGD) adversarial examples to the batch gives clean and adversarial examples equal weight "
+            "(α = 0.5 with a doubled batch) and uses a stronger, multi-step attack, so it optimises a "
+            "different, tighter inner maximisation. They coincide when the attack is the same one-step FGSM "
+            "and α = 0.5 (up to batch-norm statistics, which see a mixed batch in one case and separate passes "
+            "in the other); they diverge when PGD finds points FGSM misses, where the batch defense holds up "
+            f"better against PGD (PGD on the FGSM-defended model {_pct(_acc(fgsm, PGD_KEY))}, on the "
+            f"PGD-defended model {_pct(_acc(pgd, PGD_KEY))}).")
+
+
+def _q2_3_fgsm_vs_pgd(r: Results) -> Answer:
+    curves = r.get("robustness_curves")
     cost = (curves or {}).get("cost")
     cost_text = (f" Measured on the standard model: FGSM {_f(cost['fgsm']['ms_per_image'], 2)} ms/image leaving "
                  f"{_pct(cost['fgsm']['accuracy'])}, PGD {_f(cost['pgd']['ms_per_image'], 2)} ms/image leaving "
                  f"{_pct(cost['pgd']['accuracy'])}." if cost else "")
-    out.append(("Q2.3 (FGSM vs PGD).",
-                "FGSM costs one gradient, so it is cheap enough to use inside every training step and for quick "
-                "evaluations. PGD costs one gradient per step but finds much stronger perturbations within the same "
-                "ε, so it gives a trustworthy robustness estimate and a defense that holds against strong "
-                "attacks." + cost_text))
-    return out
+    return ("Q2.3 (FGSM vs PGD).",
+            "FGSM costs one gradient, so it is cheap enough to use inside every training step and for quick "
+            "evaluations. PGD costs one gradient per step but finds much stronger perturbations within the same "
+            "ε, so it gives a trustworthy robustness estimate and a defense that holds against strong "
+            "attacks." + cost_text)
+
+
+ANSWERS = (
+    _food_vae_vs_ae, _q1_1, _q1_2, _q1_3, _q1_4, _food_importance, _q1_5, _q1_6, _q1_7, _q1_8, _q1_9, _q1_10, _q1_11,
+    _food_kl, _q2_1_accuracies, _q2_1_noise, _q2_1_transfer, _q2_1_augmentation, _q2_2_results, _q2_2_tradeoff,
+    _q2_3_loss_vs_batch, _q2_3_fgsm_vs_pgd,
+)
+
+
+def answers(results: Results) -> list[Answer]:
+    """Every answer, in the assignment's order."""
+    return [answer(results) for answer in ANSWERS]
