@@ -4,16 +4,16 @@ adversarial-example pictures, and the transfer matrix between models trained on 
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
-from vaeadv.report.store import run_dir_name
+from vaeadv.report.scales import CifarModel
+from vaeadv.report.store import located, reuse_or_train, run_dir_name
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
 from vaeadv.robust.models import load_classifier
@@ -27,37 +27,41 @@ STRATEGY_NAMES = {"standard": "standard", "fgsm": "FGSM-defended (adversarial lo
                   "pgd": "PGD-defended (adversarial batch)"}
 
 
-def _config(ctx: Context, *, strategies, augment: bool, epochs: int, shard=None) -> RobustTrainConfig:
+def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None = None,
+            epochs: int | None = None) -> RobustTrainConfig:
+    """The training config of one model of this scale (report settings over the code defaults)."""
     s = ctx.scale
-    key = {"strategies": list(strategies), "augment": augment, "epochs": epochs, "recipe": s.recipe,
-           "width": s.width, "subset": s.cifar_train_subset, "shard": shard, "pgd_steps": s.pgd_steps,
-           "test_subset": s.test_subset, "limit_val_batches": s.limit_val_batches,
-           "eps": TEMPLATE_EPS, "pgd_alpha": template_alpha(s.pgd_steps)}
-    name = run_dir_name(("aug" if augment else "plain") + (f"_part{shard[0]}" if shard else ""), key)
-    return RobustTrainConfig(strategies=tuple(strategies), recipe=s.recipe, epochs=epochs, augment=augment,
-                             data_dir=ctx.data_dir, download=ctx.download, train_subset=s.cifar_train_subset,
-                             train_shard=shard, test_subset=s.test_subset, pgd_steps=s.pgd_steps, width=s.width,
-                             fgsm_eps=TEMPLATE_EPS, pgd_eps=TEMPLATE_EPS, pgd_alpha=template_alpha(s.pgd_steps),
-                             log_dir=str(ctx.runs / "robust"), run_name=name, resume=True, progress=ctx.progress,
-                             limit_val_batches=s.limit_val_batches, attack=False)
+    return RobustTrainConfig(strategies=(model.defense,), recipe=recipe or model.recipe or s.recipe,
+                             epochs=epochs or model.epochs or s.cifar_epochs, augment=model.augment,
+                             pretrained=model.pretrained, data_dir=ctx.data_dir, download=ctx.download,
+                             train_subset=s.cifar_train_subset, train_shard=shard, test_subset=s.test_subset,
+                             pgd_steps=s.pgd_steps, width=s.width, fgsm_eps=TEMPLATE_EPS, pgd_eps=TEMPLATE_EPS,
+                             pgd_alpha=template_alpha(s.pgd_steps), seed=s.cifar_seed, resume=True,
+                             progress=ctx.progress, limit_val_batches=s.limit_val_batches, attack=False)
 
 
-def _train(ctx: Context, cfg: RobustTrainConfig) -> list[dict]:
-    """Train (or resume, or reuse) every strategy of ``cfg``; a strategy whose results.json says it finished
-    its epochs is not touched again."""
-    results, todo = {}, []
-    for strategy in cfg.strategies:
-        done = ctx.runs / "robust" / cfg.run_name / strategy / "results.json"
-        saved = json.loads(done.read_text()) if done.exists() else None
-        if saved and saved.get("epochs") == cfg.epochs and saved.get("best_checkpoint"):
-            results[strategy] = saved
-        else:
-            todo.append(strategy)
-    if todo:
-        ctx.log(f"training CIFAR-10 {', '.join(todo)} ({cfg.run_name})")
-        for r in train_strategies(replace(cfg, strategies=tuple(todo))):
-            results[r["strategy"]] = r
-    return [results[s] for s in cfg.strategies]
+def _trained(ctx: Context, cfg: RobustTrainConfig) -> dict:
+    """The finished run of exactly ``cfg`` under the report's runs folder (one trained from the command line
+    with the same settings and copied there counts), else train it (an interrupted run resumes)."""
+    label = ("aug" if cfg.augment else "plain") + (f"_part{cfg.train_shard[0]}" if cfg.train_shard else "")
+    cfg = replace(cfg, log_dir=str(ctx.runs / "robust"), run_name=run_dir_name(label, cfg))
+
+    def train() -> dict:
+        ctx.log(f"training CIFAR-10 {cfg.strategies[0]} ({cfg.run_name})")
+        (result,) = train_strategies(cfg)
+        return located({"config": asdict(cfg), **result}, Path(result["run_dir"]))
+
+    just_loads = cfg.pretrained is not None and cfg.strategies == ("standard",)  # train_one trains nothing
+    epochs = 0 if just_loads else cfg.epochs
+    return reuse_or_train(cfg, ctx.runs / "robust", train,
+                          lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint")))
+
+
+def model_name(model: CifarModel) -> str:
+    name = STRATEGY_NAMES[model.defense] + (" + augmentation" if model.augment else "")
+    if model.pretrained:
+        name += f" ({model.pretrained})" if model.defense == "standard" else f" (from {model.pretrained})"
+    return name
 
 
 def template_alpha(steps: int) -> float:
@@ -85,47 +89,55 @@ def _attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[
 
 def adversarial_matrix(ctx: Context) -> dict:
     s = ctx.scale
-    trained = []
-    for augment in (False, True):
-        cfg = _config(ctx, strategies=("standard", "fgsm", "pgd"), augment=augment, epochs=s.cifar_epochs)
-        trained += [(augment, r) for r in _train(ctx, cfg)]
+    trained = [(m, _trained(ctx, _config(ctx, m))) for m in s.matrix_models()]
     x, y, which, classes = _attack_images(ctx)
     attacks = _attacks(s.pgd_steps)
     rows = []
-    for augment, r in trained:
-        model = load_classifier(ctx.local(r["best_checkpoint"]))
+    for m, r in trained:
+        model = _classifier(ctx, r)
         start = time.perf_counter()
         ev = robust_accuracy(model, x, y, attacks, keep_examples=2)
-        name = STRATEGY_NAMES[r["strategy"]] + (" + augmentation" if augment else "")
-        row = {"model": name, "strategy": r["strategy"], "augment": augment,
-               "checkpoint": ctx.rel(ctx.local(r["best_checkpoint"])),
+        row = {"model": model_name(m), "strategy": m.defense, "augment": m.augment,
+               "recipe": r["config"]["recipe"], "epochs": r["epochs"], "pretrained": m.pretrained,
+               "checkpoint": _shown(ctx, r["best_checkpoint"]),
                "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],
                "clean_accuracy": ev["clean_accuracy"], "robust_accuracy": ev["robust_accuracy"],
-               "seconds_per_epoch": r["seconds_per_epoch"], "eval_seconds": round(time.perf_counter() - start, 1)}
-        if r["strategy"] == "standard" and not augment:
+               "seconds_per_epoch": r["seconds_per_epoch"], "train_seconds": r.get("train_seconds"),
+               "eval_seconds": round(time.perf_counter() - start, 1)}
+        if m == s.curve_models()[0]:  # the first standard model
             pictures = save_overview(ctx.figures / "adversarial_examples.png", ev["examples"], classes)
             row["examples"] = examples_to_json(ev["examples"], classes)
             row["pictures"] = ctx.rel(pictures) if pictures else None
         rows.append(row)
     standard = [r for r in rows if r["strategy"] == "standard"]
     best = max(standard, key=lambda r: r["clean_test_accuracy"] or 0.0)
-    return {"evaluated_on": which, "data": trained[0][1].get("data"), "attacks": [a.label for a in attacks],
-            "rows": rows,
-            "best_standard": best["model"], "pgd_steps": s.pgd_steps,
+    return {"evaluated_on": which, "images": len(x), "data": trained[0][1].get("data"),
+            "attacks": [a.label for a in attacks], "rows": rows, "best_standard": best["model"],
+            "pgd_steps": s.pgd_steps,
             "eps_pixel_of_template": [round(e, 5) for e in budget(TEMPLATE_EPS, "normalized")]}
+
+
+def _classifier(ctx: Context, run: dict):
+    """The run's best model in fp32: its checkpoint in this report folder, or the shipped weights it loaded."""
+    best = run["best_checkpoint"]
+    return load_classifier(ctx.local(best) if best.endswith(".ckpt") else best)
+
+
+def _shown(ctx: Context, checkpoint: str) -> str:
+    """A checkpoint as the report shows it: relative to the report folder, or a shipped weights name."""
+    return checkpoint if not checkpoint.endswith(".ckpt") else ctx.rel(ctx.local(checkpoint))
 
 
 def robustness_curves(ctx: Context) -> dict:
     """Accuracy vs ε (pixel units) for FGSM, PGD and random-sign noise, on the plain standard and defended
     models, plus the cost of one FGSM and one PGD evaluation."""
     s = ctx.scale
-    cfg = _config(ctx, strategies=("standard", "fgsm", "pgd"), augment=False, epochs=s.cifar_epochs)
-    trained = _train(ctx, cfg)
+    trained = [_trained(ctx, _config(ctx, m)) for m in s.curve_models()]
     x, y, _, _ = _attack_images(ctx)
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    models = {r["strategy"]: load_classifier(ctx.local(r["best_checkpoint"])) for r in trained}
+    models = {r["strategy"]: _classifier(ctx, r) for r in trained}
     curves = {strategy: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
                                                alpha_ratio=2.5 / s.pgd_steps)
                          for kind in ("noise", "fgsm", "pgd")}
@@ -163,9 +175,10 @@ def transfer(ctx: Context) -> dict:
     s = ctx.scale
     models = {}
     for part, name in ((0, "A"), (1, "B")):
-        cfg = _config(ctx, strategies=("standard",), augment=False, epochs=s.transfer_epochs, shard=(part, 2))
-        (r,) = _train(ctx, cfg)
-        models[name] = (load_classifier(ctx.local(r["best_checkpoint"])), r)
+        cfg = _config(ctx, CifarModel("standard", s.transfer_augment), shard=(part, 2),
+                      recipe=s.transfer_recipe, epochs=s.transfer_epochs)
+        r = _trained(ctx, cfg)
+        models[name] = (_classifier(ctx, r), r)
     x, y, which, _ = _attack_images(ctx)
     attacks = {"FGSM ε=8/255": AttackSpec("fgsm", PIXEL_EPS),
                "PGD ε=8/255": AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / s.pgd_steps, s.pgd_steps),

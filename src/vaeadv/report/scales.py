@@ -11,6 +11,17 @@ EXPERIMENT_NAMES = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_impo
 
 
 @dataclass(frozen=True)
+class CifarModel:
+    """One model of the run matrix; ``None`` takes the scale's recipe / epochs."""
+
+    defense: str
+    augment: bool
+    recipe: str | None = None
+    epochs: int | None = None
+    pretrained: str | None = None  # start from these weights (a shipped name); "standard" then just loads them
+
+
+@dataclass(frozen=True)
 class Scale:
     name: str
     summary: str
@@ -44,10 +55,33 @@ class Scale:
     eps_curve_255: tuple[float, ...] = (0, 1, 2, 4, 8, 16)
     curve_images: int = 500
     limit_val_batches: int | float | None = None
+    # the run matrix; empty = the template's: every defense with and without augmentation at recipe/cifar_epochs
+    cifar_models: tuple[CifarModel, ...] = ()
+    transfer_recipe: str | None = None  # None: the scale's recipe
+    transfer_augment: bool = False
+    cifar_seed: int = 42
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def matrix_models(self) -> list[CifarModel]:
+        if self.cifar_models:
+            return list(self.cifar_models)
+        return [CifarModel(d, augment) for augment in (False, True) for d in ("standard", "fgsm", "pgd")]
+
+    def curve_models(self) -> list[CifarModel]:
+        """The first model of each defense in the matrix: those the accuracy-vs-ε curves compare."""
+        first: dict[str, CifarModel] = {}
+        for m in self.matrix_models():
+            first.setdefault(m.defense, m)
+        return list(first.values())
+
     def as_config(self) -> dict:
-        return asdict(self)
+        """The whole scale, the key of its stored results; fields added later are left out while they hold
+        their (behaviour-preserving) defaults, so results stored before they existed stay valid."""
+        config = asdict(self)
+        for key, default in _LATER_FIELDS.items():
+            if config[key] == default:
+                del config[key]
+        return config
 
     def reductions(self) -> list[str]:
         """What this scale changes from the assignment's settings, in words."""
@@ -58,6 +92,9 @@ class Scale:
             if mine != theirs:
                 out.append(f"{label}: {_show(mine)} (assignment / full: {_show(theirs)})")
         return out + list(self.notes)
+
+
+_LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42}
 
 
 def _show(value) -> str:
@@ -99,6 +136,30 @@ SCALES: dict[str, Scale] = {
         test_subset=None, transfer_epochs=5, curve_images=500,
         notes=("CIFAR models use the 'fast' recipe (one-cycle SGD, batch 128, validation held out of the "
                "training set) instead of the template's 30-epoch step schedule",)),
+    "real": Scale(
+        name="real", summary="Part 2 at its real size, trained on 2 CPU cores: the full-width course ResNet18 "
+        "(vaeadv-resnet18) and defenses fine-tuned from it; Part 1 with the assignment's 80-epoch VAEs. About 8 "
+        "hours of training in resumable pieces, spread over sessions",
+        vae_epochs=80, vae_train_subset=None, vae_sample_every=10, vae_eval_images=10000, iw_samples=100,
+        q12_z_dims=(2, 8, 20), q12_epochs=4, q12_train_subset=20000, prior_samples=1000, q12_images=200,
+        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=4, beta_train_subset=20000, beta_eval_images=1000,
+        beta_iw_samples=20,
+        recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
+        test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
+        cifar_seed=0,
+        cifar_models=(
+            CifarModel("standard", True, pretrained="vaeadv-resnet18"),
+            CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
+            CifarModel("pgd", True, recipe="finetune", epochs=2, pretrained="vaeadv-resnet18"),
+            CifarModel("standard", False),
+        ),
+        notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "
+               "label smoothing, 20 epochs, crop+flip; docs/weights.md); the FGSM and PGD defenses fine-tuned from "
+               "it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 epochs); a standard model "
+               "without augmentation trained from scratch with the 'pretrain' recipe; transfer models A/B with the "
+               "'pretrain' recipe on disjoint halves",
+               "defenses without augmentation are not trained at this scale (the cpu scale compares them)",
+               "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)")),
     "full": Scale(
         name="full", summary="the assignment's settings (a GPU is recommended)",
         vae_epochs=80, vae_train_subset=None, vae_sample_every=10, vae_eval_images=10000, iw_samples=100,

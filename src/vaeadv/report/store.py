@@ -1,11 +1,15 @@
-"""Experiment results on disk, keyed by configuration: a finished experiment is reused only when its
-stored configuration hash matches, so a changed setting re-runs it and a number can never outlive the
-settings that produced it. Results are written atomically (temp file, then rename)."""
+"""What the report reuses, keyed by configuration, in one place: an experiment's stored result is reused only
+when its stored configuration hash matches (the whole scale), and a training run only when the whole training
+config (``dataclasses.asdict``, code defaults included) matches the one its ``results.json`` records. A changed
+setting or default re-runs it, so a number can never outlive the settings that produced it. Results are
+written atomically (temp file, then rename)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +21,57 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def run_dir_name(label: str, config: dict[str, Any]) -> str:
-    """A readable, configuration-unique folder name: runs with equal settings share one folder (and so one
-    training), runs with different settings never do."""
-    return f"{label}-{config_hash(config)}"
+# Fields of a training config that do not change the trained model: where it is written and read from, how it
+# reports, and the evaluation run after training (the report makes its own).
+NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force", "attack",
+                          "cross_over", "eval_limit"})
+
+
+def training_key(config: Any) -> dict[str, Any]:
+    """The settings that determine a trained model: the whole config but the fields above."""
+    fields = config if isinstance(config, dict) else asdict(config)
+    return {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
+
+
+def run_dir_name(label: str, config: Any) -> str:
+    """A readable, configuration-unique folder name: runs with equal training settings share one folder (and so
+    one training), runs with different settings never do."""
+    return f"{label}-{config_hash(training_key(config))}"
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def find_run(root: Path, config: Any, finished: Callable[[dict], bool]) -> dict | None:
+    """A finished run under ``root`` (any depth) whose ``results.json`` records exactly this training config: a
+    run trained from the command line with the same settings and copied under ``root`` is found too."""
+    key = training_key(config)
+    for path in sorted(root.rglob("results.json")) if root.is_dir() else ():
+        saved = _read(path)
+        if saved and training_key(saved.get("config") or {}) == key and finished(saved):
+            return located(saved, path.parent)
+    return None
+
+
+def located(results: dict, run_dir: Path) -> dict:
+    """``results`` with its run folder and best checkpoint where the folder is now (it may have been moved or
+    copied since it recorded them). A best checkpoint that is a shipped weights name stays as it is."""
+    best = str(results.get("best_checkpoint") or "")
+    moved = {"run_dir": str(run_dir)}
+    if best.endswith(".ckpt"):
+        moved["best_checkpoint"] = str(run_dir / "checkpoints" / Path(best).name)
+    return {**results, **moved}
+
+
+def reuse_or_train(config: Any, root: Path, train: Callable[[], dict], finished: Callable[[dict], bool]) -> dict:
+    """The recorded results of a finished run of exactly this training config under ``root``; otherwise
+    ``train()`` (which resumes an interrupted run from its last checkpoint)."""
+    return find_run(root, config, finished) or train()
 
 
 class ResultStore:

@@ -4,14 +4,14 @@ figure paths are relative to the report folder."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
-from vaeadv.report.store import run_dir_name
+from vaeadv.report.store import reuse_or_train, run_dir_name
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
 from vaeadv.vae.train import train_vae
@@ -21,19 +21,18 @@ from vaeadv.vae.viz import levels_to_unit, make_grid, save_image
 def train_or_reuse_vae(ctx: Context, *, z_dim: int, beta: float, epochs: int, subset: int | None) -> dict:
     """One VAE training run, shared by every experiment that asks for the same settings; a finished run is
     read back, an interrupted one resumes from its last checkpoint."""
-    key = {"dataset": "mnist", "z_dim": z_dim, "beta": beta, "epochs": epochs, "train_subset": subset,
-           "seed": 42, "lr_schedule": "constant", "sample_every": ctx.scale.vae_sample_every}
-    run_dir = ctx.runs / "vae" / run_dir_name(f"z{z_dim}_beta{beta:g}_e{epochs}", key)
-    done = run_dir / "results.json"
-    if done.exists():
-        results = json.loads(done.read_text())
-        if results.get("epochs_completed") == epochs and results.get("test_bpd") is not None:
-            return results
-    ctx.log(f"training VAE z={z_dim} β={beta:g} for {epochs} epochs → {run_dir}")
     cfg = VAETrainConfig(data_dir=ctx.data_dir, download=ctx.download, z_dim=z_dim, beta=beta, epochs=epochs,
-                         train_subset=subset, sample_every=ctx.scale.vae_sample_every, log_dir=str(run_dir.parent),
-                         run_name=run_dir.name, resume=True, progress=ctx.progress)
-    return train_vae(cfg)
+                         train_subset=subset, sample_every=ctx.scale.vae_sample_every, resume=True,
+                         progress=ctx.progress)
+    run_dir = ctx.runs / "vae" / run_dir_name(f"z{z_dim}_beta{beta:g}_e{epochs}", cfg)
+    cfg = replace(cfg, log_dir=str(run_dir.parent), run_name=run_dir.name)
+
+    def train() -> dict:
+        ctx.log(f"training VAE z={z_dim} β={beta:g} for {epochs} epochs → {run_dir}")
+        return train_vae(cfg)
+
+    return reuse_or_train(cfg, ctx.runs / "vae", train,
+                          lambda r: r.get("epochs_completed") == epochs and r.get("test_bpd") is not None)
 
 
 def _test_images(ctx: Context, count: int, levels: int = 16) -> torch.Tensor:

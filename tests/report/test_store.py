@@ -1,0 +1,60 @@
+"""The report's one reuse layer: a stored result or a finished run is reused only under exactly the settings
+that produced it (the whole config, code defaults included); what only says where or how loudly it ran is not
+part of that key."""
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from vaeadv.report import run as report_run
+from vaeadv.report.context import Context
+from vaeadv.report.scales import SCALES
+from vaeadv.report.store import find_run, reuse_or_train, run_dir_name, training_key
+from vaeadv.robust.config import RobustTrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _finished_run(root: Path, cfg: RobustTrainConfig, name: str = "somewhere") -> Path:
+    run_dir = root / name / "fgsm"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best-epoch=004.ckpt").write_bytes(b"x")
+    recorded = {"config": asdict(cfg), "epochs": cfg.epochs, "run_dir": "/old/place/fgsm",
+                "best_checkpoint": "/old/place/fgsm/checkpoints/best-epoch=004.ckpt"}
+    (run_dir / "results.json").write_text(json.dumps(recorded))
+    return run_dir
+
+
+def test_the_training_key_is_the_whole_config_but_where_and_how_it_reports():
+    cfg = RobustTrainConfig(strategies=("fgsm",), epochs=5)
+    moved = replace(cfg, log_dir="/elsewhere", run_name="x", data_dir="/data", resume=True, progress=False,
+                    attack=False, cross_over=True, eval_limit=10)
+    assert training_key(moved) == training_key(cfg) and run_dir_name("a", moved) == run_dir_name("a", cfg)
+    for change in ({"epochs": 6}, {"seed": 0}, {"fgsm_alpha": 0.25}, {"augment": True}, {"pretrained": "w"}):
+        assert training_key(replace(cfg, **change)) != training_key(cfg), change
+    assert training_key(cfg)["pgd_steps"] == 10  # a code default is part of the key: changing it re-trains
+    assert training_key(asdict(cfg)) == training_key(cfg)  # as recorded in results.json (tuples become lists)
+
+
+def test_a_finished_run_is_found_wherever_it_was_copied_and_rebased(tmp_path):
+    cfg = RobustTrainConfig(strategies=("fgsm",), epochs=5, seed=0)
+    run_dir = _finished_run(tmp_path, replace(cfg, log_dir="/cli/logs", run_name="finetune_aug"))
+    calls = []
+    found = reuse_or_train(cfg, tmp_path, lambda: calls.append(1) or {}, lambda r: r["epochs"] == 5)
+    assert calls == [] and found["run_dir"] == str(run_dir)
+    assert found["best_checkpoint"] == str(run_dir / "checkpoints" / "best-epoch=004.ckpt")
+    assert find_run(tmp_path, replace(cfg, epochs=6), lambda r: True) is None  # other settings: not this run
+    assert find_run(tmp_path, cfg, lambda r: r["epochs"] == 6) is None  # not finished
+    reuse_or_train(replace(cfg, seed=1), tmp_path, lambda: calls.append(1) or {}, lambda r: True)
+    assert calls == [1]
+    assert find_run(tmp_path / "absent", cfg, lambda r: True) is None
+
+
+def test_results_stored_before_the_later_scale_fields_still_load():
+    """The committed cpu-scale report was stored before the real scale's fields existed: it must still render
+    every experiment from its stored results, not as missing."""
+    ctx = Context(REPO / "docs" / "report", SCALES["cpu"])
+    results = report_run.load_results(ctx)
+    assert all(results[name] is not None for name in results), [n for n, r in results.items() if r is None]
+    real = SCALES["real"].as_config()
+    assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 4  # set fields are part of the key
