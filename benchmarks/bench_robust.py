@@ -136,8 +136,8 @@ def main() -> None:
     t_fb = timed(fwd_bwd, repeat=3)
     t_pgd = timed(lambda: pgd(model, xb, yb, EPS, ALPHA, 10), repeat=3)
 
-    def step_cost(strategy):
-        module = RobustClassifier(strategy, eps=0.1 * 0.25, alpha=0.01 * 0.25, pgd_steps=10).to(device)
+    def step_cost(defense):
+        module = RobustClassifier(defense, eps=0.1 * 0.25, alpha=0.01 * 0.25, pgd_steps=10).to(device)
         module.log = lambda *a, **k: None
         module.train()
         xs, ys = to_unit(x_train[:64]).to(device), y_train[:64].to(device)

@@ -64,14 +64,14 @@ def test_robust_train_flags_fill_the_config_by_field_name():
 
     args = build_parser().parse_args(["robust", "train", "--defense", "fgsm", "pgd", "--seed", "7", "--width", "8",
                                       "--pgd-steps", "3", "--precision", "bf16-mixed"])
-    cfg = config_from_args(RobustTrainConfig, args, strategies=tuple(args.strategies))
-    assert cfg.strategies == ("fgsm", "pgd") and cfg.seed == 7 and cfg.width == 8 and cfg.pgd_steps == 3
+    cfg = config_from_args(RobustTrainConfig, args, defenses=tuple(args.defenses))
+    assert cfg.defenses == ("fgsm", "pgd") and cfg.seed == 7 and cfg.width == 8 and cfg.pgd_steps == 3
     assert cfg.precision == "bf16-mixed" and cfg.epochs is None  # None: the recipe's
     plain = build_parser().parse_args(["robust", "train"])
-    defaults = config_from_args(RobustTrainConfig, plain, strategies=tuple(plain.strategies))
+    defaults = config_from_args(RobustTrainConfig, plain, defenses=tuple(plain.defenses))
     assert defaults == RobustTrainConfig()  # the flags' defaults are the dataclass's
     alias = build_parser().parse_args(["robust", "train", "--train-strats", "standard", "fgsm"])
-    assert alias.strategies == ["standard", "fgsm"]  # the template's name still works
+    assert alias.defenses == ["standard", "fgsm"]  # the template's name still works
 
 
 def test_vae_train_flags_fill_the_config_by_field_name_over_the_recipe():

@@ -70,7 +70,7 @@ def _demo_vae(dataset: str, args: argparse.Namespace, out: Path) -> dict:
 def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
     from vaeadv.data.resolve import locate
     from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
-    from vaeadv.robust.train import RobustTrainConfig, train_strategies
+    from vaeadv.robust.train import RobustTrainConfig, train_defenses
     from vaeadv.robust.units import budget
     from vaeadv.robust.viz import examples_to_json, save_overview
 
@@ -87,7 +87,7 @@ def _demo_robust(fallback: str, args: argparse.Namespace, out: Path) -> dict:
                             data_dir=args.data_dir, download=not args.no_download, log_dir=str(out / "robust"),
                             run_name="demo", resume=(out / "robust" / "demo").exists(),
                             progress=not quick and is_terminal(), attack=False, dataset=dataset)
-    (trained,) = train_strategies(cfg)
+    (trained,) = train_defenses(cfg)
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.models import load_classifier
 

@@ -26,7 +26,7 @@ def _finished_run(root: Path, cfg: RobustTrainConfig, name: str = "somewhere") -
 
 
 def test_the_training_key_is_the_whole_config_but_where_and_how_it_reports():
-    cfg = RobustTrainConfig(strategies=("fgsm",), epochs=5)
+    cfg = RobustTrainConfig(defenses=("fgsm",), epochs=5)
     moved = replace(cfg, log_dir="/elsewhere", run_name="x", data_dir="/data", resume=True, progress=False,
                     attack=False, cross_over=True, eval_limit=10)
     assert training_key(moved) == training_key(cfg) and run_dir_name("a", moved) == run_dir_name("a", cfg)
@@ -37,7 +37,7 @@ def test_the_training_key_is_the_whole_config_but_where_and_how_it_reports():
 
 
 def test_a_finished_run_is_found_wherever_it_was_copied_and_rebased(tmp_path):
-    cfg = RobustTrainConfig(strategies=("fgsm",), epochs=5, seed=0)
+    cfg = RobustTrainConfig(defenses=("fgsm",), epochs=5, seed=0)
     run_dir = _finished_run(tmp_path, replace(cfg, log_dir="/cli/logs", run_name="finetune_aug"))
     calls = []
     found = reuse_or_train(cfg, tmp_path, lambda: calls.append(1) or {}, lambda r: r["epochs"] == 5)

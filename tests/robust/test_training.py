@@ -5,7 +5,7 @@ import torch
 
 from vaeadv.errors import VaeadvError
 from vaeadv.robust.module import RobustClassifier, channels_last_pays
-from vaeadv.robust.train import RobustTrainConfig, train_strategies
+from vaeadv.robust.train import RobustTrainConfig, train_defenses
 
 
 def _captured_inputs(module):
@@ -70,15 +70,15 @@ TINY = dict(recipe="fast", epochs=1, batch_size=64, train_subset=256, width=4, l
             eval_limit=48, pgd_steps=2, progress=False, test_subset=200)
 
 
-def test_train_all_strategies_then_resume(real_data_dir, tmp_path):
-    cfg = RobustTrainConfig(strategies=("standard", "fgsm", "pgd"), data_dir=str(real_data_dir),
+def test_train_all_defenses_then_resume(real_data_dir, tmp_path):
+    cfg = RobustTrainConfig(defenses=("standard", "fgsm", "pgd"), data_dir=str(real_data_dir),
                             log_dir=str(tmp_path), **TINY)
-    results = train_strategies(cfg)
-    assert [r["strategy"] for r in results] == ["standard", "fgsm", "pgd"]
+    results = train_defenses(cfg)
+    assert [r["defense"] for r in results] == ["standard", "fgsm", "pgd"]
     assert set(results[0]["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
     assert set(results[1]["attack_eval"]["robust_accuracy"]) == {"fgsm"}
     for r in results:
-        saved = json.loads((tmp_path / "fast_seed42" / r["strategy"] / "results.json").read_text())
+        saved = json.loads((tmp_path / "fast_seed42" / r["defense"] / "results.json").read_text())
         assert saved["attack_eval"]["images"] == 48 and "exact" in saved["attack_eval"]["which"]
         ev = saved["attack_eval"]
         assert all(v <= ev["clean_accuracy"] for v in ev["robust_accuracy"].values())
@@ -86,10 +86,10 @@ def test_train_all_strategies_then_resume(real_data_dir, tmp_path):
     first_steps = torch.load(last, weights_only=True)["global_step"]
     assert first_steps == 4  # 256 images / batch 64
     with pytest.raises(VaeadvError, match="--resume"):
-        train_strategies(cfg)
-    cfg2 = RobustTrainConfig(strategies=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path),
+        train_defenses(cfg)
+    cfg2 = RobustTrainConfig(defenses=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path),
                              resume=True, **{**TINY, "epochs": 2})
-    (again,) = train_strategies(cfg2)
+    (again,) = train_defenses(cfg2)
     after = torch.load(last, weights_only=True)
     assert after["global_step"] == 2 * first_steps  # restored epoch 1's steps, then trained one more epoch
     assert again["epochs"] == 2
@@ -159,18 +159,18 @@ def test_every_defense_trains_under_ddp_with_two_cpu_processes(real_data_dir, tm
                            "2", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--log-dir",
                            str(tmp_path), "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    for strategy in ("standard", "fgsm", "pgd"):
-        r = json.loads((tmp_path / "fast_seed42" / strategy / "results.json").read_text())
-        ckpt = torch.load(tmp_path / "fast_seed42" / strategy / "checkpoints" / "last.ckpt", weights_only=True)
+    for defense in ("standard", "fgsm", "pgd"):
+        r = json.loads((tmp_path / "fast_seed42" / defense / "results.json").read_text())
+        ckpt = torch.load(tmp_path / "fast_seed42" / defense / "checkpoints" / "last.ckpt", weights_only=True)
         assert ckpt["global_step"] == 1  # 256 images / (the recipe's batch 128 × 2 processes)
         assert r["attack_eval"]["images"] == 32 and 0 <= r["clean_eval"]["exact"]["accuracy"] <= 1
 
 
 def test_pretrain_recipe_on_a_tiny_subset_scores_in_fp32_with_intervals(real_data_dir, tmp_path):
-    cfg = RobustTrainConfig(strategies=("standard",), recipe="pretrain", epochs=1, batch_size=64, train_subset=256,
+    cfg = RobustTrainConfig(defenses=("standard",), recipe="pretrain", epochs=1, batch_size=64, train_subset=256,
                             width=8, limit_val_batches=2, progress=False, test_subset=300, augment=True,
                             attack=False, data_dir=str(real_data_dir), log_dir=str(tmp_path))
-    (r,) = train_strategies(cfg)
+    (r,) = train_defenses(cfg)
     ev = r["clean_eval"]
     assert r["train_images"] == 256 and ev["holdout"]["n"] == 2000  # the recipe's hold-out of the training set
     assert ev["test"]["n"] == 300 and ev["exact"]["n"] == 300  # the first 300 test images are exact ones
@@ -188,10 +188,10 @@ def test_finetune_recipe_starts_an_fgsm_defense_from_pretrained_weights(real_dat
 
     start = resnet18(10, width=8)
     torch.save(start.state_dict(), tmp_path / "start.pt")
-    cfg = RobustTrainConfig(strategies=("fgsm",), recipe="finetune", epochs=1, train_subset=128, width=8,
+    cfg = RobustTrainConfig(defenses=("fgsm",), recipe="finetune", epochs=1, train_subset=128, width=8,
                             pretrained=str(tmp_path / "start.pt"), limit_val_batches=1, progress=False,
                             test_subset=100, eval_limit=16, data_dir=str(real_data_dir), log_dir=str(tmp_path))
-    (r,) = train_strategies(cfg)
+    (r,) = train_defenses(cfg)
     assert r["trained"] and r["clean_eval"]["holdout"]["n"] == 2000  # the pretrain recipe's hold-out
     ckpt = torch.load(tmp_path / cfg.default_run_name() / "fgsm" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 2  # 128 images in the template's batches of 64

@@ -30,10 +30,10 @@ def add_commands(groups) -> None:
     robust = groups.add_parser("robust", help="FGSM/PGD attacks and defenses on a CIFAR-10 ResNet18")
     cmds = robust.add_subparsers(dest="command", required=True)
 
-    t = cmds.add_parser("train", help="train ResNet18 with standard / FGSM-objective / PGD-batch strategies",
+    t = cmds.add_parser("train", help="train ResNet18 with the standard / FGSM-objective / PGD-batch defenses",
                         formatter_class=DefaultsHelp)
     t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
-                   default=["standard"], dest="strategies",
+                   default=["standard"], dest="defenses",
                    help="training defenses, one run each (--train-strats: the template's name for it)")
     t.add_argument("--recipe", choices=list(RECIPES), default="template",
                    help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()))
@@ -113,22 +113,22 @@ def _add_budget_flags(p) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from vaeadv.robust.train import train_strategies
+    from vaeadv.robust.train import train_defenses
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if not 0 <= args.fgsm_alpha <= 1:
         raise VaeadvError(f"--fgsm-alpha must lie in [0, 1], got {args.fgsm_alpha}")
-    cfg = config_from_args(RobustTrainConfig, args, strategies=tuple(args.strategies),
+    cfg = config_from_args(RobustTrainConfig, args, defenses=tuple(args.defenses),
                            download=not args.no_download, progress=not args.no_progress and is_terminal(),
                            attack=not args.no_attack)
-    print(f"{'strategy':<10}{'clean(test)':>12}  attacks on exact test images")
-    for r in train_strategies(cfg):
+    print(f"{'defense':<10}{'clean(test)':>12}  attacks on exact test images")
+    for r in train_defenses(cfg):
         if r["clean_test_accuracy"] is None:  # a DDP worker other than rank 0: rank 0 scores and reports
             continue
         ev = r.get("attack_eval", {})
         attacks = "  ".join(f"{k} {v:.3f}" for k, v in ev.get("robust_accuracy", {}).items())
-        print(f"{r['strategy']:<10}{r['clean_test_accuracy']:>12.4f}  {attacks}  → {r['run_dir']}/results.json")
+        print(f"{r['defense']:<10}{r['clean_test_accuracy']:>12.4f}  {attacks}  → {r['run_dir']}/results.json")
     return 0
 
 
@@ -208,13 +208,13 @@ def _export(args: argparse.Namespace) -> int:
 def train_command(config: dict) -> str:
     """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config (flags that
     differ from the defaults, plus the recipe)."""
-    from vaeadv.robust.config import RobustTrainConfig
+    from vaeadv.robust.config import RobustTrainConfig, upgrade_config
 
-    defaults = RobustTrainConfig()
+    config, defaults = upgrade_config(config), RobustTrainConfig()
     flags = {"recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "pretrained": "--pretrained", "train_subset": "--train-subset", "width": "--width", "seed": "--seed",
              "precision": "--precision", "run_name": "--run-name"}
-    parts = ["vaeadv robust train", "--train-strats " + " ".join(config.get("strategies", ["standard"]))]
+    parts = ["vaeadv robust train", "--defense " + " ".join(config.get("defenses", ["standard"]))]
     parts += [f"{flag} {config[key]}" for key, flag in flags.items()
               if key in config and config[key] != getattr(defaults, key)]
     parts += ["--augment"] * bool(config.get("augment")) + ["--no-attack"] * (config.get("attack") is False)

@@ -29,9 +29,10 @@ def _get(d, *keys):
     return d
 
 
-def _matrix_row(r: Results, strategy: str, augment: bool = False):
+def _matrix_row(r: Results, defense: str, augment: bool = False):
     for row in (r.get("adversarial_matrix") or {}).get("rows", []):
-        if row["strategy"] == strategy and row["augment"] == augment:
+        # rows stored before the rename name the defense "strategy"
+        if row.get("defense", row.get("strategy")) == defense and row["augment"] == augment:
             return row
     return None
 

@@ -17,13 +17,13 @@ from vaeadv.report.store import located, reuse_or_train, run_dir_name
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
 from vaeadv.robust.models import load_classifier
-from vaeadv.robust.train import RobustTrainConfig, train_strategies
+from vaeadv.robust.train import RobustTrainConfig, train_defenses
 from vaeadv.robust.units import budget
 from vaeadv.robust.viz import examples_to_json, save_overview
 
 TEMPLATE_EPS = 0.1  # the template's ε (FGSM and PGD), in normalised units
 PIXEL_EPS = 8 / 255  # the customary CIFAR-10 L∞ budget, in pixel units
-STRATEGY_NAMES = {"standard": "standard", "fgsm": "FGSM-defended (adversarial loss)",
+DEFENSE_NAMES = {"standard": "standard", "fgsm": "FGSM-defended (adversarial loss)",
                   "pgd": "PGD-defended (adversarial batch)"}
 
 
@@ -31,7 +31,7 @@ def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None =
             epochs: int | None = None) -> RobustTrainConfig:
     """The training config of one model of this scale (report settings over the code defaults)."""
     s = ctx.scale
-    return RobustTrainConfig(strategies=(model.defense,), recipe=recipe or model.recipe or s.recipe,
+    return RobustTrainConfig(defenses=(model.defense,), recipe=recipe or model.recipe or s.recipe,
                              epochs=epochs or model.epochs or s.cifar_epochs, augment=model.augment,
                              pretrained=model.pretrained, data_dir=ctx.data_dir, download=ctx.download,
                              train_subset=s.cifar_train_subset, train_shard=shard, test_subset=s.test_subset,
@@ -47,18 +47,18 @@ def _trained(ctx: Context, cfg: RobustTrainConfig) -> dict:
     cfg = replace(cfg, log_dir=str(ctx.runs / "robust"), run_name=run_dir_name(label, cfg))
 
     def train() -> dict:
-        ctx.log(f"training CIFAR-10 {cfg.strategies[0]} ({cfg.run_name})")
-        (result,) = train_strategies(cfg)
+        ctx.log(f"training CIFAR-10 {cfg.defenses[0]} ({cfg.run_name})")
+        (result,) = train_defenses(cfg)
         return located({"config": asdict(cfg), **result}, Path(result["run_dir"]))
 
-    just_loads = cfg.pretrained is not None and cfg.strategies == ("standard",)  # train_one trains nothing
+    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)  # train_one trains nothing
     epochs = 0 if just_loads else cfg.epochs
     return reuse_or_train(cfg, ctx.runs / "robust", train,
                           lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint")))
 
 
 def model_name(model: CifarModel) -> str:
-    name = STRATEGY_NAMES[model.defense] + (" + augmentation" if model.augment else "")
+    name = DEFENSE_NAMES[model.defense] + (" + augmentation" if model.augment else "")
     if model.pretrained:
         name += f" ({model.pretrained})" if model.defense == "standard" else f" (from {model.pretrained})"
     return name
@@ -97,7 +97,7 @@ def adversarial_matrix(ctx: Context) -> dict:
         model = _classifier(ctx, r)
         start = time.perf_counter()
         ev = robust_accuracy(model, x, y, attacks, keep_examples=2)
-        row = {"model": model_name(m), "strategy": m.defense, "augment": m.augment,
+        row = {"model": model_name(m), "defense": m.defense, "augment": m.augment,
                "recipe": r["config"]["recipe"], "epochs": r["epochs"], "pretrained": m.pretrained,
                "checkpoint": _shown(ctx, r["best_checkpoint"]),
                "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],
@@ -109,7 +109,7 @@ def adversarial_matrix(ctx: Context) -> dict:
             row["examples"] = examples_to_json(ev["examples"], classes)
             row["pictures"] = ctx.rel(pictures) if pictures else None
         rows.append(row)
-    standard = [r for r in rows if r["strategy"] == "standard"]
+    standard = [r for r in rows if r["defense"] == "standard"]
     best = max(standard, key=lambda r: r["clean_test_accuracy"] or 0.0)
     return {"evaluated_on": which, "images": len(x), "data": trained[0][1].get("data"),
             "attacks": [a.label for a in attacks], "rows": rows, "best_standard": best["model"],
@@ -137,11 +137,11 @@ def robustness_curves(ctx: Context) -> dict:
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    models = {r["strategy"]: _classifier(ctx, r) for r in trained}
-    curves = {strategy: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
+    models = {m.defense: _classifier(ctx, r) for m, r in zip(s.curve_models(), trained, strict=True)}
+    curves = {defense: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
                                                alpha_ratio=2.5 / s.pgd_steps)
                          for kind in ("noise", "fgsm", "pgd")}
-              for strategy, model in models.items()}
+              for defense, model in models.items()}
     standard = models["standard"]
     cost = {}
     for spec in (AttackSpec("fgsm", PIXEL_EPS, name="fgsm"),
@@ -157,10 +157,10 @@ def robustness_curves(ctx: Context) -> dict:
 def _plot_curves(curves: dict, path: Path) -> Path:
     plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
-    for ax, (strategy, by_kind) in zip(axes[0], curves.items(), strict=True):
+    for ax, (defense, by_kind) in zip(axes[0], curves.items(), strict=True):
         for kind, points in by_kind.items():
             ax.plot([p["eps"] * 255 for p in points], [p["accuracy"] for p in points], "o-", label=kind)
-        ax.set_title(STRATEGY_NAMES[strategy], fontsize=9)
+        ax.set_title(DEFENSE_NAMES[defense], fontsize=9)
         ax.set_xlabel("ε (pixel units, ×1/255)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)

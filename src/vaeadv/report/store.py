@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vaeadv.io import atomic_write_json
+from vaeadv.robust.config import upgrade_config
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -29,7 +30,7 @@ NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume
 
 def training_key(config: Any) -> dict[str, Any]:
     """The settings that determine a trained model: the whole config but the fields above."""
-    fields = config if isinstance(config, dict) else asdict(config)
+    fields = upgrade_config(config) if isinstance(config, dict) else asdict(config)
     return {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
 
 

@@ -4,13 +4,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from vaeadv.robust.recipes import get_recipe
+
+Defense = Literal["standard", "fgsm", "pgd"]
+LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
+
+
+def upgrade_config(config: dict) -> dict:
+    """A recorded ``robust train`` config in today's field names (older runs called the defenses strategies)."""
+    return {LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}
 
 
 @dataclass
 class RobustTrainConfig:
-    strategies: tuple[str, ...] = ("standard",)
+    defenses: tuple[Defense, ...] = ("standard",)
     dataset: str = "cifar10"
     recipe: str = "template"
     epochs: int | None = None

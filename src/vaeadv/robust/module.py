@@ -1,4 +1,4 @@
-"""The classifier as a LightningModule; ``strategy`` picks standard, FGSM-objective or PGD-batch training.
+"""The classifier as a LightningModule; ``defense`` picks standard, FGSM-objective or PGD-batch training.
 
 ε and α are pixel-space budgets (floats or per-channel tensors); the CLI converts the template's
 normalised units. Images arrive as uint8 and become [0,1] floats on the device.
@@ -18,7 +18,7 @@ from vaeadv.robust.models import resnet18
 from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused
 from vaeadv.robust.recipes import RECIPES, get_recipe, warmup_linear_decay, warmup_steps
 
-STRATEGIES = ("standard", "fgsm", "pgd")
+DEFENSES = ("standard", "fgsm", "pgd")
 
 
 # oneDNN's AVX2 1x1 stride-2 backward-weights kernel mis-handles channels-last inputs with fewer than 8 input
@@ -54,18 +54,20 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and
 
 
 class RobustClassifier(pl.LightningModule):
-    """The ResNet18 under training. ``strategy`` is the defense (standard, fgsm, pgd); ``recipe`` names the
+    """The ResNet18 under training. ``defense`` is standard, fgsm or pgd; ``recipe`` names the
     optimisation (``vaeadv.robust.recipes``). ε and α are pixel-space budgets; inputs arrive as uint8 batches.
     ``channels_last=None`` decides at fit start from the device and precision."""
 
-    def __init__(self, strategy: str = "standard", recipe: str = "template", *, lr: float | None = None,
+    def __init__(self, defense: str = "standard", recipe: str = "template", *, lr: float | None = None,
                  epochs: int = 30, eps: list[float] | float = 0.025, alpha: list[float] | float = 0.0025,
                  pgd_steps: int = 10, fgsm_alpha: float = 0.5, width: int = 64, weight_decay: float | None = None,
-                 channels_last: bool | None = None) -> None:
+                 channels_last: bool | None = None, strategy: str | None = None) -> None:
         super().__init__()
-        if strategy not in STRATEGIES or recipe not in RECIPES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, recipe one of {tuple(RECIPES)}")
-        self.save_hyperparameters()
+        if strategy is not None:  # the defense's name in checkpoints written before it was called a defense
+            defense = strategy
+        if defense not in DEFENSES or recipe not in RECIPES:
+            raise ValueError(f"defense must be one of {DEFENSES}, recipe one of {tuple(RECIPES)}")
+        self.save_hyperparameters(ignore=["strategy"])
         self.recipe = get_recipe(recipe)
         self.model = resnet18(10, width=width)
         self._channels_last = False
@@ -95,15 +97,15 @@ class RobustClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        strategy = self.hparams.strategy
-        if strategy == "fgsm" and self._can_fuse_backward():
+        defense = self.hparams.defense
+        if defense == "fgsm" and self._can_fuse_backward():
             params = [p for p in self.parameters() if p.requires_grad]
             loss, logits, grads, _ = fgsm_objective_fused(self, x, y, self.eps, self.hparams.fgsm_alpha, params,
                                                           criterion=self.criterion)
             self._pending_grads = list(zip(params, grads, strict=True))
-        elif strategy == "fgsm":
+        elif defense == "fgsm":
             loss, logits = fgsm_objective(self, x, y, self.eps, self.hparams.fgsm_alpha, criterion=self.criterion)
-        elif strategy == "pgd":
+        elif defense == "pgd":
             adv = pgd(self, x, y, self.eps, self.alpha, self.hparams.pgd_steps)  # crafted in eval mode
             both = self(torch.cat([x, adv]))
             loss = self.criterion(both, torch.cat([y, y]))

@@ -1,4 +1,4 @@
-"""`vaeadv robust train`: one Lightning run per strategy, then the template's attack matrix on the best model."""
+"""`vaeadv robust train`: one Lightning run per defense, then the template's attack matrix on the best model."""
 
 from __future__ import annotations
 
@@ -26,34 +26,34 @@ from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock
 CHECKPOINT_MINUTES = 10.0  # last.ckpt is also rewritten this often mid-epoch (a PGD epoch takes > 1 h on a CPU)
 
 
-def attacks_for(cfg: RobustTrainConfig, strategy: str) -> list[AttackSpec]:
+def attacks_for(cfg: RobustTrainConfig, defense: str) -> list[AttackSpec]:
     """The template's matrix: a standard model meets FGSM and PGD, a defended one its own attack;
     with ``cross_over`` every model meets both."""
     fgsm = AttackSpec("fgsm", budget(cfg.fgsm_eps, cfg.units), name="fgsm")
     pgd = AttackSpec("pgd", budget(cfg.pgd_eps, cfg.units), budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps,
                      name="pgd")
-    if cfg.cross_over or strategy == "standard":
+    if cfg.cross_over or defense == "standard":
         return [fgsm, pgd]
-    return [fgsm] if strategy == "fgsm" else [pgd]
+    return [fgsm] if defense == "fgsm" else [pgd]
 
 
-def train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule) -> dict:
+def train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule) -> dict:
     """Train (or resume, or with ``--pretrained`` and the standard defense just load) one ResNet18 under
-    ``log_dir/run/strategy`` on ``dm``'s uint8 images; then score it in fp32 (clean accuracy with Wilson CIs, and
+    ``log_dir/run/defense`` on ``dm``'s uint8 images; then score it in fp32 (clean accuracy with Wilson CIs, and
     the template's attacks with pixel-space budgets) and write ``results.json``. The run folder is locked."""
-    run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / strategy
+    run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / defense
     with run_lock(run_dir):
-        return _train_one(cfg, strategy, dm, run_dir)
+        return _train_one(cfg, defense, dm, run_dir)
 
 
-def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_dir: Path) -> dict:
+def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_dir: Path) -> dict:
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.exists() and not cfg.resume:
         raise VaeadvError(f"{run_dir} already holds a run. Pass --resume to continue it, or --run-name for a new one.")
     pl.seed_everything(cfg.seed, verbose=False)
     epochs = cfg.resolved("epochs")
-    eps = budget(cfg.pgd_eps if strategy == "pgd" else cfg.fgsm_eps, cfg.units)
-    model = RobustClassifier(strategy, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
+    eps = budget(cfg.pgd_eps if defense == "pgd" else cfg.fgsm_eps, cfg.units)
+    model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
                              fgsm_alpha=cfg.fgsm_alpha, width=cfg.width)
     if cfg.pretrained:
@@ -71,7 +71,7 @@ def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_d
         limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
-    trained = not (strategy == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
+    trained = not (defense == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
     if trained:
         trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
         best = checkpoint.best_model_path
@@ -80,7 +80,7 @@ def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_d
             model.load_state_dict(state)
     fit_s = time.perf_counter() - start
     model.eval()
-    result = {"strategy": strategy, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
+    result = {"defense": defense, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
               checkpoint.best_model_path if trained else cfg.pretrained,
               "epochs": epochs if trained else 0, "train_seconds": round(fit_s, 1),
               "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
@@ -96,7 +96,7 @@ def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_d
     if cfg.attack and trainer.is_global_zero:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
-        r = robust_accuracy(model.model, x, y, attacks_for(cfg, strategy), batch_size=256)
+        r = robust_accuracy(model.model, x, y, attacks_for(cfg, defense), batch_size=256)
         result["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
                                  "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
     if trainer.is_global_zero:
@@ -105,11 +105,11 @@ def _train_one(cfg: RobustTrainConfig, strategy: str, dm: CifarDataModule, run_d
     return result
 
 
-def train_strategies(cfg: RobustTrainConfig) -> list[dict]:
+def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
                          train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
                          dataset=cfg.dataset,
                          train_shard=cfg.train_shard)
     dm.setup()
-    return [train_one(cfg, s, dm) for s in cfg.strategies]
+    return [train_one(cfg, d, dm) for d in cfg.defenses]

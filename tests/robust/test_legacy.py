@@ -1,0 +1,61 @@
+"""Runs written before the training defense was renamed from "strategy" still load, resume and reproduce.
+
+The fixture is a real run folder written by ``vaeadv robust train --train-strats fgsm`` at commit fd9f357 (the
+last one before the rename; width 2, 64 images, 1 epoch): its checkpoint's hyper-parameters say
+``strategy="fgsm"`` and its results.json says ``"strategies": ["fgsm"]`` and ``"strategy": "fgsm"``."""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from vaeadv.cli import main
+from vaeadv.cli.robust import train_command
+from vaeadv.report.answers import answers
+from vaeadv.report.store import training_key
+from vaeadv.robust.config import RobustTrainConfig
+from vaeadv.robust.models import load_classifier
+from vaeadv.robust.module import RobustClassifier
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pre_defense_rename"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_an_old_checkpoint_loads_as_its_defense():
+    ckpt = FIXTURE / "old" / "fgsm" / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["hyper_parameters"]["strategy"] == "fgsm" and "defense" not in saved["hyper_parameters"]
+    module = RobustClassifier.load_from_checkpoint(ckpt, weights_only=True)
+    assert module.hparams.defense == "fgsm" and "strategy" not in module.hparams
+    model = load_classifier(ckpt)
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_an_old_results_config_keys_and_reproduces_as_today():
+    old = json.loads((FIXTURE / "old" / "fgsm" / "results.json").read_text())["config"]
+    assert "strategies" in old and "defenses" not in old
+    today = RobustTrainConfig(defenses=("fgsm",), recipe="fast", epochs=1, train_subset=64, width=2,
+                              limit_val_batches=1, test_subset=50, pgd_steps=1, seed=3)
+    assert training_key(old) == training_key(today)  # the report reuses the old run
+    assert train_command(old).startswith("vaeadv robust train --defense fgsm ")
+
+
+def test_an_old_run_folder_resumes_under_todays_code(real_data_dir, tmp_path, capsys):
+    shutil.copytree(FIXTURE, tmp_path / "logs")
+    assert main(["robust", "train", "--defense", "fgsm", "--recipe", "fast", "--epochs", "2", "--train-subset", "64",
+                 "--width", "2", "--limit-val-batches", "1", "--test-subset", "50", "--pgd-steps", "1", "--seed",
+                 "3", "--no-attack", "--data-dir", str(real_data_dir), "--log-dir", str(tmp_path / "logs"),
+                 "--run-name", "old", "--resume", "--no-progress"]) == 0
+    run = tmp_path / "logs" / "old" / "fgsm"
+    resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (resumed["epoch"], resumed["global_step"]) == (2, 2)  # one more epoch than the (1, 1) it was saved at
+    assert resumed["hyper_parameters"]["defense"] == "fgsm"
+    assert json.loads((run / "results.json").read_text())["defense"] == "fgsm"
+
+
+def test_the_committed_report_rows_written_before_the_rename_are_still_quoted():
+    results = json.loads((REPO / "docs" / "report" / "results.json").read_text())["results"]
+    assert "strategy" in results["adversarial_matrix"]["rows"][0]  # written before the rename
+    q22 = dict(answers(results))["Q2.2 (defense results)."]
+    assert "(missing)" not in q22
