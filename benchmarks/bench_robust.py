@@ -15,6 +15,8 @@ Usage: python benchmarks/bench_robust.py [--images 200] [--train-images 2048] [-
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +25,11 @@ from common import suffix, timed, write
 from vaeadv.data import load_dataset
 from vaeadv.data.cifar import read_cifar_npz
 from vaeadv.robust.attacks import input_gradient, pgd
-from vaeadv.robust.evaluate import AttackSpec, full_fp32, one_at_a_time_accuracy, robust_accuracy, to_unit
+from vaeadv.robust.evaluate import AttackSpec, full_fp32, robust_accuracy, to_unit
 from vaeadv.robust.module import RobustClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' oracle is the baseline
+from tests.robust.helpers import one_at_a_time_accuracy  # noqa: E402
 
 EPS, ALPHA = 8 / 255, 2 / 255
 

@@ -1,8 +1,12 @@
-"""A tiny, quickly trained classifier on synthetic 32×32 images, so attack accounting has real work to do."""
+"""A tiny, quickly trained classifier on synthetic 32×32 images, so attack accounting has real work to do; and
+the one-image-at-a-time oracle the batched evaluation is held to."""
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
+from vaeadv.robust.attacks import eval_mode
+from vaeadv.robust.evaluate import AttackSpec, full_fp32, to_unit
 from vaeadv.robust.models import resnet18
 
 
@@ -27,3 +31,22 @@ def trained_tiny_model(steps=60, seed=0):
         opt.step()
     model.zero_grad(set_to_none=True)
     return model.eval()
+
+
+def one_at_a_time_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: AttackSpec,
+                           device: str | torch.device = "cpu") -> tuple[float, float]:
+    """The template's loop, one image per forward/backward: the test oracle that the batched evaluation must
+    match count for count (and the benchmark's baseline). Returns (clean, robust)."""
+    clean = correct = 0
+    with eval_mode(model), full_fp32():
+        for i in range(len(images)):
+            x = to_unit(images[i:i + 1]).to(device)
+            y = labels[i:i + 1].to(device)
+            with torch.no_grad():
+                if model(x).argmax(1).item() != y.item():
+                    continue
+            clean += 1
+            adv = attack.run(model, x, y)
+            with torch.no_grad():
+                correct += int(model(adv).argmax(1).item() == y.item())
+    return clean / len(images), correct / len(images)

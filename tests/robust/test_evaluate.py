@@ -2,11 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.robust.helpers import synthetic_data, trained_tiny_model
+from tests.robust.helpers import one_at_a_time_accuracy, synthetic_data, trained_tiny_model
 from vaeadv.robust.evaluate import (
     AttackSpec,
     accuracy_vs_eps,
-    one_at_a_time_accuracy,
     robust_accuracy,
     transfer_accuracy,
 )

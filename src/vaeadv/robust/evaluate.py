@@ -145,25 +145,6 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     }
 
 
-def one_at_a_time_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: AttackSpec,
-                           device: str | torch.device = "cpu") -> tuple[float, float]:
-    """The template's loop, one image per forward/backward, kept as the reference that the batched
-    evaluation must match count for count (and as the benchmark's baseline). Returns (clean, robust)."""
-    clean = correct = 0
-    with eval_mode(model), full_fp32():
-        for i in range(len(images)):
-            x = to_unit(images[i:i + 1]).to(device)
-            y = labels[i:i + 1].to(device)
-            with torch.no_grad():
-                if model(x).argmax(1).item() != y.item():
-                    continue
-            clean += 1
-            adv = attack.run(model, x, y)
-            with torch.no_grad():
-                correct += int(model(adv).argmax(1).item() == y.item())
-    return clean / len(images), correct / len(images)
-
-
 def accuracy_vs_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
                     eps_values: Sequence[float], *, steps: int = 10, alpha_ratio: float = 0.1,
                     batch_size: int = 256) -> list[dict]:
