@@ -193,3 +193,50 @@ def test_sigterm_during_a_report_exits_143_and_leaves_no_temporaries(real_data_d
     assert proc.returncode == 143, err[-2000:]
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
     assert not (tmp_path / ".lock").exists()  # the lock is released on the way out
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch MARKER",))
+
+
+def _hostile_checkpoints(folder):
+    """Each kind of bad file a user might hand to a command that reads a checkpoint."""
+    from vaeadv.robust.module import RobustClassifier
+    from vaeadv.vae.module import VAE
+
+    vae = VAE(num_filters=4, z_dim=2)
+    robust = RobustClassifier("standard", width=2)
+    files = {
+        "malicious": {"state_dict": _Boom()},
+        "vae": {"state_dict": vae.state_dict(), "hyper_parameters": dict(vae.hparams)},
+        "robust": {"state_dict": robust.state_dict(), "hyper_parameters": dict(robust.hparams)},
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = folder / f"{name}.ckpt"
+        torch.save(content, paths[name])
+    paths["truncated"] = folder / "truncated.ckpt"
+    paths["truncated"].write_bytes(paths["robust"].read_bytes()[:5000])
+    paths["random"] = folder / "random.ckpt"
+    paths["random"].write_bytes(np.random.default_rng(0).bytes(4096))
+    return paths
+
+
+@pytest.mark.parametrize("command", ["vae evaluate", "robust attack", "robust train --pretrained"])
+def test_hostile_checkpoints_are_one_line_and_run_no_code(real_data_dir, tmp_path, command):
+    paths = _hostile_checkpoints(tmp_path)
+    wrong_kind = "robust" if command == "vae evaluate" else "vae"
+    for kind in ("malicious", "truncated", "random", wrong_kind):
+        path = str(paths[kind])
+        args = {"vae evaluate": ["vae", "evaluate", path, "--limit", "8", "--out", str(tmp_path / "e.json")],
+                "robust attack": ["robust", "attack", path, "--limit", "8", "--out", str(tmp_path / "att")],
+                "robust train --pretrained": ["robust", "train", "--pretrained", path, "--epochs", "1",
+                                              "--train-subset", "64", "--log-dir", str(tmp_path / "logs"),
+                                              "--no-progress"]}[command]
+        proc = subprocess.run([sys.executable, "-m", "vaeadv", *args, "--data-dir", str(real_data_dir)],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        line = _one_line_error(proc)
+        assert path in line or kind in ("truncated", "random", "malicious"), line
+        assert not (tmp_path / "MARKER").exists(), f"{command} ran code from a {kind} checkpoint"
+        assert not (tmp_path / "e.json").exists() and not (tmp_path / "att" / "attack_results.json").exists()
