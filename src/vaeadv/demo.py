@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from vaeadv.errors import VaeadvError
-from vaeadv.progress import is_terminal
+from vaeadv.terminal import is_terminal
 
 INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist"
 

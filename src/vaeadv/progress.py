@@ -8,10 +8,6 @@ import time
 import lightning.pytorch as pl
 
 
-def is_terminal() -> bool:
-    return sys.stderr.isatty()
-
-
 class EpochLine(pl.Callback):
     """Prints ``epoch N/M  metric value ...  (elapsed)`` after each validation, flushed at once, so a run's log
     is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from vaeadv.cli.types import DefaultsHelp, add_data_flags, positive_int
 from vaeadv.errors import VaeadvError
-from vaeadv.progress import is_terminal
 from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
+from vaeadv.terminal import is_terminal
 
 
 def add_commands(groups) -> None:

@@ -19,9 +19,12 @@ from vaeadv.cli.types import (
     unit_fraction,
 )
 from vaeadv.errors import VaeadvError
-from vaeadv.progress import is_terminal
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.recipes import DESCRIPTIONS, RECIPES
+from vaeadv.terminal import is_terminal
+
+ATTACK_KINDS = ("fgsm", "pgd", "noise", "apgd-ce", "apgd-dlr", "apgd-t", "strong")  # evaluate.KINDS; this
+# module stays light to import (no torch) for a fast --help
 
 D = defaults_of(RobustTrainConfig)
 
@@ -72,10 +75,14 @@ def add_commands(groups) -> None:
                         formatter_class=DefaultsHelp)
     a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', a torchvision-layout state dict, "
                                       "or a shipped name (vaeadv-resnet18)")
-    a.add_argument("--attack", nargs="+", choices=["fgsm", "pgd", "noise"], default=["fgsm", "pgd"])
+    a.add_argument("--attack", nargs="+", choices=list(ATTACK_KINDS), default=["fgsm", "pgd"],
+                   help="apgd-ce / apgd-dlr / apgd-t: APGD (Croce & Hein 2020) with the cross-entropy, DLR or "
+                        "targeted DLR loss; strong: APGD-CE then APGD-T on the survivors (AutoAttack-lite)")
     a.add_argument("--eps", type=nonneg_float, nargs="+", help="one or more ε (default: 0.1 normalised)")
     a.add_argument("--alpha", type=nonneg_float, help="PGD step (default: ε/10)")
     a.add_argument("--steps", type=positive_int, default=10, help="PGD iterations")
+    a.add_argument("--apgd-steps", type=positive_int, default=100, help="APGD iterations (the authors' 100)")
+    a.add_argument("--targets", type=positive_int, default=3, help="APGD-T target classes (AutoAttack: 9)")
     a.add_argument("--random-start", action="store_true", help="PGD from a uniform point of the ε-ball")
     a.add_argument("--restarts", type=positive_int, default=1)
     a.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
@@ -152,9 +159,10 @@ def _attack(args: argparse.Namespace) -> int:
     for eps in args.eps or [0.1]:
         alpha = args.alpha if args.alpha is not None else eps / 10
         for kind in args.attack:
-            specs.append(AttackSpec(kind, budget(eps, args.units), budget(alpha, args.units), args.steps,
+            steps = args.apgd_steps if kind.startswith("apgd") or kind == "strong" else args.steps
+            specs.append(AttackSpec(kind, budget(eps, args.units), budget(alpha, args.units), steps,
                                     loss=args.fgsm_loss if kind == "fgsm" else "ce", random_start=args.random_start,
-                                    restarts=args.restarts, name=f"{kind} eps={eps:g}"))
+                                    restarts=args.restarts, name=f"{kind} eps={eps:g}", targets=args.targets))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
     result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"first {len(x)} {which}",

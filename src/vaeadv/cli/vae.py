@@ -21,7 +21,7 @@ from vaeadv.cli.types import (
 )
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
-from vaeadv.progress import is_terminal
+from vaeadv.terminal import is_terminal
 from vaeadv.vae.config import RECIPES, DatasetName, LrSchedule, VAETrainConfig, recipe_config
 
 D = defaults_of(VAETrainConfig)

@@ -17,12 +17,16 @@ import torch
 import torch.nn as nn
 
 from vaeadv.robust.attacks import Budget, _fgsm, _pgd, check_inputs, eval_mode, loss_function, random_sign_noise
+from vaeadv.robust.autopgd import apgd, apgd_targeted
 from vaeadv.stats import accuracy_with_ci
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """One attack configuration. ``kind`` is ``fgsm``, ``pgd`` or ``noise`` (random signs of size ε)."""
+    """One attack configuration. ``kind`` is ``fgsm``, ``pgd``, ``noise`` (random signs of size ε), ``apgd-ce``,
+    ``apgd-dlr``, ``apgd-t`` (targeted DLR over ``targets`` classes) or ``strong`` (AutoAttack-lite: APGD-CE,
+    then APGD-T on the images it did not flip; the worst case per image). APGD kinds run ``steps`` iterations
+    (the authors' 100 when ``steps`` is 0)."""
 
     kind: str
     eps: Budget
@@ -32,6 +36,7 @@ class AttackSpec:
     random_start: bool = False
     restarts: int = 1
     name: str = ""
+    targets: int = 3  # APGD-T: target classes (AutoAttack's standard version uses 9)
 
     @property
     def label(self) -> str:
@@ -53,7 +58,35 @@ class AttackSpec:
                         restarts=self.restarts, loss=self.loss, grad=grad, generator=generator)
         if self.kind == "noise":
             return random_sign_noise(images, self.eps, generator)
+        steps = self.steps or APGD_STEPS
+        if self.kind in ("apgd-ce", "apgd-dlr"):
+            return apgd(model, images, labels, self.eps, steps=steps, loss=self.kind[5:], restarts=self.restarts,
+                        generator=generator)
+        if self.kind == "apgd-t":
+            return apgd_targeted(model, images, labels, self.eps, steps=steps, targets=self.targets,
+                                 generator=generator)
+        if self.kind == "strong":
+            return strong_attack(model, images, labels, self.eps, steps=steps, targets=self.targets,
+                                 generator=generator)
         raise ValueError(f"unknown attack kind '{self.kind}'")
+
+
+KINDS = ("fgsm", "pgd", "noise", "apgd-ce", "apgd-dlr", "apgd-t", "strong")
+APGD_STEPS = 100
+
+
+def strong_attack(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *,
+                  steps: int = APGD_STEPS, targets: int = 3, generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """AutoAttack-lite: APGD-CE, then APGD-T on the images it left correctly classified; the worst case per
+    image. No PGD inside, as in AutoAttack."""
+    adv = apgd(model, images, labels, eps, steps=steps, generator=generator)
+    with eval_mode(model), torch.no_grad():
+        alive = (model(adv).argmax(1) == labels).nonzero().flatten()
+    if len(alive):
+        adv[alive] = apgd_targeted(model, images[alive], labels[alive], eps, steps=steps, targets=targets,
+                                   generator=generator)
+    return adv
 
 
 @contextlib.contextmanager
@@ -94,8 +127,8 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     check_inputs(images, labels, allow_uint8=True, **{f"{a.label} eps": a.eps for a in attacks},
                  **{f"{a.label} alpha": a.alpha for a in attacks})
     for attack in attacks:
-        if attack.kind not in ("fgsm", "pgd", "noise"):
-            raise ValueError(f"unknown attack kind '{attack.kind}' (use fgsm, pgd or noise)")
+        if attack.kind not in KINDS:
+            raise ValueError(f"unknown attack kind '{attack.kind}' (use {', '.join(KINDS)})")
     device = torch.device(device) if device else next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     n = len(images)

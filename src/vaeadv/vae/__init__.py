@@ -1,8 +1,29 @@
-"""Variational autoencoder on k-level images: the assignment's template names, plus β and IWAE."""
+"""Variational autoencoder on k-level images: the assignment's template names, plus β and IWAE — the public API::
 
-from vaeadv.vae.losses import KLD, elbo_to_bpd, sample_reparameterize
-from vaeadv.vae.module import VAE
-from vaeadv.vae.networks import CNNDecoder, CNNEncoder
-from vaeadv.vae.viz import visualize_manifold
+    from vaeadv.vae import VAE, CNNEncoder, CNNDecoder, KLD, sample_reparameterize, elbo_to_bpd
 
-__all__ = ["KLD", "VAE", "CNNDecoder", "CNNEncoder", "elbo_to_bpd", "sample_reparameterize", "visualize_manifold"]
+The names are loaded on first use, so that importing a light submodule (``vaeadv.vae.config`` for the command
+line's ``--help``) does not import torch and Lightning.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "KLD": "losses", "elbo_to_bpd": "losses", "sample_reparameterize": "losses",
+    "VAE": "module", "CNNDecoder": "networks", "CNNEncoder": "networks", "visualize_manifold": "viz",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vaeadv.vae' has no attribute '{name}'")
+    value = getattr(import_module(f"vaeadv.vae.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

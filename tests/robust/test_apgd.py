@@ -1,0 +1,156 @@
+"""APGD against values known independently: the paper's checkpoint formula, hand-computed DLR values, and a
+linear model whose worst case in the ε-ball is known in closed form; plus the attack contract."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from tests.robust.helpers import synthetic_data, trained_tiny_model
+from vaeadv.robust.autopgd import apgd, apgd_targeted, checkpoints, dlr_loss
+from vaeadv.robust.evaluate import AttackSpec, robust_accuracy, strong_attack
+
+EPS = 0.05
+
+
+def paper_checkpoints(n: int) -> list[int]:
+    """w_j = ⌈p_j·N⌉, p_0 = 0, p_1 = 0.22, p_(j+1) = p_j + max(p_j − p_(j−1) − 0.03, 0.06) (paper, Sec. 3.2)."""
+    p_prev, p, out = 0.0, 0.22, []
+    while math.ceil(p * n - 1e-9) <= n:
+        out.append(math.ceil(p * n - 1e-9))
+        p_prev, p = p, p + max(p - p_prev - 0.03, 0.06)
+    return out
+
+
+@pytest.mark.parametrize("n", [100, 200, 1000])
+def test_checkpoints_follow_the_papers_formula(n):
+    assert checkpoints(n) == paper_checkpoints(n)
+
+
+def test_checkpoints_for_100_iterations_by_hand():
+    # intervals 22, 19, 16, 13, 10, 7, then the floor of 6
+    assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+
+
+def test_dlr_by_hand_and_invariant_to_shift_and_scale():
+    z = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
+    assert dlr_loss(z, torch.tensor([0])).item() == pytest.approx(-(3 - 2) / (3 - 1))  # y on top: vs 2nd
+    assert dlr_loss(z, torch.tensor([2])).item() == pytest.approx(-(2 - 3) / (3 - 1))  # y below the top
+    targeted = dlr_loss(z, torch.tensor([0]), torch.tensor([3])).item()
+    assert targeted == pytest.approx(-(3 - 0) / (3 - (1 + 0) / 2))
+    assert dlr_loss(7 * z - 4, torch.tensor([2])).item() == pytest.approx(dlr_loss(z, torch.tensor([2])).item())
+    with pytest.raises(ValueError, match="at least 3 classes"):
+        dlr_loss(torch.zeros(1, 2), torch.tensor([0]))
+
+
+class LinearTwoWay(nn.Module):
+    """Logits W·x + b over 4 classes; classes 2 and 3 are never competitive (bias −100), so classes 0 and 1 decide
+    and the worst point of the ε-ball (away from the [0,1] edges) is x − ε·sign(w_y − w_other), in closed form."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(torch.randn(2, 3 * 4 * 4, generator=g) * 0.05)
+        self.bias = nn.Parameter(torch.tensor([0.0, 0.0]))
+
+    def forward(self, x):
+        two = x.flatten(1) @ self.w.T + self.bias
+        return torch.cat([two, torch.full((len(x), 1), -100.0), torch.full((len(x), 1), -101.0)], dim=1)
+
+
+def _linear_case(n=64):
+    model = LinearTwoWay()
+    g = torch.Generator().manual_seed(1)
+    x = 0.1 + 0.8 * torch.rand(n, 3, 4, 4, generator=g)  # ε away from the edges: no clamping
+    with torch.no_grad():
+        y = model(x)[:, :2].argmax(1)
+        diff = (model.w[0] - model.w[1]).view(1, 3, 4, 4)
+        direction = torch.where(y.view(-1, 1, 1, 1) == 0, -diff.sign(), diff.sign())  # lowers y's margin
+        worst = x + EPS * direction
+        flippable = model(worst)[:, :2].argmax(1) != y
+        margin = (model(worst)[:, 0] - model(worst)[:, 1]).abs()
+    keep = margin > 1e-3  # nothing sits on the boundary, where float noise could decide
+    return model, x[keep], y[keep], worst[keep], flippable[keep]
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_on_a_linear_model_apgd_finds_exactly_the_flippable_images_and_the_worst_corner(loss):
+    model, x, y, worst, flippable = _linear_case()
+    assert 0 < int(flippable.sum()) < len(x)  # both kinds are present
+    adv = apgd(model, x, y, EPS, steps=20, loss=loss, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        flipped = model(adv).argmax(1) != y
+    assert torch.equal(flipped, flippable)
+    # the images that cannot be flipped end at the loss maximum: the corner
+    assert torch.allclose(adv[~flippable], worst[~flippable], atol=1e-6)
+
+
+def test_targeted_apgd_moves_to_the_target():
+    model, x, y, _, flippable = _linear_case()
+    adv = apgd_targeted(model, x, y, EPS, steps=20, targets=1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pred = model(adv).argmax(1)
+    assert torch.equal(pred != y, flippable) and bool((pred[flippable] == 1 - y[flippable]).all())
+
+
+def test_contract_bounds_mode_and_no_parameter_gradients():
+    model = trained_tiny_model()
+    x, y = synthetic_data(48, seed=3)
+    model.train()
+    eps = torch.tensor([0.02, 0.04, 0.03])  # per channel
+    for adv in (apgd(model, x, y, eps, steps=10), apgd(model, x, y, eps, steps=10, loss="dlr", restarts=2),
+                apgd_targeted(model, x, y, eps, steps=10, targets=2)):
+        assert bool((adv >= 0).all() and (adv <= 1).all())
+        assert bool(((adv - x).abs() <= eps.view(1, 3, 1, 1) + 1e-6).all())
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert torch.equal(apgd(model, x, y, 0.0, steps=5), x)  # ε = 0: nothing moves
+
+
+def test_bad_arguments_are_value_errors():
+    model = trained_tiny_model()
+    x, y = synthetic_data(4)
+    with pytest.raises(ValueError, match="steps and restarts"):
+        apgd(model, x, y, EPS, steps=0)
+    with pytest.raises(ValueError, match="unknown APGD loss"):
+        apgd(model, x, y, EPS, loss="mse")
+    with pytest.raises(ValueError, match="targets must be"):
+        apgd_targeted(model, x, y, EPS, targets=10)
+    with pytest.raises(ValueError, match="NaN"):
+        apgd(model, x.clone().fill_(float("nan")), y, EPS)
+    with pytest.raises(ValueError, match="labels must be <"):
+        apgd(model, x, torch.full_like(y, 10), EPS)
+
+
+class Counting(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.sizes = inner, []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        return self.inner(x)
+
+
+def test_a_misclassified_image_stops_costing_anything():
+    model, x, y, _, flippable = _linear_case()
+    spy = Counting(model)
+    apgd(spy, x, y, EPS, steps=20, generator=torch.Generator().manual_seed(0))
+    # the start sees every image (a few flippable ones already fall there); the first step reaches the corner,
+    # where every flippable image falls; the 19 further steps cost only the others
+    assert spy.sizes[0] == len(x) and len(x) >= spy.sizes[1] > int((~flippable).sum())
+    assert set(spy.sizes[2:]) == {int((~flippable).sum())} and len(spy.sizes) == 21
+
+
+def test_strong_is_apgd_ce_then_apgd_t_and_never_weaker():
+    model = trained_tiny_model()
+    x, y = synthetic_data(96, seed=5)
+    eps = 0.03
+    ce = apgd(model, x, y, eps, steps=10, generator=torch.Generator().manual_seed(0))
+    strong = strong_attack(model, x, y, eps, steps=10, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        survive_ce, survive_strong = model(ce).argmax(1) == y, model(strong).argmax(1) == y
+    assert bool((survive_strong <= survive_ce).all())  # the same APGD-CE run, then more
+    specs = [AttackSpec("apgd-ce", eps, steps=10), AttackSpec("strong", eps, steps=10, targets=2)]
+    r = robust_accuracy(model, x, y, specs)
+    assert r["robust_accuracy"][specs[1].label] <= r["robust_accuracy"][specs[0].label] <= r["clean_accuracy"]
