@@ -93,3 +93,17 @@ def test_loss_nll_is_negative_true_logit():
     y = torch.tensor([1, 0])
     assert loss_function("nll")(logits, y).item() == pytest.approx(-3.5)
     assert loss_function("ce")(logits, y).item() == pytest.approx(F.cross_entropy(logits, y, reduction="sum").item())
+
+
+def test_results_carry_wilson_intervals_and_each_attacks_time(tiny):
+    from vaeadv.stats import wilson_interval
+
+    model, x, y = tiny
+    spec = AttackSpec("pgd", 0.03, 0.01, 3, name="p")
+    r = robust_accuracy(model, x, y, [spec])
+    n = len(x)
+    ci = r["intervals"]["p"]
+    assert ci["n"] == n and ci["correct"] == round(r["robust_accuracy"]["p"] * n)
+    assert (ci["ci95_low"], ci["ci95_high"]) == wilson_interval(ci["correct"], n)
+    assert r["intervals"]["clean"]["correct"] == round(r["clean_accuracy"] * n)
+    assert r["attack_seconds"]["p"] > 0

@@ -167,12 +167,13 @@ def _attack(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
     result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
               "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
+              "attack_seconds": r["attack_seconds"], "intervals": r["intervals"],
               "examples": examples_to_json(r["examples"], dm.classes)}
     atomic_write_json(out / "attack_results.json", result)
     print(f"evaluated on {len(x)} images ({which}); data: {dm.source}")
-    print(f"{'clean':<24}{r['clean_accuracy']:.4f}")
-    for name, acc in r["robust_accuracy"].items():
-        print(f"{name:<24}{acc:.4f}")
+    for name, ci in r["intervals"].items():
+        took = f"  ({r['attack_seconds'][name]:.1f} s)" if name in r["attack_seconds"] else ""
+        print(f"{name:<24}{ci['accuracy']:.4f}  [{ci['ci95_low']:.4f}, {ci['ci95_high']:.4f}]{took}")
     if args.visualise:
         for name, exs in r["examples"].items():
             for i, ex in enumerate(exs):

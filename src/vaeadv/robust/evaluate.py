@@ -10,6 +10,7 @@ attacked.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -120,8 +121,8 @@ class Example:
 def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attacks: Sequence[AttackSpec],
                     *, batch_size: int = 256, keep_examples: int = 5, device: str | torch.device | None = None,
                     seed: int = 0) -> dict:
-    """Clean accuracy and, per attack, robust accuracy (template accounting) plus up to ``keep_examples``
-    successful adversarial examples in dataset order."""
+    """Clean accuracy and, per attack, robust accuracy (template accounting), the seconds each attack took, and
+    up to ``keep_examples`` successful adversarial examples in dataset order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     check_inputs(images, labels, allow_uint8=True, **{f"{a.label} eps": a.eps for a in attacks},
@@ -134,6 +135,7 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     n = len(images)
     clean = 0
     correct = {a.label: 0 for a in attacks}
+    seconds = {a.label: 0.0 for a in attacks}
     examples: dict[str, list[Example]] = {a.label: [] for a in attacks}
     losses = sorted({a.loss for a in attacks if a.uses_clean_gradient})
     with eval_mode(model), full_fp32():
@@ -159,9 +161,11 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
             x_ok, y_ok = x[ok], y[ok]
             for attack in attacks:
                 grad = grads[attack.loss][ok] if attack.uses_clean_gradient else None
+                start_attack = time.perf_counter()
                 adv = attack.run(model, x_ok, y_ok, grad=grad, generator=generator)
                 with torch.no_grad():
                     adv_pred = model(adv).argmax(1)
+                seconds[attack.label] += time.perf_counter() - start_attack
                 survived = adv_pred == y_ok
                 correct[attack.label] += int(survived.sum())
                 kept = examples[attack.label]
@@ -174,6 +178,8 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         "images": n,
         "clean_accuracy": clean / n,
         "robust_accuracy": {k: v / n for k, v in correct.items()},
+        "attack_seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "intervals": {"clean": accuracy_with_ci(clean, n), **{k: accuracy_with_ci(v, n) for k, v in correct.items()}},
         "examples": examples,
     }
 
