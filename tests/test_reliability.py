@@ -240,3 +240,33 @@ def test_hostile_checkpoints_are_one_line_and_run_no_code(real_data_dir, tmp_pat
         assert path in line or kind in ("truncated", "random", "malicious"), line
         assert not (tmp_path / "MARKER").exists(), f"{command} ran code from a {kind} checkpoint"
         assert not (tmp_path / "e.json").exists() and not (tmp_path / "att" / "attack_results.json").exists()
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
+def test_robust_train_killed_or_interrupted_resumes_with_no_step_lost_or_repeated(real_data_dir, tmp_path, sig,
+                                                                                  code):
+    env = {**os.environ, "VAEADV_DATA": str(real_data_dir)}
+    args = [sys.executable, "-m", "vaeadv", "robust", "train", "--defense", "fgsm", "--recipe", "fast", "--epochs",
+            "12", "--train-subset", "512", "--width", "4", "--limit-val-batches", "1", "--test-subset", "100",
+            "--no-attack", "--log-dir", str(tmp_path), "--run-name", "r", "--no-progress"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "r" / "fgsm" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.2)
+    assert last.exists(), "no checkpoint appeared"
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    if sig == signal.SIGINT:
+        assert "--resume" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "fgsm" / "results.json").exists()
+    saved = torch.load(last, weights_only=True)
+    assert saved["epoch"] < 12
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = torch.load(last, weights_only=True)
+    # 512 images in batches of 128: 4 steps an epoch, 12 epochs, whatever happened in between
+    assert (final["epoch"], final["global_step"]) == (12, 48)
+    assert json.loads((tmp_path / "r" / "fgsm" / "results.json").read_text())["epochs"] == 12

@@ -47,20 +47,36 @@ def _on_sigterm(signum, frame) -> None:
         raise Terminated
 
 
+class _Interrupted:
+    """Whether Ctrl-C arrived: Lightning turns the KeyboardInterrupt inside a fit into ``exit(1)`` after its
+    graceful shutdown, which must still end as an interrupt (130, with the resume hint), not as a failure."""
+
+    seen = False
+
+
+def _on_sigint(signum, frame) -> None:
+    _Interrupted.seen = True
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, _on_sigint) if _is_main_thread() else None
+    _Interrupted.seen = False
     try:
         return args.run(args)
     except VaeadvError as exc:
         print(f"vaeadv: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("vaeadv: interrupted; run the same command with --resume (a report: run it again) to continue "
-              "from the last checkpoint", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except (Terminated, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and _Interrupted.seen:
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
         if isinstance(exc, SystemExit) and not _is_lightning_sigterm(exc):
             raise
         print("vaeadv: terminated (SIGTERM); run the same command with --resume (a report: run it again) to "
@@ -68,6 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+INTERRUPTED = ("vaeadv: interrupted; run the same command with --resume (a report: run it again) to continue from "
+               "the last checkpoint")
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _is_lightning_sigterm(exc: SystemExit) -> bool:
