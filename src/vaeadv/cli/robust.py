@@ -19,7 +19,7 @@ from vaeadv.cli.types import (
     unit_fraction,
 )
 from vaeadv.errors import VaeadvError
-from vaeadv.robust.config import RobustTrainConfig
+from vaeadv.robust.config import DEFENSES, RobustTrainConfig
 from vaeadv.robust.recipes import DESCRIPTIONS, RECIPES
 from vaeadv.terminal import is_terminal
 
@@ -35,9 +35,10 @@ def add_commands(groups) -> None:
 
     t = cmds.add_parser("train", help="train ResNet18 with the standard / FGSM-objective / PGD-batch defenses",
                         formatter_class=DefaultsHelp)
-    t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=["standard", "fgsm", "pgd"],
+    t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=list(DEFENSES),
                    default=["standard"], dest="defenses",
-                   help="training defenses, one run each (--train-strats: the template's name for it)")
+                   help="training defenses, one run each (--train-strats: the template's name for it); fgsm-rs: "
+                        "FGSM from a random start with step 1.25ε (Wong, Rice & Kolter 2020)")
     t.add_argument("--recipe", choices=list(RECIPES), default="template",
                    help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()))
     t.add_argument("--precision", help="Lightning training precision, e.g. 32-true or bf16-mixed "
@@ -115,6 +116,11 @@ def _add_budget_flags(p) -> None:
     p.add_argument("--pgd-eps", type=nonneg_float, default=D.pgd_eps)
     p.add_argument("--pgd-alpha", type=nonneg_float, default=D.pgd_alpha)
     p.add_argument("--pgd-steps", type=positive_int, default=D.pgd_steps)
+    p.add_argument("--pgd-random-start", action="store_true",
+                   help="the PGD defense's examples start from a uniform point of the ε-ball (Madry et al.)")
+    p.add_argument("--overfit-guard", action=argparse.BooleanOptionalAction, default=None,
+                   help="after each epoch, PGD on 512 held-out training images; a drop of > 20 points restores the "
+                        "last good weights and stops (default: on for fgsm-rs)")
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from vaeadv.robust.recipes import get_recipe
 
-Defense = Literal["standard", "fgsm", "pgd"]
+Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
+DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 
 
@@ -41,6 +42,8 @@ class RobustTrainConfig:
     pgd_eps: float = 0.1
     pgd_alpha: float = 0.01
     pgd_steps: int = 10
+    pgd_random_start: bool = False  # the PGD defense's examples from a uniform point of the ε-ball (Madry et al.)
+    overfit_guard: bool | None = None  # PGD check on held-out training images each epoch; None: on for fgsm-rs
     width: int = 64
     seed: int = 42
     log_dir: str = "robust_logs"

@@ -13,13 +13,11 @@ import torch
 import torch.nn.functional as F
 
 from vaeadv.robust.attacks import pgd
+from vaeadv.robust.config import DEFENSES
 from vaeadv.robust.evaluate import to_unit
 from vaeadv.robust.models import resnet18
-from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused
+from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused, fgsm_rs_examples
 from vaeadv.robust.recipes import RECIPES, get_recipe, warmup_linear_decay, warmup_steps
-
-DEFENSES = ("standard", "fgsm", "pgd")
-
 
 # oneDNN's AVX2 1x1 stride-2 backward-weights kernel mis-handles channels-last inputs with fewer than 8 input
 # channels: it writes past its workspace, then hangs with 2 threads or returns wrong weight gradients
@@ -54,14 +52,15 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and
 
 
 class RobustClassifier(pl.LightningModule):
-    """The ResNet18 under training. ``defense`` is standard, fgsm or pgd; ``recipe`` names the
+    """The ResNet18 under training. ``defense`` is standard, fgsm, pgd or fgsm-rs; ``recipe`` names the
     optimisation (``vaeadv.robust.recipes``). ε and α are pixel-space budgets; inputs arrive as uint8 batches.
     ``channels_last=None`` decides at fit start from the device and precision."""
 
     def __init__(self, defense: str = "standard", recipe: str = "template", *, lr: float | None = None,
                  epochs: int = 30, eps: list[float] | float = 0.025, alpha: list[float] | float = 0.0025,
                  pgd_steps: int = 10, fgsm_alpha: float = 0.5, width: int = 64, weight_decay: float | None = None,
-                 channels_last: bool | None = None, strategy: str | None = None) -> None:
+                 channels_last: bool | None = None, pgd_random_start: bool = False,
+                 strategy: str | None = None) -> None:
         super().__init__()
         if strategy is not None:  # the defense's name in checkpoints written before it was called a defense
             defense = strategy
@@ -105,8 +104,12 @@ class RobustClassifier(pl.LightningModule):
             self._pending_grads = list(zip(params, grads, strict=True))
         elif defense == "fgsm":
             loss, logits = fgsm_objective(self, x, y, self.eps, self.hparams.fgsm_alpha, criterion=self.criterion)
-        elif defense == "pgd":
-            adv = pgd(self, x, y, self.eps, self.alpha, self.hparams.pgd_steps)  # crafted in eval mode
+        elif defense == "fgsm-rs":  # trained on the adversarial examples alone, as Wong et al.
+            logits = self(fgsm_rs_examples(self, x, y, self.eps, criterion=self.criterion))
+            loss = self.criterion(logits, y)
+        elif defense == "pgd":  # crafted in eval mode
+            adv = pgd(self, x, y, self.eps, self.alpha, self.hparams.pgd_steps,
+                      random_start=self.hparams.pgd_random_start)
             both = self(torch.cat([x, adv]))
             loss = self.criterion(both, torch.cat([y, y]))
             logits = both[: len(x)]

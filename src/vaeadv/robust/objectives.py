@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vaeadv.robust.attacks import Budget, fgsm_step
+from vaeadv.robust.attacks import Budget, as_budget, fgsm_step, project
 
 
 def fgsm_objective(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: float,
@@ -38,3 +38,18 @@ def fgsm_objective_fused(model: nn.Module, images: torch.Tensor, labels: torch.T
     adv_term = (1 - alpha) * criterion(model(adv), labels)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grad_params, strict=True)]
     return adv_term + clean_loss.detach(), logits.detach(), grads, adv_term
+
+
+FGSM_RS_STEP = 1.25  # Wong, Rice & Kolter's step, in units of ε
+
+
+def fgsm_rs_examples(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget,
+                     criterion=F.cross_entropy, step: float = FGSM_RS_STEP) -> torch.Tensor:
+    """Fast adversarial training's examples (Wong, Rice & Kolter 2020, "Fast is better than free"): a uniform
+    random start δ in the ε-ball, one signed-gradient step of ``step``·ε from there, projected back onto the ball
+    and [0,1]. The gradient is taken in the model's current (training) mode, as theirs; parameters untouched."""
+    e = as_budget(eps, images)
+    x = images.detach()
+    start = (x + (torch.rand_like(x) * 2 - 1) * e).clamp(0.0, 1.0).requires_grad_(True)
+    (grad,) = torch.autograd.grad(criterion(model(start), labels), start)
+    return project(start.detach() + step * e * grad.sign(), x, eps).detach()

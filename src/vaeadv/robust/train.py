@@ -16,6 +16,7 @@ from vaeadv.progress import EpochLine
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
+from vaeadv.robust.guard import OverfitGuard
 from vaeadv.robust.models import load_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
@@ -23,6 +24,7 @@ from vaeadv.robust.units import budget
 from vaeadv.runinfo import hardware, versions
 from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock, timed_last_checkpoint
 
+GUARD_IMAGES = 512
 CHECKPOINT_MINUTES = 10.0  # last.ckpt is also rewritten this often mid-epoch (a PGD epoch takes > 1 h on a CPU)
 
 
@@ -32,7 +34,7 @@ def attacks_for(cfg: RobustTrainConfig, defense: str) -> list[AttackSpec]:
     fgsm = AttackSpec("fgsm", budget(cfg.fgsm_eps, cfg.units), name="fgsm")
     pgd = AttackSpec("pgd", budget(cfg.pgd_eps, cfg.units), budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps,
                      name="pgd")
-    if cfg.cross_over or defense == "standard":
+    if cfg.cross_over or defense in ("standard", "fgsm-rs"):
         return [fgsm, pgd]
     return [fgsm] if defense == "fgsm" else [pgd]
 
@@ -55,10 +57,11 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     eps = budget(cfg.pgd_eps if defense == "pgd" else cfg.fgsm_eps, cfg.units)
     model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
-                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width)
+                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start)
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained)
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
+    guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
                                  monitor="val_acc", mode="max", save_last=True, save_top_k=1)
     trainer = make_trainer(
@@ -67,15 +70,19 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
         callbacks=[checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
-        + ([] if cfg.progress else [EpochLine()]), limit_train_batches=cfg.limit_train_batches,
-        limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
+        + ([guard] if guard else []) + ([] if cfg.progress else [EpochLine()]),
+        limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
     trained = not (defense == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
     if trained:
         trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
         best = checkpoint.best_model_path
-        if best:
+        if guard and guard.fired_at is not None:  # keep the restored weights, not the best clean checkpoint
+            best = str(run_dir / "checkpoints" / "guard-restored.ckpt")
+            trainer.save_checkpoint(best, weights_only=True)
+            checkpoint.best_model_path = best
+        elif best:
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
             model.load_state_dict(state)
     fit_s = time.perf_counter() - start
@@ -86,6 +93,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
               "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
               "clean_test_accuracy": None, "test_images": len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
+    if guard:
+        result["overfit_guard"] = guard.report()
     if trainer.is_global_zero:  # scored once, in fp32 whatever the training precision; flip TTA beside
         scores = clean_scores(model.model, dm.x_test, dm.y_test, {"exact": dm.test_exact})
         scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
@@ -103,6 +112,18 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
         atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), **result,
                                                     "versions": versions(), "hardware": hardware()})
     return result
+
+
+def overfit_guard(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, eps) -> OverfitGuard | None:
+    """The catastrophic-overfitting guard, on by default for fgsm-rs: PGD on the first 512 held-out training
+    images (never test images, so the recipe must hold images out of the training set)."""
+    wanted = cfg.overfit_guard if cfg.overfit_guard is not None else defense == "fgsm-rs"
+    if not wanted or defense == "standard":
+        return None
+    if cfg.resolved("val_from") != "train":
+        raise VaeadvError(f"the overfitting guard checks held-out training images, but the '{cfg.recipe}' recipe "
+                          "validates on the test set: use --recipe fast, pretrain or finetune, or --no-overfit-guard.")
+    return OverfitGuard(dm.x_val[:GUARD_IMAGES], dm.y_val[:GUARD_IMAGES], eps)
 
 
 def train_defenses(cfg: RobustTrainConfig) -> list[dict]:

@@ -1,0 +1,58 @@
+"""Catastrophic-overfitting guard for fast adversarial training (Wong, Rice & Kolter 2020): FGSM-trained models
+can suddenly lose all robustness to PGD within one epoch while their FGSM accuracy soars. After every epoch the
+guard measures PGD accuracy on a fixed batch of held-out training images (never test images); when it drops by
+more than ``drop`` (their rule: 20 points) below the last good epoch's, it restores that epoch's weights and stops
+the run, and says so in the results."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning.pytorch as pl
+import torch
+
+from vaeadv.robust.attacks import Budget, _pgd
+from vaeadv.robust.evaluate import full_fp32, to_unit
+
+
+class OverfitGuard(pl.Callback):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, steps: int = 10,
+                 drop: float = 0.2) -> None:
+        self.images, self.labels, self.eps, self.steps, self.drop = images, labels, eps, steps, drop
+        self.history: list[float] = []
+        self.best: float | None = None
+        self._good_state: dict | None = None
+        self.fired_at: int | None = None
+
+    def pgd_accuracy(self, model: torch.nn.Module) -> float:
+        """PGD-``steps`` (α = ε/4, random start) accuracy in fp32, the model's mode restored afterwards."""
+        device = next(model.parameters()).device
+        x, y = to_unit(self.images).to(device), self.labels.to(device)
+        eps = torch.as_tensor(self.eps, dtype=torch.float32, device=device)
+        with full_fp32(), torch.autocast(device.type, enabled=False):
+            adv = _pgd(model, x, y, eps, eps / 4, self.steps, random_start=True,
+                       generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                was = model.training
+                model.eval()
+                correct = (model(adv).argmax(1) == y).float().mean().item()
+                model.train(was)
+        return correct
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.fired_at is not None:
+            return
+        acc = self.pgd_accuracy(module)
+        self.history.append(acc)
+        if self.best is not None and acc < self.best - self.drop:
+            module.load_state_dict(self._good_state)
+            self.fired_at = trainer.current_epoch + 1
+            trainer.should_stop = True
+            return
+        self.best = acc
+        self._good_state = copy.deepcopy(module.state_dict())
+
+    def report(self) -> dict:
+        return {"fired": self.fired_at is not None, "fired_after_epoch": self.fired_at,
+                "pgd_accuracy_per_epoch": [round(a, 4) for a in self.history], "images": len(self.images),
+                "drop_threshold": self.drop}

@@ -1,0 +1,120 @@
+"""Fast adversarial training (fgsm-rs) and its catastrophic-overfitting guard, and the PGD defense's random
+start, against values computed independently."""
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vaeadv.errors import VaeadvError
+from vaeadv.robust import module as robust_module
+from vaeadv.robust.guard import OverfitGuard
+from vaeadv.robust.module import RobustClassifier
+from vaeadv.robust.objectives import fgsm_rs_examples
+from vaeadv.robust.train import RobustTrainConfig, train_defenses
+
+EPS = 0.03
+
+
+class TwoWay(nn.Module):
+    """Linear logits where only classes 0 and 1 compete: the cross-entropy's input-gradient sign is
+    sign(w_other − w_y) everywhere, whatever the start point."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, 3 * 8 * 8, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):
+        two = x.flatten(1) @ self.w.T
+        return torch.cat([two, torch.full((len(x), 8), -100.0)], dim=1)
+
+
+def test_fgsm_rs_is_a_random_start_plus_a_125_eps_step_clipped_to_the_ball():
+    model = TwoWay()
+    x = 0.2 + 0.6 * torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # away from 0 and 1
+    y = torch.randint(0, 2, (16,), generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(7)
+    adv = fgsm_rs_examples(model, x, y, EPS)
+    torch.manual_seed(7)
+    delta = (torch.rand_like(x) * 2 - 1) * EPS  # the same random start, drawn again
+    w_y, w_o = model.w[y].view(-1, 3, 8, 8), model.w[1 - y].view(-1, 3, 8, 8)
+    s = (w_o - w_y).sign().detach()
+    expected = x + (delta + 1.25 * EPS * s).clamp(-EPS, EPS)
+    assert torch.allclose(adv, expected, atol=1e-6)
+    assert not torch.allclose(adv, x + EPS * s)  # the random start matters: not plain FGSM
+    assert all(p.grad is None for p in model.parameters())
+
+
+class _Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 2)
+
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        return F.cross_entropy(self.layer(x), torch.zeros(len(x), dtype=torch.long))
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=8)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than_20_points(monkeypatch):
+    accuracies = iter([0.40, 0.45, 0.44, 0.20, 0.5])  # epoch 4 collapses: 0.20 < 0.44 − 0.20
+    guard = OverfitGuard(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long), EPS)
+    monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
+    saved = {}
+
+    class Snapshot(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):  # runs before the guard: the weights each epoch ends with
+            saved[trainer.current_epoch] = {k: v.clone() for k, v in module.state_dict().items()}
+
+    module = _Tiny()
+    trainer = pl.Trainer(max_epochs=10, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[Snapshot(), guard])
+    trainer.fit(module)
+    assert trainer.current_epoch == 4 and guard.fired_at == 4  # stopped after the collapsed epoch
+    assert all(torch.equal(module.state_dict()[k], saved[2][k]) for k in saved[2])  # epoch 3's weights are back
+    assert not torch.equal(module.state_dict()["layer.weight"], saved[3]["layer.weight"])
+    assert guard.report() == {"fired": True, "fired_after_epoch": 4, "pgd_accuracy_per_epoch": [0.4, 0.45, 0.44, 0.2],
+                              "images": 4, "drop_threshold": 0.2}
+
+
+def test_a_drop_of_exactly_20_points_does_not_fire(monkeypatch):
+    guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
+    accuracies = iter([0.5, 0.3 + 1e-9, 0.3])
+    monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
+    trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[guard])
+    trainer.fit(_Tiny())
+    assert guard.fired_at is None and trainer.current_epoch == 3
+
+
+def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir, tmp_path):
+    cfg = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast", epochs=2, train_subset=256, width=8,
+                            limit_val_batches=1, test_subset=100, eval_limit=16, pgd_steps=2, units="pixel",
+                            fgsm_eps=8 / 255, data_dir=str(real_data_dir), log_dir=str(tmp_path), progress=False)
+    (r,) = train_defenses(cfg)
+    guard = r["overfit_guard"]
+    assert len(guard["pgd_accuracy_per_epoch"]) == 2 and guard["images"] == 512
+    assert set(r["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
+    template = RobustTrainConfig(defenses=("fgsm-rs",), epochs=1, train_subset=64, width=8, test_subset=100,
+                                 data_dir=str(real_data_dir), log_dir=str(tmp_path / "t"), progress=False)
+    with pytest.raises(VaeadvError, match="validates on the test set"):
+        train_defenses(template)  # the template validates on test images: no hold-out to guard with
+
+
+def test_the_pgd_defense_can_start_at_random(monkeypatch):
+    seen = {}
+
+    def spy(model, x, y, eps, alpha, steps, **kwargs):
+        seen.update(kwargs)
+        return x
+
+    monkeypatch.setattr(robust_module, "pgd", spy)
+    module = RobustClassifier("pgd", width=2, pgd_random_start=True)
+    module.training_step((torch.rand(2, 3, 32, 32), torch.tensor([0, 1])), 0)
+    assert seen == {"random_start": True}
