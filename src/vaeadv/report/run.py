@@ -32,6 +32,7 @@ EXPERIMENTS = {
     "vae_manifold": vae.vae_manifold,
     "beta_sweep": vae.beta_sweep,
     "q12_prior_vs_importance": vae.q12_prior_vs_importance,
+    "compression": vae.compression,
     "adversarial_matrix": robust.adversarial_matrix,
     "robustness_curves": robust.robustness_curves,
     "transfer": robust.transfer,
@@ -48,7 +49,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
     store = ResultStore(ctx.out / "results")
     spent = {}
     for name, experiment in EXPERIMENTS.items():
-        if only and name not in only:
+        if (only and name not in only) or name not in ctx.scale.experiments():
             continue
         config = experiment_config(ctx, name)
         if store.get(name, config) is not None:
@@ -66,7 +67,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
 
 def load_results(ctx: Context) -> dict[str, dict | None]:
     store = ResultStore(ctx.out / "results")
-    return {name: store.get(name, experiment_config(ctx, name)) for name in EXPERIMENTS}
+    return {name: store.get(name, experiment_config(ctx, name)) for name in ctx.scale.experiments()}
 
 
 def _recorded(results: dict[str, dict | None], key: str) -> str:

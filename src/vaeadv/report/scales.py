@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 # The report's experiments, in running order (run.py maps each name to its function).
-EXPERIMENT_NAMES = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "adversarial_matrix",
-                    "robustness_curves", "transfer")
+EXPERIMENT_NAMES = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression",
+                    "adversarial_matrix", "robustness_curves", "transfer")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,12 @@ class Scale:
     transfer_recipe: str | None = None  # None: the scale's recipe
     transfer_augment: bool = False
     cifar_seed: int = 42
+    compress_images: int = 0  # test images the z=20 VAE compresses with bits-back ANS; 0: no such section
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def experiments(self) -> tuple[str, ...]:
+        """The experiments of this scale (the compression section only where ``compress_images`` is set)."""
+        return tuple(n for n in EXPERIMENT_NAMES if n != "compression" or self.compress_images)
 
     def matrix_models(self) -> list[CifarModel]:
         if self.cifar_models:
@@ -94,7 +99,8 @@ class Scale:
         return out + list(self.notes)
 
 
-_LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42}
+_LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42,
+                 "compress_images": 0}
 
 
 def _show(value) -> str:
@@ -125,7 +131,8 @@ SCALES: dict[str, Scale] = {
         betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=1, beta_train_subset=512, beta_eval_images=64,
         beta_iw_samples=4,
         recipe="fast", cifar_epochs=1, cifar_train_subset=256, width=8, pgd_steps=2, attack_images=32,
-        test_subset=200, transfer_epochs=1, eps_curve_255=(0, 4, 16), curve_images=32, limit_val_batches=2),
+        test_subset=200, transfer_epochs=1, eps_curve_255=(0, 4, 16), curve_images=32, limit_val_batches=2,
+        compress_images=64),
     "cpu": Scale(
         name="cpu", summary="about an hour on 2 CPU cores, in resumable pieces",
         vae_epochs=8, vae_train_subset=None, vae_sample_every=1, vae_eval_images=2000, iw_samples=100,
@@ -146,7 +153,7 @@ SCALES: dict[str, Scale] = {
         beta_iw_samples=20,
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
-        cifar_seed=0,
+        cifar_seed=0, compress_images=10000,
         cifar_models=(
             CifarModel("standard", True, pretrained="vaeadv-resnet18"),
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
@@ -167,5 +174,5 @@ SCALES: dict[str, Scale] = {
         betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=80, beta_train_subset=None, beta_eval_images=10000,
         beta_iw_samples=100,
         recipe="template", cifar_epochs=30, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
-        test_subset=None, transfer_epochs=30, curve_images=1000),
+        test_subset=None, transfer_epochs=30, curve_images=1000, compress_images=10000),
 }
