@@ -70,13 +70,16 @@ def template_alpha(steps: int) -> float:
     return TEMPLATE_EPS / steps
 
 
-def _attacks(steps: int) -> list[AttackSpec]:
+def _attacks(steps: int, strong_steps: int = 0) -> list[AttackSpec]:
+    """The matrix's columns; ``strong_steps`` > 0 adds AutoAttack-lite (APGD-CE, then APGD-T on the survivors)."""
     norm_eps, norm_alpha = budget(TEMPLATE_EPS, "normalized"), budget(template_alpha(steps), "normalized")
+    strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name="APGD-CE+T ε=0.1 (norm.)"),
+              AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name="APGD-CE+T ε=8/255")] if strong_steps else []
     return [AttackSpec("fgsm", norm_eps, name="FGSM ε=0.1 (norm.)"),
             AttackSpec("pgd", norm_eps, norm_alpha, steps, name="PGD ε=0.1 (norm.)"),
             AttackSpec("fgsm", PIXEL_EPS, name="FGSM ε=8/255"),
             AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, name="PGD ε=8/255"),
-            AttackSpec("noise", PIXEL_EPS, name="noise ε=8/255")]
+            AttackSpec("noise", PIXEL_EPS, name="noise ε=8/255"), *strong]
 
 
 def _attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[str]]:
@@ -91,7 +94,7 @@ def adversarial_matrix(ctx: Context) -> dict:
     s = ctx.scale
     trained = [(m, _trained(ctx, _config(ctx, m))) for m in s.matrix_models()]
     x, y, which, classes = _attack_images(ctx)
-    attacks = _attacks(s.pgd_steps)
+    attacks = _attacks(s.pgd_steps, s.strong_steps)
     rows = []
     for m, r in trained:
         model = _classifier(ctx, r)

@@ -60,6 +60,7 @@ class Scale:
     transfer_recipe: str | None = None  # None: the scale's recipe
     transfer_augment: bool = False
     cifar_seed: int = 42
+    strong_steps: int = 0  # > 0: APGD-CE + APGD-T columns (that many iterations) at 8/255 and the template's ε
     compress_images: int = 0  # test images the z=20 VAE compresses with bits-back ANS; 0: no such section
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -100,7 +101,7 @@ class Scale:
 
 
 _LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42,
-                 "compress_images": 0}
+                 "compress_images": 0, "strong_steps": 0}
 
 
 def _show(value) -> str:
@@ -132,7 +133,7 @@ SCALES: dict[str, Scale] = {
         beta_iw_samples=4,
         recipe="fast", cifar_epochs=1, cifar_train_subset=256, width=8, pgd_steps=2, attack_images=32,
         test_subset=200, transfer_epochs=1, eps_curve_255=(0, 4, 16), curve_images=32, limit_val_batches=2,
-        compress_images=64),
+        compress_images=64, strong_steps=5),
     "cpu": Scale(
         name="cpu", summary="about an hour on 2 CPU cores, in resumable pieces",
         vae_epochs=8, vae_train_subset=None, vae_sample_every=1, vae_eval_images=2000, iw_samples=100,
@@ -153,7 +154,7 @@ SCALES: dict[str, Scale] = {
         beta_iw_samples=20,
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
-        cifar_seed=0, compress_images=10000,
+        cifar_seed=0, compress_images=10000, strong_steps=100,
         cifar_models=(
             CifarModel("standard", True, pretrained="vaeadv-resnet18"),
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
