@@ -17,7 +17,7 @@ from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
 from vaeadv.robust.guard import OverfitGuard
-from vaeadv.robust.models import load_weights
+from vaeadv.robust.models import load_weights, read_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.robust.units import budget
@@ -127,6 +127,9 @@ def overfit_guard(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, eps
 
 
 def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
+    """Every defense of ``cfg``, one run each, on one in-memory copy of the data."""
+    if cfg.pretrained:  # a bad weights file is refused before the dataset is loaded
+        read_weights(cfg.pretrained)
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
                          train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
