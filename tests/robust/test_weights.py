@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tests.robust.helpers import synthetic_data, trained_tiny_model
+from vaeadv import registry
 from vaeadv.errors import VaeadvError
-from vaeadv.robust import weights as registry
 from vaeadv.robust.export import export_weights, half_state
 from vaeadv.robust.models import ResNet18, load_classifier, load_weights
 

@@ -129,3 +129,23 @@ def test_pack_nibbles_and_the_png_writer_against_a_peer_decoder(tmp_path):
     (tmp_path / "x.png").write_bytes(png_bytes(image))
     decoded = np.array(Image.open(tmp_path / "x.png"))
     assert np.array_equal(decoded, image * 17)  # Pillow scales 4-bit grey to 8 bits
+
+
+def test_the_shipped_vae_is_the_committed_run_and_a_changed_file_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from vaeadv import registry
+    from vaeadv.vae.evaluate import load_vae
+
+    shipped, run = load_vae("vaeadv-vae-z20"), load_vae(TRAINED)
+    assert shipped.state_dict().keys() == run.state_dict().keys()
+    assert all(torch.equal(shipped.state_dict()[k], run.state_dict()[k]) for k in run.state_dict())
+    assert bbans_file.model_sha256(shipped) == registry.manifest("vaeadv-vae-z20")["weights_sha256"]
+    folder = tmp_path / "weights"
+    shutil.copytree(registry.weights_folder(), folder, ignore=shutil.ignore_patterns("vaeadv-resnet18*", "__*"))
+    data = bytearray((folder / "vaeadv-vae-z20.pt").read_bytes())
+    data[-100] ^= 1
+    (folder / "vaeadv-vae-z20.pt").write_bytes(bytes(data))
+    monkeypatch.setattr(registry, "weights_folder", lambda: folder)
+    with pytest.raises(VaeadvError, match="SHA-256"):
+        load_vae("vaeadv-vae-z20")

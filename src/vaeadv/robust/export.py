@@ -10,9 +10,9 @@ import torch
 
 from vaeadv.checkpoints import load_checkpoint
 from vaeadv.io import atomic_write_bytes, atomic_write_json
+from vaeadv.registry import sha256_of
 from vaeadv.robust.evaluate import clean_scores
 from vaeadv.robust.models import load_classifier, network_state
-from vaeadv.robust.weights import sha256_of
 
 
 def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from vaeadv.checkpoints import load_checkpoint, load_state
 from vaeadv.errors import VaeadvError
-from vaeadv.robust.weights import check_sha256, resolve
+from vaeadv.registry import check_sha256, resolve
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.247, 0.243, 0.261)

@@ -1,4 +1,5 @@
-"""Pretrained weights by short name (``vaeadv-resnet18``), hash-checked, no network.
+"""Shipped weights by short name (``vaeadv-resnet18``, ``vaeadv-vae-z20``), hash-checked, no network; a neutral
+module, so both halves load their weights the same way.
 
 The registry is the ``vaeadv/weights`` package folder: a name is known when ``NAME.json`` (the manifest) and
 ``NAME.pt`` lie there. The manifest's SHA-256 is checked before the file is unpickled (weights-only).
