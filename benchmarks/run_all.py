@@ -5,5 +5,6 @@ import sys
 from pathlib import Path
 
 here = Path(__file__).parent
-for script in ("bench_load_times.py", "bench_vae_throughput.py", "bench_robust.py", "bench_precision.py"):
+SCRIPTS = ("bench_load_times.py", "bench_vae_throughput.py", "bench_robust.py", "bench_precision.py", "bench_apgd.py")
+for script in SCRIPTS:
     subprocess.run([sys.executable, str(here / script)], check=True, cwd=here)
