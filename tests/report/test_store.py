@@ -58,3 +58,11 @@ def test_results_stored_before_the_later_scale_fields_still_load():
     assert all(results[name] is not None for name in results), [n for n, r in results.items() if r is None]
     real = SCALES["real"].as_config()
     assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 4  # set fields are part of the key
+
+
+def test_a_vae_config_keys_the_same_recorded_or_live():
+    from vaeadv.vae.config import VAETrainConfig
+
+    cfg = VAETrainConfig(z_dim=2, epochs=3)
+    assert training_key(json.loads(json.dumps(asdict(cfg)))) == training_key(cfg)
+    assert "pgd_random_start" not in training_key(cfg)  # the robust half's later fields stay out of a VAE's key

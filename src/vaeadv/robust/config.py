@@ -11,11 +11,16 @@ from vaeadv.robust.recipes import get_recipe
 Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
+# fields added after runs were first recorded, with the value that reproduces what those runs did
+LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None}
 
 
 def upgrade_config(config: dict) -> dict:
-    """A recorded ``robust train`` config in today's field names (older runs called the defenses strategies)."""
-    return {LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}
+    """A recorded ``robust train`` config in today's terms: older runs called the defenses strategies, and did
+    what the later fields' defaults do. Any other config (a VAE's) is returned as it is."""
+    if not ({"strategies", "defenses"} & set(config)):
+        return dict(config)
+    return {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}}
 
 
 @dataclass
