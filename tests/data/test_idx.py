@@ -61,3 +61,12 @@ def test_label_range_and_rank_checked(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(VaeadvError, match="cannot read"):
         read_idx(tmp_path / "nope")
+
+
+def test_label_boundary_nine_is_a_class_ten_is_not(tmp_path):
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(np.array([0, 9], np.uint8)))
+    assert read_idx_labels(path).tolist() == [0, 9]
+    path.write_bytes(idx_bytes(np.array([0, 10], np.uint8)))
+    with pytest.raises(VaeadvError, match="label 10 out of range"):
+        read_idx_labels(path)

@@ -70,3 +70,18 @@ def test_crop_shifts_vary_per_sample():
     x = torch.ones(200, 1, 6, 6)
     zeros = (random_crop_flip(x, padding=3, generator=g, flip=False) == 0).flatten(1).sum(1)
     assert len(zeros.unique()) > 5  # different samples got different offsets
+
+
+def test_every_crop_offset_occurs_in_both_directions_and_moves_the_content_by_it():
+    """A single bright pixel at the centre: where it lands gives each sample's offset exactly; all of −p..p must
+    occur on both axes, and nowhere else."""
+    p, n = 2, 2000
+    x = torch.zeros(n, 1, 9, 9)
+    x[:, :, 4, 4] = 1.0
+    out = random_crop_flip(x, padding=p, generator=torch.Generator().manual_seed(0), flip=False)
+    where = out.flatten(1).argmax(1)
+    dy, dx = where // 9 - 4, where % 9 - 4
+    assert bool((out.flatten(1).sum(1) == 1).all())  # the pixel survives every shift of at most p
+    assert set(dy.tolist()) == set(range(-p, p + 1)) and set(dx.tolist()) == set(range(-p, p + 1))
+    counts = torch.bincount((dy + p) * (2 * p + 1) + (dx + p), minlength=(2 * p + 1) ** 2).float()
+    assert counts.min() > 0.5 * n / 25  # all 25 offsets, roughly uniformly
