@@ -1,6 +1,7 @@
 """The template-compatible adapter gives the generic attacks' numbers after unit conversion, and the
 template's own one-image-at-a-time evaluation loop gives the same accuracy as the batched ``test_attack``."""
 
+import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -98,3 +99,13 @@ def test_test_attack_matches_template_loop():
         assert acc == ref_acc
         assert [(e[0], e[1]) for e in examples] == ref_examples
         assert all(e[2].shape == (3, 32, 32) and 0 <= e[3].min() and e[3].max() <= 1 for e in examples)
+
+
+def test_normalised_units_by_hand():
+    """The course template's σ = (0.247, 0.243, 0.261): ε = 0.1 normalised is 0.1·σ_c per channel in pixels, and
+    FGSM in normalised space moves every unclamped value by exactly ε there."""
+    assert T.pixel_budget(0.1).tolist() == pytest.approx([0.0247, 0.0243, 0.0261], abs=1e-7)
+    x = T.normalize(torch.full((2, 3, 4, 4), 0.5))  # mid-grey: no clamping within ε
+    grad = torch.randn_like(x)
+    moved = T.fgsm_attack(x, grad, 0.1) - x
+    assert torch.allclose(moved, 0.1 * grad.sign(), atol=ATOL)
