@@ -43,3 +43,37 @@ def test_load_weights_roundtrip_sha_and_errors(tmp_path):
     lightning_style = {"state_dict": {f"model.{k}": v for k, v in src.state_dict().items()}, "epoch": 3}
     torch.save(lightning_style, tmp_path / "l.ckpt")
     assert torch.equal(load_weights(resnet18(width=8), tmp_path / "l.ckpt").fc.bias, src.fc.bias)
+
+
+def _bn(x, bn):
+    """Eval-mode batch norm written out: (x − μ)/√(σ² + eps)·γ + β."""
+    shape = (1, -1, 1, 1)
+    return ((x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps)
+            * bn.weight.view(shape) + bn.bias.view(shape))
+
+
+@pytest.mark.parametrize("in_planes,planes,stride", [(4, 4, 1), (4, 8, 2)])
+def test_the_residual_block_is_relu_of_the_branch_plus_the_shortcut(in_planes, planes, stride):
+    """He et al.'s basic block, computed here with functional ops on non-trivial weights and BN statistics."""
+    import torch.nn.functional as F
+
+    from vaeadv.robust.models import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(in_planes, planes, stride).eval()
+    for m in block.modules():  # BN away from the identity, so a dropped or misplaced norm shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    x = torch.randn(2, in_planes, 8, 8)
+    branch = F.relu(_bn(F.conv2d(x, block.conv1.weight, stride=stride, padding=1), block.bn1))
+    branch = _bn(F.conv2d(branch, block.conv2.weight, padding=1), block.bn2)
+    if block.downsample is None:
+        shortcut = x
+    else:
+        shortcut = _bn(F.conv2d(x, block.downsample[0].weight, stride=stride), block.downsample[1])
+    with torch.no_grad():
+        assert torch.allclose(block(x), F.relu(branch + shortcut), atol=1e-5)
+    assert (block.downsample is None) == (stride == 1 and in_planes == planes)
