@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -82,3 +84,42 @@ def test_evaluate_cli_bad_device_is_one_line(tmp_path, capsys):
     assert main(["vae", "evaluate", str(tmp_path / "m.ckpt"), "--device", "nonsense"]) != 0
     err = capsys.readouterr().err
     assert "--device nonsense" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def _known_vae(mean: float, log_std: float, seed: int = 0):
+    """A VAE whose encoder outputs the constant posterior N(mean, exp(log_std)²) in every dimension and whose
+    decoder ignores z (constant logits): then log p(x) = log p(x|z) exactly, and every bound is known."""
+    torch.manual_seed(seed)
+    model = VAE(num_filters=4, z_dim=5)
+    last_enc, last_dec = model.encoder.net[-1], model.decoder.net[-1]
+    with torch.no_grad():
+        last_enc.weight.zero_()
+        last_enc.bias.copy_(torch.tensor([mean] * 5 + [log_std] * 5))
+        last_dec.weight.zero_()
+        last_dec.bias.copy_(torch.randn(16))
+    return model.eval(), torch.log_softmax(last_dec.bias.detach(), 0)
+
+
+def _bpd(nats_per_image):
+    return nats_per_image / (28 * 28 * math.log(2))
+
+
+def test_elbo_and_iwae_against_closed_forms_with_log_std_far_from_zero():
+    mean, log_std = 0.3, -0.2
+    model, log_p_level = _known_vae(mean, log_std)
+    imgs = torch.randint(0, 16, (40, 1, 28, 28))
+    rec = -log_p_level[imgs].sum(dim=(1, 2, 3)).mean().item()  # −log p(x|z), the same for every z
+    kl = 5 * (0.5 * (math.exp(2 * log_std) + mean**2 - 1) - log_std)  # closed form, by hand
+    ev = evaluate_vae(model, imgs, iw_samples=2000)
+    assert ev["elbo_bpd"] == pytest.approx(_bpd(rec + kl), rel=1e-5)
+    assert ev["kl_nats"] == pytest.approx(kl, rel=1e-5) and ev["reconstruction_nats"] == pytest.approx(rec, rel=1e-5)
+    # IWAE estimates log p(x) = −rec here: with 2000 samples within 0.2 nats per image, far tighter than the ELBO
+    assert abs(ev["iwae_bpd"] - _bpd(rec)) < _bpd(0.2) < ev["elbo_bpd"] - _bpd(rec)
+
+
+def test_iwae_is_exact_when_the_posterior_is_the_prior():
+    model, log_p_level = _known_vae(0.0, 0.0)
+    imgs = torch.randint(0, 16, (10, 1, 28, 28))
+    rec = -log_p_level[imgs].sum(dim=(1, 2, 3)).mean().item()
+    ev = evaluate_vae(model, imgs, iw_samples=7)
+    assert ev["iwae_bpd"] == pytest.approx(_bpd(rec), rel=1e-6) == ev["elbo_bpd"]  # every weight p(z)/q(z|x) is 1
