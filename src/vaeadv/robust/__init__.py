@@ -16,7 +16,7 @@ command line's ``--help``) does not import torch.
 
 from __future__ import annotations
 
-from importlib import import_module
+from vaeadv.lazy import lazy_exports
 
 _EXPORTS = {
     "fgsm": "attacks", "pgd": "attacks", "random_sign_noise": "attacks",
@@ -28,14 +28,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vaeadv.robust' has no attribute '{name}'")
-    value = getattr(import_module(f"vaeadv.robust.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("vaeadv.robust", _EXPORTS, globals())

@@ -8,7 +8,7 @@ line's ``--help``) does not import torch and Lightning.
 
 from __future__ import annotations
 
-from importlib import import_module
+from vaeadv.lazy import lazy_exports
 
 _EXPORTS = {
     "KLD": "losses", "elbo_to_bpd": "losses", "sample_reparameterize": "losses",
@@ -16,14 +16,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vaeadv.vae' has no attribute '{name}'")
-    value = getattr(import_module(f"vaeadv.vae.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("vaeadv.vae", _EXPORTS, globals())
