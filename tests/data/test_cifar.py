@@ -1,3 +1,4 @@
+import io
 import os
 import pickle
 
@@ -75,3 +76,79 @@ def test_npz_refuses_pickled_object_arrays(tmp_path):
              x_test=np.zeros(1), y_test=np.zeros(1))
     with pytest.raises(VaeadvError, match="o.npz"):
         read_cifar_npz(tmp_path / "o.npz")
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes the way Python 2's cPickle wrote ``str``: SHORT_BINSTRING/BINSTRING opcodes, as in the real
+    ``cifar-10-batches-py`` files (their keys and the arrays' raw buffers are Python 2 strings)."""
+
+    def save_bytes(self, obj):
+        n = len(obj)
+        self.write((b"U" + bytes([n]) if n < 256 else b"T" + n.to_bytes(4, "little")) + obj)
+        self.memoize(obj)
+
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[bytes] = save_bytes
+
+
+def _py2_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
+def test_reads_python2_batches_as_the_originals_are_written(tmp_path):
+    """Python 2 strings load as bytes only with ``encoding="bytes"``; under the default ASCII the image buffer
+    (bytes ≥ 128) cannot be decoded at all."""
+    data = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    raw = _py2_pickle({b"data": data, b"labels": [3, 9]})
+    assert b"U\x04data" in raw and b"_codecs" not in raw  # really the Python 2 layout
+    (tmp_path / "b").write_bytes(raw)
+    images, labels = load_batch(tmp_path / "b")
+    np.testing.assert_array_equal(images.reshape(2, -1), data)
+    assert images.shape == (2, 3, 32, 32) and labels.tolist() == [3, 9] and labels.dtype == np.uint8
+
+
+def test_reads_batches_pickled_by_numpy_1(tmp_path):
+    """numpy 1.x pickles name ``numpy.core.multiarray``; numpy 2 moved it to ``numpy._core``: both load."""
+    data = np.full((1, 3072), 7, np.uint8)
+    raw = pickle.dumps({b"data": data, b"labels": [1]}, protocol=2)
+    assert b"numpy._core" in raw
+    (tmp_path / "old").write_bytes(raw.replace(b"numpy._core", b"numpy.core"))
+    images, labels = load_batch(tmp_path / "old")
+    assert int(images.sum()) == 7 * 3072 and labels.tolist() == [1]
+
+
+def test_str_keys_of_a_python3_repickle_load(tmp_path):
+    data = np.zeros((1, 3072), np.uint8)
+    (tmp_path / "s").write_bytes(pickle.dumps({"data": data, "labels": [4]}, protocol=4))
+    assert load_batch(tmp_path / "s")[1].tolist() == [4]
+
+
+def test_every_refusal_names_the_file_and_what_was_wrong(tmp_path):
+    path = tmp_path / "b"
+
+    def refused(entry, pattern):
+        path.write_bytes(pickle.dumps(entry, protocol=2))
+        with pytest.raises(VaeadvError, match=pattern):
+            load_batch(path)
+
+    zeros = np.zeros((2, 3072), np.uint8)
+    refused({b"data": zeros}, r"b: CIFAR-10 batch lacks 'data' or 'labels' \(keys: \['data'\]\)")
+    refused({b"labels": [0]}, r"lacks 'data' or 'labels' \(keys: \['labels'\]\)")
+    refused({b"data": zeros.astype(np.float32), b"labels": [0, 1]}, r"b: 'data' must be uint8 \[N, 3072\], got float32")
+    refused({b"data": np.zeros(3072, np.uint8), b"labels": [0]}, r"got uint8 \(3072,\)")
+    refused({b"data": zeros, b"labels": [0, 11]}, r"b: labels must lie in 0\.\.9, found 0\.\.11")
+    refused([1, 2], r"b: not a CIFAR-10 batch \(top level is list, not a dict\)")
+    with pytest.raises(VaeadvError, match=r"cannot read \(Is a directory\)\.$"):
+        load_batch(tmp_path)
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]})[:60])
+    with pytest.raises(VaeadvError, match=r"b: corrupt or truncated CIFAR-10 batch \((UnpicklingError|EOFError): "):
+        load_batch(path)
+
+
+def test_the_training_labels_are_the_five_batches_in_order(tmp_path):
+    written = write_cifar_batches(tmp_path)
+    out = read_cifar_batches(tmp_path)
+    assert out["y_train"].tolist() == sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert out["y_train"].dtype == np.uint8

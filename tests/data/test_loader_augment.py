@@ -1,8 +1,17 @@
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaeadv.data import TensorBatchLoader, quantize, random_crop_flip, ratio_split, split_indices
+
+
+def test_quantize_other_level_counts_by_hand():
+    """floor(k·v/255), clamped to k−1, for a k where dividing by 256 instead would differ: k = 100, v = 51 → 20
+    (51/255 = 0.2 exactly), v = 50 → 19, v = 255 → 99."""
+    v = torch.tensor([0, 50, 51, 254, 255], dtype=torch.uint8)
+    assert quantize(v, 100).tolist() == [0, 19, 20, 99, 99]
+    assert quantize(v, 2).tolist() == [0, 0, 0, 1, 1]  # 2·254/255 = 1.99
 
 
 def test_quantize_matches_template_float_formula_for_every_byte():
@@ -85,3 +94,46 @@ def test_every_crop_offset_occurs_in_both_directions_and_moves_the_content_by_it
     assert set(dy.tolist()) == set(range(-p, p + 1)) and set(dx.tolist()) == set(range(-p, p + 1))
     counts = torch.bincount((dy + p) * (2 * p + 1) + (dx + p), minlength=(2 * p + 1) ** 2).float()
     assert counts.min() > 0.5 * n / 25  # all 25 offsets, roughly uniformly
+
+
+def test_default_padding_is_the_templates_four_pixels():
+    """``RandomCrop(32, padding=4)``: with the default padding a marker moves by at most 4 pixels, and by 4."""
+    x = torch.zeros(3000, 1, 11, 11)
+    x[:, :, 5, 5] = 1.0
+    out = random_crop_flip(x, generator=torch.Generator().manual_seed(1), flip=False)
+    where = out.flatten(1).argmax(1)
+    dy, dx = where // 11 - 5, where % 11 - 5
+    assert set(dy.tolist()) == set(range(-4, 5)) and set(dx.tolist()) == set(range(-4, 5))
+
+
+def test_augmentation_draws_only_from_its_generator():
+    """Reproducible from the loader's generator alone: the same seed gives the same batch, and torch's global
+    random state is left untouched (so the training seed does not depend on how many batches were augmented)."""
+    from vaeadv.data.augment import crop_flip_transform
+
+    x = torch.arange(64 * 3 * 8 * 8, dtype=torch.float32).reshape(64, 3, 8, 8)
+    y = torch.arange(64)
+    torch.manual_seed(123)
+    first = crop_flip_transform((x, y), torch.Generator().manual_seed(5))
+    after_first = torch.rand(4)
+    torch.manual_seed(321)
+    second = crop_flip_transform((x, y), torch.Generator().manual_seed(5))
+    torch.manual_seed(123)
+    assert torch.equal(first[0], second[0]) and first[1] is y
+    assert torch.equal(torch.rand(4), after_first)  # the global stream did not advance
+    assert not torch.equal(first[0], x)  # and it did augment
+
+
+def test_split_lengths_are_checked_and_ratios_round_down():
+    with pytest.raises(ValueError, match=r"split lengths \(3, 3\) do not add up to 7"):
+        split_indices(7, (3, 3), 0)
+    for bad in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            ratio_split(10, bad, 0)
+    a, b = ratio_split(10, 0.75, 0)  # int(7.5) = 7
+    assert (len(a), len(b)) == (7, 3) and sorted(torch.cat([a, b]).tolist()) == list(range(10))
+    a, b = ratio_split(10, 0.01, 0)
+    assert (len(a), len(b)) == (0, 10)
+    first, _ = ratio_split(100, 0.5, 1)
+    assert torch.equal(first, split_indices(100, (50, 50), 1)[0])  # the seed reaches the permutation
+    assert not torch.equal(first, ratio_split(100, 0.5, 2)[0])
