@@ -154,3 +154,25 @@ def test_strong_is_apgd_ce_then_apgd_t_and_never_weaker():
     specs = [AttackSpec("apgd-ce", eps, steps=10), AttackSpec("strong", eps, steps=10, targets=2)]
     r = robust_accuracy(model, x, y, specs)
     assert r["robust_accuracy"][specs[1].label] <= r["robust_accuracy"][specs[0].label] <= r["clean_accuracy"]
+
+
+def test_strong_attack_is_apgd_ce_then_apgd_t_on_the_survivors(monkeypatch):
+    """Recomposed by hand from the two attacks with the same generator stream: APGD-CE on all images, then
+    APGD-T (3 target classes by default, the given steps) on those still classified correctly."""
+    import vaeadv.robust.evaluate as ev
+
+    model = trained_tiny_model()
+    x, y = synthetic_data(64, seed=11)
+    got = strong_attack(model, x, y, 0.02, steps=6, generator=torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    expected = apgd(model, x, y, 0.02, steps=6, generator=g)
+    with torch.no_grad():
+        alive = (model(expected).argmax(1) == y).nonzero().flatten()
+    assert 0 < len(alive) < len(y)  # both stages have work to do
+    expected[alive] = apgd_targeted(model, x[alive], y[alive], 0.02, steps=6, targets=3, generator=g)
+    assert torch.equal(got, expected)
+    seen = []
+    real = ev.apgd_targeted
+    monkeypatch.setattr(ev, "apgd_targeted", lambda *a, **k: seen.append(k["targets"]) or real(*a, **k))
+    strong_attack(model, x, y, 0.02, steps=6)
+    assert seen == [3]

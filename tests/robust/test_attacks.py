@@ -144,3 +144,25 @@ def test_negative_alpha_and_bad_batch_are_refused(tiny):
     # uint8 images are the evaluation's native input and stay accepted; ε = 0 is a valid budget
     r = robust_accuracy(model, (x * 255).round().to(torch.uint8), y, [AttackSpec("fgsm", 0.0)])
     assert r["robust_accuracy"]["fgsm(eps=0.0)"] == r["clean_accuracy"]
+
+
+def test_random_sign_noise_moves_every_pixel_by_exactly_eps_either_way():
+    """Q2.1's baseline: each pixel moves by +ε or −ε (clamped to [0,1]), both signs about equally often, drawn
+    only from the given generator; the signs follow the images to their device and dtype."""
+    x = torch.full((8, 3, 16, 16), 0.5)
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(1)
+    noisy = random_sign_noise(x, 0.1, g)
+    after = torch.rand(3)
+    step = noisy - x
+    assert torch.allclose(step.abs(), torch.full_like(step, 0.1))
+    assert 0.45 < (step > 0).float().mean().item() < 0.55
+    torch.manual_seed(1)
+    assert torch.equal(random_sign_noise(x, 0.1, torch.Generator().manual_seed(0)), noisy)  # same generator, same signs
+    assert torch.equal(torch.rand(3), after)  # the global stream was not used
+    edge = random_sign_noise(torch.tensor([[[[0.0, 1.0]]]]).expand(1, 1, 64, 2).contiguous(), 0.2,
+                             torch.Generator().manual_seed(3))
+    low, high = edge[..., 0], edge[..., 1]  # at the borders of [0,1] one of the two moves is clamped away
+    assert bool(((low == 0) | torch.isclose(low, torch.tensor(0.2))).all() and (low == 0).any())
+    assert bool(((high == 1) | torch.isclose(high, torch.tensor(0.8))).all() and (high == 1).any())
+    assert random_sign_noise(torch.zeros(2, 3, 4, 4, device="meta"), 0.1).device.type == "meta"

@@ -107,3 +107,48 @@ def test_results_carry_wilson_intervals_and_each_attacks_time(tiny):
     assert (ci["ci95_low"], ci["ci95_high"]) == wilson_interval(ci["correct"], n)
     assert r["intervals"]["clean"]["correct"] == round(r["clean_accuracy"] * n)
     assert r["attack_seconds"]["p"] > 0
+
+
+def test_eps_curve_asks_for_the_templates_pgd_at_each_eps(tiny, monkeypatch):
+    """What the curve requests: one attack per ε with α = 0.1·ε and 10 steps by default (the template's PGD ratio),
+    the caller's batch size, no kept examples; and one row per ε in order."""
+    import vaeadv.robust.evaluate as ev
+
+    model, x, y = tiny
+    seen = {}
+    real = ev.robust_accuracy
+
+    def spy(*args, **kwargs):
+        seen["attacks"], seen["kwargs"] = args[3], kwargs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "robust_accuracy", spy)
+    rows = accuracy_vs_eps(model, x, y, "pgd", [0.01, 0.05], batch_size=40)
+    assert [(a.kind, a.eps, a.alpha, a.steps, a.label) for a in seen["attacks"]] == [
+        ("pgd", 0.01, pytest.approx(0.001), 10, "pgd@0.01"), ("pgd", 0.05, pytest.approx(0.005), 10, "pgd@0.05")]
+    assert seen["kwargs"] == {"batch_size": 40, "keep_examples": 0}
+    assert [r["eps"] for r in rows] == [0.01, 0.05] and rows[0]["accuracy"] >= rows[1]["accuracy"]
+    accuracy_vs_eps(model, x, y, "pgd", [0.02])
+    assert seen["kwargs"]["batch_size"] == 256 and seen["attacks"][0].steps == 10
+
+
+def test_transfer_counts_by_hand_over_several_batches(tiny, monkeypatch):
+    """Examples crafted on the source for every image (correct or not), shown to each target: the counts are
+    recomputed here over the whole set at once, while the function works in batches of 40."""
+    import vaeadv.robust.evaluate as ev
+    from vaeadv.robust.attacks import fgsm
+
+    model, x, y = tiny
+    others = {"a": trained_tiny_model(seed=3), "b": trained_tiny_model(seed=4)}
+    spec = AttackSpec("fgsm", 0.05)
+    got = ev.transfer_accuracies(model, others, x, y, spec, batch_size=40)
+    adv = fgsm(model, x, y, 0.05)
+    with torch.no_grad():
+        for name, target in others.items():
+            assert got[name]["clean_accuracy"] == (target(x).argmax(1) == y).sum().item() / len(y)
+            assert got[name]["adversarial_accuracy"] == (target(adv).argmax(1) == y).sum().item() / len(y)
+    assert got["a"]["adversarial_accuracy"] < got["a"]["clean_accuracy"]
+    seen = {}
+    monkeypatch.setattr(ev, "transfer_accuracies", lambda *a, **k: seen.update(k) or {"target": {}})
+    transfer_accuracy(model, others["a"], x, y, spec, batch_size=40)
+    assert seen == {"batch_size": 40}

@@ -77,3 +77,51 @@ def test_the_residual_block_is_relu_of_the_branch_plus_the_shortcut(in_planes, p
     with torch.no_grad():
         assert torch.allclose(block(x), F.relu(branch + shortcut), atol=1e-5)
     assert (block.downsample is None) == (stride == 1 and in_planes == planes)
+
+
+def test_width_is_read_from_the_stem_and_defaults_to_64():
+    from vaeadv.robust.models import width_of
+
+    assert width_of({"conv1.weight": torch.zeros(16, 3, 3, 3)}) == 16
+    assert width_of({}) == 64  # no stem: the standard width
+    assert width_of({"conv1.weight": torch.zeros(16, 27)}) == 64  # not a convolution's weight
+
+
+def test_weights_that_do_not_fit_name_the_file_and_the_model(tmp_path):
+    from vaeadv.robust.models import load_classifier
+
+    state = resnet18(10, width=8).state_dict()
+    del state["fc.bias"]
+    path = tmp_path / "partial.pt"
+    torch.save(state, path)
+    with pytest.raises(VaeadvError, match=r"partial\.pt: weights do not fit the CIFAR ResNet18 \(.*fc\.bias"):
+        load_classifier(path)
+
+
+def test_weights_from_a_url_are_downloaded_to_a_temporary_file_and_checked(tmp_path):
+    """A ``file://`` URL takes the download path (urllib, as for http); a wrong SHA-256 or a dead URL is one line."""
+    state = resnet18(10, width=8).state_dict()
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = load_weights(resnet18(10, width=8), path.as_uri(), sha256=digest)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    with pytest.raises(VaeadvError, match="SHA-256"):
+        load_weights(resnet18(10, width=8), path.as_uri(), sha256="0" * 64)
+    missing = (tmp_path / "gone.pt").as_uri()
+    with pytest.raises(VaeadvError, match=rf"^could not download weights from {missing} \(.+\)\.$"):
+        load_weights(resnet18(10, width=8), missing)
+
+
+def test_files_that_hold_no_resnet_are_one_readable_line(tmp_path):
+    """A tensor list is not a checkpoint at all; a checkpoint whose ``state_dict`` is not a dict holds no network."""
+    from vaeadv.robust.models import load_classifier
+
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(2)], listed)
+    with pytest.raises(VaeadvError, match=r"list\.pt: not a ResNet18 weights checkpoint \(expected keys \[\], found l"):
+        load_classifier(listed)
+    odd = tmp_path / "odd.pt"
+    torch.save({"state_dict": [1, 2], "epoch": 3}, odd)
+    with pytest.raises(VaeadvError, match=r"odd\.pt: weights do not fit the CIFAR ResNet18"):
+        load_classifier(odd)

@@ -109,3 +109,63 @@ def test_normalised_units_by_hand():
     grad = torch.randn_like(x)
     moved = T.fgsm_attack(x, grad, 0.1) - x
     assert torch.allclose(moved, 0.1 * grad.sign(), atol=ATOL)
+
+
+def test_get_model_defaults_to_the_shipped_weights_on_normalised_inputs():
+    """The template's model takes *normalised* inputs (no normalisation inside) and, by default, vaeadv's own
+    pretrained weights; 10 classes are what those weights hold, so asking for another head fails to load."""
+    from vaeadv.errors import VaeadvError
+    from vaeadv.robust.models import load_classifier
+    from vaeadv.robust.template import get_model
+
+    fresh = get_model(None, num_classes=5)
+    assert isinstance(fresh.normalize, torch.nn.Identity) and fresh.fc.out_features == 5 and not fresh.training
+    model = get_model()
+    shipped = load_classifier("vaeadv-resnet18")
+    assert isinstance(model.normalize, torch.nn.Identity) and model.conv1.out_channels == 64
+    assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises((RuntimeError, VaeadvError)):
+        get_model("vaeadv-resnet18", num_classes=5)
+
+
+def test_fgsm_loss_uses_the_given_criterion_for_both_halves():
+    """With label smoothing 0.3 the objective is α·J_ls(x) + (1−α)·J_ls(x_adv), written out here from the
+    adversarial example the generic step makes with the same criterion."""
+    model, pixel_model = normalised_model()
+    x_pix, y = synthetic_data(16, seed=5)
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.3)
+    loss, _ = T.fgsm_loss(model, smooth, T.normalize(x_pix), y, {T.EPSILON: 0.1, T.ALPHA: 0.5})
+    x_req = x_pix.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(smooth(pixel_model(x_req), y), x_req)
+    x_adv = fgsm_step(x_pix, grad, T.pixel_budget(0.1))
+    expected = 0.5 * smooth(pixel_model(x_pix), y) + 0.5 * smooth(pixel_model(x_adv), y)
+    assert torch.allclose(loss, expected, atol=1e-5)
+    assert abs(loss.item() - fgsm_objective(pixel_model, x_pix, y, T.pixel_budget(0.1), 0.5)[0].item()) > 1e-3
+
+
+def test_fgsm_attack_default_epsilon_is_the_templates_quarter():
+    """``fgsm_attack(image, data_grad, epsilon=0.25)`` (the template's signature): unclamped normalised values
+    move by exactly 0.25."""
+    x = T.normalize(torch.full((1, 3, 4, 4), 0.5))
+    moved = T.fgsm_attack(x, torch.ones_like(x)) - x
+    assert torch.allclose(moved, torch.full_like(moved, 0.25), atol=1e-5)
+
+
+def test_test_attack_refuses_an_unknown_attack_by_name():
+    model, _ = normalised_model()
+    with pytest.raises(ValueError, match=r"^unknown attack 'cw' \(use 'fgsm' or 'pgd'\)$"):
+        T.test_attack(model, [], "cw", {T.EPSILON: 0.1})
+
+
+def test_pgd_attack_climbs_the_given_criterion():
+    """PGD on the template's criterion, not on a fixed loss: with label smoothing 0.9 the steps differ from plain
+    cross-entropy's, and equal those of the generic PGD run on that criterion (summed over the batch)."""
+    model, pixel_model = normalised_model()
+    x_pix, y = synthetic_data(16, seed=2)
+    args = {T.EPSILON: 0.1, T.ALPHA: 0.01, T.NUM_ITER: 5}
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.9)
+    out = T.denormalize(T.pgd_attack(model, T.normalize(x_pix), y, smooth, args))
+    ref = pgd(pixel_model, x_pix, y, T.pixel_budget(0.1), T.pixel_budget(0.01), 5,
+              loss=lambda logits, t: smooth(logits, t) * len(t))
+    plain = pgd(pixel_model, x_pix, y, T.pixel_budget(0.1), T.pixel_budget(0.01), 5)
+    assert torch.allclose(out, ref, atol=ATOL) and not torch.allclose(out, plain, atol=ATOL)

@@ -199,3 +199,14 @@ def test_finetune_recipe_starts_an_fgsm_defense_from_pretrained_weights(real_dat
     moved = max((ckpt["state_dict"][f"model.{k}"].float() - v.float()).abs().max().item()
                 for k, v in start.named_parameters())  # weights, not BatchNorm running statistics
     assert 0 < moved < 0.05  # started from the file's weights and took two small steps
+
+
+def test_fused_fgsm_objective_tolerates_parameters_the_loss_does_not_use(batch):
+    """A frozen-in-practice head (a parameter outside the forward pass) gets a zero gradient, not an error."""
+    from vaeadv.robust.objectives import fgsm_objective_fused
+
+    model = RobustClassifier("fgsm", width=8).model
+    unused = torch.nn.Parameter(torch.ones(3))
+    x, y = batch
+    *_, grads, _ = fgsm_objective_fused(model, x, y, 0.03, 0.3, [*model.parameters(), unused])
+    assert torch.equal(grads[-1], torch.zeros(3)) and grads[0].abs().sum() > 0

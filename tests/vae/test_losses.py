@@ -77,3 +77,25 @@ def test_prior_sampling_with_one_sample_is_plain_nll():
     assert torch.allclose(prior_sampling_nll(log_px_z), torch.tensor([3.0, 5.0]))
     two = torch.tensor([[-3.0], [-5.0]])
     assert prior_sampling_nll(two).item() == pytest.approx(-math.log((math.exp(-3) + math.exp(-5)) / 2))
+
+
+def test_sample_reparameterize_admits_zero_std_and_says_why_it_refuses():
+    """std = 0 is a point mass (a deterministic sample at the mean), not an error; a negative std is."""
+    mean = torch.tensor([0.5, -2.0, 3.0])
+    assert torch.equal(sample_reparameterize(mean, torch.zeros(3)), mean)
+    with pytest.raises(ValueError, match="^sample_reparameterize: std must be non-negative$"):
+        sample_reparameterize(mean, torch.tensor([0.0, -1e-6, 1.0]))
+
+
+def test_mc_kl_works_in_the_callers_precision():
+    """The noise is drawn in the inputs' dtype, so a bf16 or fp64 caller gets its own precision back."""
+    for dtype in (torch.bfloat16, torch.float64):
+        mean, log_std = torch.zeros(2, 3, dtype=dtype), torch.full((2, 3), -0.5, dtype=dtype)
+        assert mc_kl(mean, log_std, 8).dtype == dtype
+
+
+def test_mc_kl_draws_its_noise_on_the_inputs_device():
+    """On PyTorch's "meta" device (shapes only, no data) a CPU-drawn noise tensor would be refused, as it would
+    on a GPU: the estimator must draw on the inputs' device."""
+    mean = torch.zeros(2, 3, device="meta")
+    assert mc_kl(mean, mean, 4).device.type == "meta"
