@@ -144,3 +144,10 @@ def test_unreadable_and_corrupt_gzip_messages(tmp_path):
     plain.write_bytes(b"\x1f" + bytes(7))  # one byte of the gzip magic is not gzip
     with pytest.raises(VaeadvError, match="bad IDX magic"):
         read_idx(plain)
+
+
+def test_four_bytes_are_a_header_start_and_bytes_without_a_name_say_so():
+    with pytest.raises(VaeadvError, match=r"^<bytes>: truncated IDX header\.$"):
+        parse_idx(bytes([0, 0, 8, 1]))  # exactly the magic: the sizes are missing
+    with pytest.raises(VaeadvError, match=r"^<bytes>: not an IDX file"):
+        parse_idx(b"\x00")

@@ -166,3 +166,25 @@ def test_random_sign_noise_moves_every_pixel_by_exactly_eps_either_way():
     assert bool(((low == 0) | torch.isclose(low, torch.tensor(0.2))).all() and (low == 0).any())
     assert bool(((high == 1) | torch.isclose(high, torch.tensor(0.8))).all() and (high == 1).any())
     assert random_sign_noise(torch.zeros(2, 3, 4, 4, device="meta"), 0.1).device.type == "meta"
+
+
+def test_pgd_random_start_is_a_uniform_point_of_the_ball_from_the_given_generator(tiny):
+    """With 0 steps PGD returns its start: x + u·ε with u ~ U[−1, 1] drawn from the caller's generator (one
+    restart by default), clamped to [0,1]."""
+    model, x, y = tiny
+    out = pgd(model, x, y, 0.05, 0.01, 0, random_start=True, generator=torch.Generator().manual_seed(9))
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    assert torch.allclose(out, (x + 0.05 * u).clamp(0, 1), atol=1e-7)
+    assert torch.equal(pgd(model, x, y, 0.05, 0.01, 0), x)  # no random start: it starts at x
+
+
+def test_pgd_climbs_the_loss_it_is_given(tiny):
+    """A user loss is followed, not replaced: descending cross-entropy (its negative) makes the model surer."""
+    import torch.nn.functional as F
+
+    model, x, y = tiny
+    down = pgd(model, x, y, 0.05, 0.01, 5, loss=lambda logits, t: -F.cross_entropy(logits, t, reduction="sum"))
+    up = pgd(model, x, y, 0.05, 0.01, 5)
+    with torch.no_grad():
+        ce = [F.cross_entropy(model(v), y).item() for v in (down, x, up)]
+    assert ce[0] < ce[1] < ce[2]

@@ -169,3 +169,10 @@ def test_pgd_attack_climbs_the_given_criterion():
               loss=lambda logits, t: smooth(logits, t) * len(t))
     plain = pgd(pixel_model, x_pix, y, T.pixel_budget(0.1), T.pixel_budget(0.01), 5)
     assert torch.allclose(out, ref, atol=ATOL) and not torch.allclose(out, plain, atol=ATOL)
+
+
+def test_normalisation_keeps_the_callers_dtype_and_the_wrapper_reports_its_mode():
+    x = torch.rand(2, 3, 4, 4, dtype=torch.bfloat16)
+    assert T.normalize(x).dtype == torch.bfloat16 and T.denormalize(x).dtype == torch.bfloat16
+    model, _ = normalised_model()
+    assert T.PixelSpace(model.eval()).training is False and T.PixelSpace(model.train()).training is True
