@@ -72,8 +72,11 @@ def test_load_vae_errors(tmp_path):
     model = VAE(8, 4, 1e-3)
     state = {k: v for k, v in model.state_dict().items() if "linear" not in k}
     torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams)}, tmp_path / "partial.ckpt")
-    with pytest.raises(VaeadvError, match="weights do not fit the VAE"):
+    with pytest.raises(VaeadvError, match=r"partial\.ckpt: weights do not fit the VAE"):
         load_vae(tmp_path / "partial.ckpt")
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": {"depth": 3}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(VaeadvError, match=r"foreign\.ckpt: hyper-parameters do not describe a vaeadv VAE \(.*depth"):
+        load_vae(tmp_path / "foreign.ckpt")
 
 
 def test_evaluate_cli_bad_device_is_one_line(tmp_path, capsys):

@@ -3,6 +3,7 @@ only the KL term."""
 
 import math
 
+import pytest
 import torch
 
 from vaeadv.vae.module import VAE
@@ -45,3 +46,46 @@ def test_compile_loss_graph_compiles_the_per_image_loss_with_the_given_mode(monk
     rec, kl, bpd = model(torch.randint(0, 16, (3, 1, 28, 28)))
     assert calls == [("compile", "_encode_decode", "reduce-overhead"), ("called", 3)]
     assert rec.ndim == kl.ndim == bpd.ndim == 0
+
+
+def test_optimisers_of_the_recipes():
+    """Constant rate: Adam (the template's); weight decay: AdamW with it; cosine: per-epoch decay to 0 over
+    max_epochs."""
+    plain = VAE(num_filters=4, z_dim=2, lr=3e-3).configure_optimizers()
+    assert type(plain) is torch.optim.Adam and plain.defaults["lr"] == 3e-3 and plain.defaults["weight_decay"] == 0
+    decayed = VAE(num_filters=4, z_dim=2, weight_decay=0.05).configure_optimizers()
+    assert type(decayed) is torch.optim.AdamW and decayed.defaults["weight_decay"] == 0.05
+    cosine = VAE(num_filters=4, z_dim=2, lr=1e-3, lr_schedule="cosine", max_epochs=4).configure_optimizers()
+    sched = cosine["lr_scheduler"]
+    assert sched["interval"] == "epoch" and isinstance(sched["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
+    rates = []
+    for _ in range(4):
+        rates.append(cosine["optimizer"].param_groups[0]["lr"])
+        cosine["optimizer"].step()  # no gradients yet: a no-op, in the order torch expects
+        sched["scheduler"].step()
+    assert rates == pytest.approx([1e-3 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])
+    assert cosine["optimizer"].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_each_stage_logs_the_elbo_terms_under_its_name(monkeypatch):
+    """What TensorBoard and the results files read: {stage}_reconstruction_loss, _regularization_loss, _ELBO and
+    _bpd per epoch (bpd on the progress bar), and test_bpd in testing."""
+    model = VAE(num_filters=4, z_dim=2)
+    logged = {}
+    monkeypatch.setattr(model, "log", lambda name, value, **kw: logged.__setitem__(name, (value.item(), kw)))
+    imgs = torch.randint(0, 16, (3, 1, 28, 28))
+    torch.manual_seed(0)
+    out = model._step((imgs,), "val")
+    names = {f"val_{k}" for k in ("reconstruction_loss", "regularization_loss", "ELBO", "bpd")}
+    assert set(logged) == names
+    rec, kl, elbo = (logged[f"val_{k}"][0] for k in ("reconstruction_loss", "regularization_loss", "ELBO"))
+    assert elbo == pytest.approx(rec + kl) and logged["val_bpd"][0] == pytest.approx(elbo / (784 * math.log(2)))
+    assert logged["val_bpd"][1] == {"on_step": False, "on_epoch": True, "prog_bar": True, "sync_dist": True}
+    assert logged["val_ELBO"][1]["prog_bar"] is False
+    assert not out["ELBO"].requires_grad and out["loss"].requires_grad
+    logged.clear()
+    model._step((imgs,), "train")
+    assert logged["train_bpd"][1]["sync_dist"] is False  # no cross-process sync per training step
+    logged.clear()
+    model.test_step((imgs,), 0)
+    assert list(logged) == ["test_bpd"] and logged["test_bpd"][1]["sync_dist"] is True
