@@ -118,3 +118,25 @@ def test_the_pgd_defense_can_start_at_random(monkeypatch):
     module = RobustClassifier("pgd", width=2, pgd_random_start=True)
     module.training_step((torch.rand(2, 3, 32, 32), torch.tensor([0, 1])), 0)
     assert seen == {"random_start": True}
+
+
+def test_fgsm_rs_never_shows_the_model_pixels_outside_the_unit_range():
+    """The random start is clamped to [0,1] before the gradient is taken, so the model only ever sees images
+    (black and white pixels are where an unclamped start would leave the range)."""
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3 * 4 * 4, 10)
+
+        def forward(self, x):
+            seen.append((x.min().item(), x.max().item()))
+            return self.linear(x.flatten(1))
+
+    x = torch.zeros(8, 3, 4, 4)
+    x[:4] = 1.0
+    adv = fgsm_rs_examples(Spy(), x, torch.arange(8), 0.1)
+    assert seen and all(0.0 <= lo and hi <= 1.0 for lo, hi in seen)
+    assert seen[0] == (0.0, 1.0)  # the start touches both ends: the clamp did the work
+    assert bool((adv >= 0).all() and (adv <= 1).all() and ((adv - x).abs() <= 0.1 + 1e-6).all())
