@@ -152,3 +152,51 @@ def test_the_training_labels_are_the_five_batches_in_order(tmp_path):
     out = read_cifar_batches(tmp_path)
     assert out["y_train"].tolist() == sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
     assert out["y_train"].dtype == np.uint8
+
+
+def test_labels_are_whole_class_numbers_one_per_image(tmp_path):
+    path = tmp_path / "b"
+    zeros = np.zeros((2, 3072), np.uint8)
+
+    def batch(labels):
+        path.write_bytes(pickle.dumps({b"data": zeros, b"labels": labels}, protocol=2))
+        return path
+
+    assert load_batch(batch(np.array([3.0, 9.0])))[1].tolist() == [3, 9]  # whole floats are classes
+    assert load_batch(batch(np.array([3.0, 9.0])))[1].dtype == np.uint8
+    with pytest.raises(VaeadvError, match=r"^.*b: 3 labels for 2 images\.$"):
+        load_batch(batch([0, 1, 2]))
+    with pytest.raises(VaeadvError, match=r"b: labels must be whole class numbers 0\.\.9, found non-integer values "
+                                          r"such as np\.float64\(3\.5\)"):
+        load_batch(batch(np.array([3.5, 1.0])))
+    with pytest.raises(VaeadvError, match="non-integer values such as np.float64\\(nan\\)"):
+        load_batch(batch(np.array([np.nan, 1.0])))
+    with pytest.raises(VaeadvError, match=r"labels must be integers 0\.\.9, got an array of <U1"):
+        load_batch(batch(np.array(["a", "b"])))
+
+
+def test_npz_never_unpickles_and_checks_each_split(tmp_path):
+    """An object array in an npz is a pickle: loading it would run the code it names. It is refused unread."""
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"echo pwned > {marker}",))
+
+    np.savez(tmp_path / "evil.npz", x_train=np.array([Evil()], dtype=object), y_train=np.zeros(1),
+             x_test=np.zeros(1), y_test=np.zeros(1))
+    with pytest.raises(VaeadvError, match=r"evil\.npz: corrupt or unreadable npz \(ValueError: Object arrays cannot"):
+        read_cifar_npz(tmp_path / "evil.npz")
+    assert not marker.exists()
+    rng = np.random.default_rng(0)
+    test_only = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "test.npz", x_test=test_only, y_test=np.array([1, 2]))
+    out = read_cifar_npz(tmp_path / "test.npz", keys=("x_test", "y_test"))  # no training split: the test one is read
+    np.testing.assert_array_equal(out["x_test"], test_only.transpose(0, 3, 1, 2))
+    for bad in (np.zeros((2, 32, 32, 4), np.uint8), np.zeros((2, 32, 32, 3), np.float32)):
+        np.savez(tmp_path / "bad.npz", x_train=bad, y_train=np.array([1, 2]), x_test=test_only, y_test=np.zeros(2))
+        with pytest.raises(VaeadvError, match=rf"bad\.npz: x_train must be uint8 \[N,32,32,3\], got {bad.dtype} "):
+            read_cifar_npz(tmp_path / "bad.npz")
+    np.savez(tmp_path / "lab.npz", x_train=test_only, y_train=np.array([1, 12]), x_test=test_only, y_test=np.zeros(2))
+    with pytest.raises(VaeadvError, match=r"lab\.npz: y_train: labels must lie in 0\.\.9"):
+        read_cifar_npz(tmp_path / "lab.npz")

@@ -140,3 +140,21 @@ def test_fgsm_rs_never_shows_the_model_pixels_outside_the_unit_range():
     assert seen and all(0.0 <= lo and hi <= 1.0 for lo, hi in seen)
     assert seen[0] == (0.0, 1.0)  # the start touches both ends: the clamp did the work
     assert bool((adv >= 0).all() and (adv <= 1).all() and ((adv - x).abs() <= 0.1 + 1e-6).all())
+
+
+def test_fgsm_rs_leaves_pixels_without_gradient_at_their_random_start():
+    """sign(0) = 0: a pixel the loss does not depend on keeps its random start (inside the ball), it is not
+    pushed to the ball's edge."""
+    class FirstChannel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.linear(x[:, 0].flatten(1))
+
+    x = torch.full((4, 3, 4, 4), 0.5)
+    adv = fgsm_rs_examples(FirstChannel(), x, torch.arange(4), 0.1)
+    ignored = (adv[:, 1:] - x[:, 1:]).abs()
+    assert bool((ignored < 0.1 - 1e-4).all())  # uniform starts, none on the edge
+    assert bool(((adv[:, 0] - x[:, 0]).abs() > 0.1 - 1e-6).sum() > 0)  # the used channel moves to the edge
