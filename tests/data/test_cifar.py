@@ -164,6 +164,9 @@ def test_labels_are_whole_class_numbers_one_per_image(tmp_path):
 
     assert load_batch(batch(np.array([3.0, 9.0])))[1].tolist() == [3, 9]  # whole floats are classes
     assert load_batch(batch(np.array([3.0, 9.0])))[1].dtype == np.uint8
+    assert load_batch(batch([9, 0]))[1].tolist() == [9, 0]
+    with pytest.raises(VaeadvError, match=r"b: labels must lie in 0\.\.9, found 0\.\.10\.$"):
+        load_batch(batch([10, 0]))
     with pytest.raises(VaeadvError, match=r"^.*b: 3 labels for 2 images\.$"):
         load_batch(batch([0, 1, 2]))
     with pytest.raises(VaeadvError, match=r"b: labels must be whole class numbers 0\.\.9, found non-integer values "

@@ -152,3 +152,33 @@ def test_transfer_counts_by_hand_over_several_batches(tiny, monkeypatch):
     monkeypatch.setattr(ev, "transfer_accuracies", lambda *a, **k: seen.update(k) or {"target": {}})
     transfer_accuracy(model, others["a"], x, y, spec, batch_size=40)
     assert seen == {"batch_size": 40}
+
+
+def test_clean_accuracy_by_hand_with_and_without_flip_averaging():
+    """A linear model that sees the left half of the image only: flipping changes its logits, so plain and
+    flip-averaged accuracies are recomputed here from the logits written out."""
+    from vaeadv.robust.evaluate import clean_accuracy
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3 * 8 * 4, 10)
+
+    class LeftHalf(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = linear
+
+        def forward(self, x):
+            return self.linear(x[..., :4].flatten(1))
+
+    model = LeftHalf()
+    x = torch.rand(200, 3, 8, 8)
+    with torch.no_grad():
+        plain = linear(x[..., :4].flatten(1))
+        both = (plain + linear(x.flip(-1)[..., :4].flatten(1))) / 2
+    y = plain.argmax(1)
+    y[:50] = (y[:50] + 1) % 10  # a quarter wrong for the plain logits
+    expected_plain = int((plain.argmax(1) == y).sum())
+    expected_tta = int((both.argmax(1) == y).sum())
+    assert expected_plain == 150 and expected_tta != expected_plain
+    assert clean_accuracy(model, x, y, batch_size=64)["correct"] == expected_plain  # plain by default
+    assert clean_accuracy(model, x, y, batch_size=64, flip_tta=True)["correct"] == expected_tta
