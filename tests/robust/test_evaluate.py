@@ -182,3 +182,17 @@ def test_clean_accuracy_by_hand_with_and_without_flip_averaging():
     assert expected_plain == 150 and expected_tta != expected_plain
     assert clean_accuracy(model, x, y, batch_size=64)["correct"] == expected_plain  # plain by default
     assert clean_accuracy(model, x, y, batch_size=64, flip_tta=True)["correct"] == expected_tta
+
+
+def test_clean_scores_per_subset_skip_only_empty_ones(tiny):
+    from vaeadv.robust.evaluate import clean_accuracy, clean_scores
+
+    model, x, y = tiny
+    none, one, half = torch.zeros(len(y), dtype=torch.bool), torch.zeros(len(y), dtype=torch.bool), torch.zeros(
+        len(y), dtype=torch.bool)
+    one[5] = True
+    half[::2] = True
+    scores = clean_scores(model, x, y, {"none": none, "one": one, "half": half})
+    assert set(scores) == {f"{k}{s}" for k in ("all", "one", "half") for s in ("", "_flip_tta")}
+    assert scores["one"]["n"] == 1 and scores["half"] == clean_accuracy(model, x[half], y[half])
+    assert scores["all_flip_tta"] == clean_accuracy(model, x, y, flip_tta=True)

@@ -84,7 +84,8 @@ def test_each_stage_logs_the_elbo_terms_under_its_name(monkeypatch):
     assert logged["val_ELBO"][1]["prog_bar"] is False
     assert not out["ELBO"].requires_grad and out["loss"].requires_grad
     logged.clear()
-    model._step((imgs,), "train")
+    model.training_step((imgs,), 0)
+    assert {name.split("_", 1)[0] for name in logged} == {"train"}
     assert logged["train_bpd"][1]["sync_dist"] is False  # no cross-process sync per training step
     logged.clear()
     model.test_step((imgs,), 0)
