@@ -17,7 +17,8 @@ class VAE(pl.LightningModule):
     # not mutated (make mutate): save_hyperparameters reads this frame's arguments, which mutmut's wrapper hides
     def __init__(self, num_filters: int = 32, z_dim: int = 20, lr: float = 1e-3, *, beta: float = 1.0,
                  levels: int = 16, image_size: int = 28, lr_schedule: str = "constant",
-                 max_epochs: int = 80, channels_last: bool = False, weight_decay: float = 0.0) -> None:  # pragma: no mutate block
+                 max_epochs: int = 80, channels_last: bool = False,
+                 weight_decay: float = 0.0) -> None:  # pragma: no mutate block
         super().__init__()
         self.save_hyperparameters()
         self.encoder = CNNEncoder(1, num_filters, z_dim, levels=levels, image_size=image_size)
