@@ -19,16 +19,22 @@ def test_reads_batches_in_order(tmp_path):
 
 
 class _Evil:
+    """Unpickling it runs a shell command that creates ``marker``: proof that the file's code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("echo pwned > /tmp/vaeadv_pwned",))
+        return (os.system, (f"echo pwned > {self.marker}",))
 
 
 def test_malicious_pickle_is_refused_before_running(tmp_path):
     path = tmp_path / "data_batch_1"
-    path.write_bytes(pickle.dumps({b"data": _Evil(), b"labels": []}, protocol=2))
+    marker = tmp_path / "pwned"
+    path.write_bytes(pickle.dumps({b"data": _Evil(marker), b"labels": []}, protocol=2))
     with pytest.raises(VaeadvError, match=r"refused by the safe unpickler.*(posix|os)\.system"):
         load_batch(path)
-    assert not os.path.exists("/tmp/vaeadv_pwned")
+    assert not marker.exists()
 
 
 def test_truncated_batch(tmp_path):
@@ -181,12 +187,7 @@ def test_labels_are_whole_class_numbers_one_per_image(tmp_path):
 def test_npz_never_unpickles_and_checks_each_split(tmp_path):
     """An object array in an npz is a pickle: loading it would run the code it names. It is refused unread."""
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"echo pwned > {marker}",))
-
-    np.savez(tmp_path / "evil.npz", x_train=np.array([Evil()], dtype=object), y_train=np.zeros(1),
+    np.savez(tmp_path / "evil.npz", x_train=np.array([_Evil(marker)], dtype=object), y_train=np.zeros(1),
              x_test=np.zeros(1), y_test=np.zeros(1))
     with pytest.raises(VaeadvError, match=r"evil\.npz: corrupt or unreadable npz \(ValueError: Object arrays cannot"):
         read_cifar_npz(tmp_path / "evil.npz")

@@ -188,8 +188,7 @@ def test_clean_scores_per_subset_skip_only_empty_ones(tiny):
     from vaeadv.robust.evaluate import clean_accuracy, clean_scores
 
     model, x, y = tiny
-    none, one, half = torch.zeros(len(y), dtype=torch.bool), torch.zeros(len(y), dtype=torch.bool), torch.zeros(
-        len(y), dtype=torch.bool)
+    none, one, half = (torch.zeros(len(y), dtype=torch.bool) for _ in range(3))
     one[5] = True
     half[::2] = True
     scores = clean_scores(model, x, y, {"none": none, "one": one, "half": half})
