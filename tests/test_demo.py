@@ -1,5 +1,6 @@
 """The main job end to end (quick mode), then the attack CLI on the classifier it trained."""
 
+import hashlib
 import json
 
 from vaeadv.cli import main
@@ -26,6 +27,7 @@ def test_demo_quick_then_attack_cli(real_data_dir, tmp_path, capsys, monkeypatch
     saved = json.loads((attack_out / "attack_results.json").read_text())
     assert set(saved["robust_accuracy"]) == {"fgsm eps=0.1", "pgd eps=0.1", "fgsm eps=0.5", "pgd eps=0.5"}
     assert saved["evaluated_on"].startswith("first 32")
+    assert saved["weights_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()  # what was attacked, exactly
     n_examples = sum(len(v) for v in saved["examples"].values())
     assert len(list(attack_out.glob("*.png"))) == n_examples + (1 if n_examples else 0)
 

@@ -80,6 +80,16 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """A JSON file's content, or one readable error naming the file (missing, unreadable or not JSON)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise VaeadvError(f"{path}: {what} not found.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise VaeadvError(f"{path}: cannot read it as {what} ({err}).") from None
+
+
 def pyplot():
     """matplotlib.pyplot on the headless Agg backend (imported lazily: most commands draw nothing)."""
     import matplotlib

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def resolve(source: str | Path) -> tuple[Path | str, str | None]:
         return source, None
     info = manifest(text)
     return weights_folder() / f"{text}.pt", info["sha256"]
+
+
+def checked_file(source: str | Path, sha256: str | None = None,
+                 fetch: Callable[[str], Path] | None = None) -> Path:
+    """The local file behind ``source`` (a shipped name, a file, or a URL that ``fetch`` downloads), its SHA-256
+    checked against the manifest's (or the given) hash before anyone unpickles it: the one gate every loader
+    of weights passes."""
+    path, shipped_sha = resolve(source)
+    path = fetch(str(path)) if fetch is not None and "://" in str(path) else Path(path)
+    expected = shipped_sha or sha256
+    if expected and path.is_file():
+        check_sha256(path, expected)
+    return path
 
 
 def sha256_of(path: str | Path) -> str:

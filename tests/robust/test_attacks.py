@@ -188,3 +188,17 @@ def test_pgd_climbs_the_loss_it_is_given(tiny):
     with torch.no_grad():
         ce = [F.cross_entropy(model(v), y).item() for v in (down, x, up)]
     assert ce[0] < ce[1] < ce[2]
+
+
+def test_pgd_by_default_is_one_run_of_steps_gradients_and_nothing_more():
+    """The template's PGD: one restart, one forward+backward per step, no extra scoring pass (a second restart
+    would double the cost and change nothing without a random start)."""
+    model = linear_model()
+    calls = []
+    model.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].requires_grad))
+    x, y = torch.rand(5, 3, 4, 4), torch.zeros(5, dtype=torch.long)
+    pgd(model, x, y, 0.1, 0.02, 4)
+    assert calls == [True] * 4
+    calls.clear()
+    pgd(model, x, y, 0.1, 0.02, 4, random_start=True, restarts=2)
+    assert calls == [True] * 4 + [False] + [True] * 4 + [False]  # each restart scored once, without gradients

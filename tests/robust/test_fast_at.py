@@ -93,6 +93,7 @@ def test_a_drop_of_exactly_20_points_does_not_fire(monkeypatch):
     assert guard.fired_at is None and trainer.current_epoch == 3
 
 
+@pytest.mark.slow  # an end-to-end training run (tens of seconds)
 def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir, tmp_path):
     cfg = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast", epochs=2, train_subset=256, width=8,
                             limit_val_batches=1, test_subset=100, eval_limit=16, pgd_steps=2, units="pixel",

@@ -59,3 +59,27 @@ def test_the_committed_report_rows_written_before_the_rename_are_still_quoted():
     assert "strategy" in results["adversarial_matrix"]["rows"][0]  # written before the rename
     q22 = dict(answers(results))["Q2.2 (defense results)."]
     assert "(missing)" not in q22
+
+
+def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(monkeypatch, tmp_path):
+    """train_command's output, parsed by the real `vaeadv robust train`, gives back the settings that trained the
+    run: the fast-AT budget in pixel units, the switches, and the guard."""
+    import shlex
+    from dataclasses import asdict
+
+    import vaeadv.robust.train as train
+
+    run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, units="pixel",
+                            fgsm_eps=8 / 255, pgd_eps=8 / 255, pgd_alpha=2 / 255, pgd_steps=7, pgd_random_start=True,
+                            cross_over=True, overfit_guard=False, train_subset=300, eval_limit=50, seed=5,
+                            run_name="fast", log_dir=str(tmp_path))
+    seen = []
+    monkeypatch.setattr(train, "train_defenses", lambda cfg: seen.append(cfg) or [])
+    argv = shlex.split(train_command(asdict(run)))
+    assert argv[:3] == ["vaeadv", "robust", "train"]
+    assert main([*argv[1:], "--log-dir", str(tmp_path), "--no-progress"]) == 0
+    (parsed,) = seen
+    for field in ("defenses", "recipe", "epochs", "augment", "units", "fgsm_eps", "pgd_eps", "pgd_alpha", "pgd_steps",
+                  "pgd_random_start", "cross_over", "overfit_guard", "train_subset", "eval_limit", "seed", "run_name",
+                  "attack"):
+        assert getattr(parsed, field) == getattr(run, field), field

@@ -9,6 +9,7 @@ import torch
 from tests.robust.helpers import synthetic_data, trained_tiny_model
 from vaeadv import registry
 from vaeadv.errors import VaeadvError
+from vaeadv.robust import export
 from vaeadv.robust.export import export_weights, half_state
 from vaeadv.robust.models import ResNet18, load_classifier, load_weights
 
@@ -103,3 +104,33 @@ def test_template_get_model_takes_normalised_inputs(shipped):
     with torch.no_grad():  # the same network: normalised input here, pixels there
         assert torch.allclose(net(T.normalize(x[:8])), pixel(x[:8]), atol=1e-5)
     assert T.get_model(None).conv1.out_channels == 64
+
+
+def test_export_keeps_robustness_measured_on_the_very_file_and_refuses_any_other(shipped, tmp_path, monkeypatch):
+    _, folder, manifest, (x, y) = shipped
+    ckpt = tmp_path / "run" / "best.ckpt"
+    measured = {"weights_sha256": hashlib.sha256((folder / "tiny.pt").read_bytes()).hexdigest(),
+                "evaluated_on": "first 64 synthetic", "units": "pixel", "clean_accuracy": 0.5,
+                "robust_accuracy": {"strong eps=0.03": 0.25}, "examples": {"not": "kept"}}
+    u8 = {"synthetic": ((x * 255).round().to(torch.uint8), y)}
+    scored = []
+    monkeypatch.setattr(export, "evaluate_shipped", lambda path, sets: scored.append(set(sets)) or {})
+    again = export_weights(ckpt, folder, "tiny", u8, {}, {"strong.json": measured})
+    assert scored == []  # the same bytes on the same test set: the first export's accuracies are kept, not redone
+    assert again["accuracy_of_shipped_fp16_file"] == manifest["accuracy_of_shipped_fp16_file"]
+    # the same checkpoint exports to the same bytes, so results measured on the first export stay valid
+    assert again["sha256"] == manifest["sha256"]
+    assert again["robustness_of_shipped_fp16_file"] == [{k: measured[k] for k in (
+        "evaluated_on", "units", "clean_accuracy", "robust_accuracy")}]
+    on_disk = json.loads((folder / "tiny.json").read_text())
+    assert on_disk["robustness_of_shipped_fp16_file"][0]["robust_accuracy"] == {"strong eps=0.03": 0.25}
+
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for other in ({**measured, "weights_sha256": "0" * 64}, {k: v for k, v in measured.items()
+                                                             if k != "weights_sha256"}):
+        with pytest.raises(VaeadvError, match=r"strong\.json: measured on weights with SHA-256 .* not on the "
+                                              r"exported file"):
+            export_weights(ckpt, folder, "tiny", u8, {}, {"strong.json": other})
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # refused before anything was written
+    export_weights(ckpt, folder, "tiny", {"other": u8["synthetic"]}, {})
+    assert scored == [{"other"}]  # another test set is scored

@@ -104,6 +104,9 @@ def add_commands(groups) -> None:
     e.add_argument("checkpoint", help="a best/last checkpoint of 'vaeadv robust train'")
     e.add_argument("--name", default="vaeadv-resnet18", help="short name the weights are loaded by")
     e.add_argument("--out", default="src/vaeadv/weights", help="folder for NAME.pt and NAME.json")
+    e.add_argument("--robustness", nargs="+", default=[], metavar="JSON",
+                   help="attack_results.json files of 'vaeadv robust attack NAME' on the exported weights, kept in "
+                        "the manifest (refused unless measured on this very file)")
     add_data_flags(e)
     e.set_defaults(run=_export)
 
@@ -147,6 +150,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _attack(args: argparse.Namespace) -> int:
     from vaeadv.io import atomic_write_json
+    from vaeadv.registry import resolve, sha256_of
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
     from vaeadv.robust.models import load_classifier
@@ -171,7 +175,8 @@ def _attack(args: argparse.Namespace) -> int:
                                     restarts=args.restarts, name=f"{kind} eps={eps:g}", targets=args.targets))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
-    result = {"checkpoint": str(args.checkpoint), "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
+    result = {"checkpoint": str(args.checkpoint), "weights_sha256": sha256_of(resolve(args.checkpoint)[0]),
+              "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
               "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
               "attack_seconds": r["attack_seconds"], "intervals": r["intervals"],
               "examples": examples_to_json(r["examples"], dm.classes)}
@@ -190,8 +195,7 @@ def _attack(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import json
-
+    from vaeadv.io import read_json
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.export import export_weights
     from vaeadv.runinfo import hardware
@@ -201,18 +205,25 @@ def _export(args: argparse.Namespace) -> int:
     if not results_file.is_file():
         raise VaeadvError(f"{results_file} not found: export takes a checkpoint inside a finished "
                           "'vaeadv robust train' run folder (its results.json names the recipe and accuracy).")
-    run = json.loads(results_file.read_text())
+    run = read_json(results_file, "a training run's results")
+    robustness = {Path(path).name: read_json(path, "attack results") for path in args.robustness}
     dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
     dm.setup()
     x, y, which = dm.exact_test()
-    about = {"recipe": run["config"]["recipe"], "command": train_command(run["config"]),
-             "seed": run["config"]["seed"], "epochs": run["epochs"], "train_images": run["train_images"],
-             "train_seconds": run["train_seconds"], "trained_on": run.get("hardware", hardware()),
+    config = run["config"]
+    about = {"defense": run.get("defense", "standard"), "recipe": config["recipe"],
+             "command": train_command(config), "seed": config["seed"], "epochs": run["epochs"],
+             "train_images": run["train_images"], "train_seconds": run["train_seconds"],
+             "trained_on": run.get("hardware", hardware()),
              "holdout_accuracy": run.get("clean_eval", {}).get("holdout"), "versions": run.get("versions"),
              "test_sets": {"exact": f"CIFAR-10 {which}: {len(x)}", "test": f"all {len(dm.x_test)} CIFAR-10 test "
                            "images as found (JPEG-decoded where the data says so)"}, "data": dm.source}
+    if about["defense"] != "standard":
+        about["training_budget"] = {key: config.get(key) for key in TRAINING_BUDGET_KEYS}
+    if "overfit_guard" in run:
+        about["overfit_guard"] = run["overfit_guard"]
     manifest = export_weights(args.checkpoint, args.out, args.name, {"exact": (x, y), "test": (dm.x_test, dm.y_test)},
-                              about)
+                              about, robustness)
     acc = manifest["accuracy_of_shipped_fp16_file"]
     for key, r in acc.items():
         print(f"{key:<18}{r['accuracy']:.4f}  [{r['ci95_low']:.4f}, {r['ci95_high']:.4f}]  n={r['n']}")
@@ -220,17 +231,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAINING_BUDGET_KEYS = ("units", "fgsm_eps", "fgsm_alpha", "pgd_eps", "pgd_alpha", "pgd_steps", "pgd_random_start")
+
+
 def train_command(config: dict) -> str:
-    """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config (flags that
-    differ from the defaults, plus the recipe)."""
+    """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config: every setting
+    that differs from the defaults, as its flag (where the run was stored and how it reported are left out)."""
     from vaeadv.robust.config import RobustTrainConfig, upgrade_config
 
     config, defaults = upgrade_config(config), RobustTrainConfig()
-    flags = {"recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
-             "pretrained": "--pretrained", "train_subset": "--train-subset", "width": "--width", "seed": "--seed",
-             "precision": "--precision", "run_name": "--run-name"}
     parts = ["vaeadv robust train", "--defense " + " ".join(config.get("defenses", ["standard"]))]
-    parts += [f"{flag} {config[key]}" for key, flag in flags.items()
-              if key in config and config[key] != getattr(defaults, key)]
-    parts += ["--augment"] * bool(config.get("augment")) + ["--no-attack"] * (config.get("attack") is False)
+    changed = [key for key in REPRODUCING_FLAGS if key in config and config[key] != getattr(defaults, key)]
+    parts += [f"{REPRODUCING_FLAGS[key]} {config[key]}" for key in changed]
+    parts += [SWITCHES[key] for key in SWITCHES if config.get(key)]
+    parts += ["--no-attack"] * (config.get("attack") is False)
+    if config.get("overfit_guard") is not None:
+        parts.append("--overfit-guard" if config["overfit_guard"] else "--no-overfit-guard")
     return " ".join(parts)
+
+
+# the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
+REPRODUCING_FLAGS = {
+    "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+    "pretrained": "--pretrained", "val_from": "--val-from", "valid_ratio": "--valid-ratio",
+    "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",
+    "precision": "--precision", "units": "--units", "fgsm_eps": "--fgsm-eps", "fgsm_alpha": "--fgsm-alpha",
+    "pgd_eps": "--pgd-eps", "pgd_alpha": "--pgd-alpha", "pgd_steps": "--pgd-steps", "eval_limit": "--eval-limit",
+    "run_name": "--run-name"}
+SWITCHES = {"augment": "--augment", "pgd_random_start": "--pgd-random-start", "cross_over": "--cross-over"}

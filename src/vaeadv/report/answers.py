@@ -11,6 +11,10 @@ Answer = tuple[str, str]  # (question, answer)
 
 FGSM_KEY = "FGSM ε=0.1 (norm.)"  # the run matrix's column names for the template's attacks
 PGD_KEY = "PGD ε=0.1 (norm.)"
+PGD_PIXEL_KEY = "PGD ε=8/255"
+STRONG_KEY = "APGD-CE+T ε=0.1 (norm.)"  # AutoAttack-lite columns, where the scale has them
+STRONG_PIXEL_KEY = "APGD-CE+T ε=8/255"
+MASKING_GAP = 0.10  # PGD-10 this far above APGD-CE+T: the PGD number is not a robustness estimate
 
 
 def _pct(x) -> str:
@@ -29,12 +33,29 @@ def _get(d, *keys):
     return d
 
 
-def _matrix_row(r: Results, defense: str, augment: bool = False):
+def _matrix_row(r: Results, defense: str, augment: bool | None = False):
+    """The run matrix's row of ``defense`` with/without augmentation (``None``: its first row, either way)."""
     for row in (r.get("adversarial_matrix") or {}).get("rows", []):
         # rows stored before the rename name the defense "strategy"
-        if row.get("defense", row.get("strategy")) == defense and row["augment"] == augment:
+        if row.get("defense", row.get("strategy")) == defense and augment in (None, row["augment"]):
             return row
     return None
+
+
+def masking_gaps(matrix: dict | None) -> list[dict]:
+    """Per model of the run matrix and ε, PGD's accuracy against AutoAttack-lite's (APGD-CE, then APGD-T on the
+    survivors) and the gap in accuracy; ``masked`` where PGD leaves more than ``MASKING_GAP`` above APGD: its
+    gradients point away from the adversarial examples that exist (gradient masking), or PGD's fixed step
+    stalls, so its PGD number overstates the robustness. Empty where the matrix has no strong columns."""
+    out = []
+    for row in (matrix or {}).get("rows", []):
+        for eps, pgd_key, strong_key in (("0.1 (norm.)", PGD_KEY, STRONG_KEY), ("8/255", PGD_PIXEL_KEY,
+                                                                                STRONG_PIXEL_KEY)):
+            pgd, strong = _acc(row, pgd_key), _acc(row, strong_key)
+            if pgd is not None and strong is not None:
+                out.append({"model": row["model"], "eps": eps, "pgd": pgd, "strong": strong, "gap": pgd - strong,
+                            "masked": pgd - strong > MASKING_GAP})
+    return out
 
 
 def _acc(row, key):
@@ -254,8 +275,8 @@ def _q2_1_augmentation(r: Results) -> Answer:
 
 
 def _q2_2_results(r: Results) -> Answer:
-    std = _matrix_row(r, "standard")
-    fgsm = _matrix_row(r, "fgsm")
+    std = _matrix_row(r, "standard", None)
+    fgsm = _matrix_row(r, "fgsm", None)
     return ("Q2.2 (defense results).",
             f"FGSM-defended model: clean {_pct(_get(fgsm, 'clean_accuracy'))}, FGSM "
             f"{_pct(_acc(fgsm, FGSM_KEY))}, PGD {_pct(_acc(fgsm, PGD_KEY))}; standard model: clean "
@@ -272,8 +293,8 @@ def _q2_2_tradeoff(r: Results) -> Answer:
 
 
 def _q2_3_loss_vs_batch(r: Results) -> Answer:
-    fgsm = _matrix_row(r, "fgsm")
-    pgd = _matrix_row(r, "pgd")
+    fgsm = _matrix_row(r, "fgsm", None)
+    pgd = _matrix_row(r, "pgd", None)
     return ("Q2.3 (adversarial loss vs adversarial batch).",
             "They are closely related but not equivalent. The adversarial loss mixes clean and FGSM losses "
             "per example with weight α and uses a single-step perturbation computed from the current model; "
@@ -295,8 +316,31 @@ def _q2_3_fgsm_vs_pgd(r: Results) -> Answer:
     return ("Q2.3 (FGSM vs PGD).",
             "FGSM costs one gradient, so it is cheap enough to use inside every training step and for quick "
             "evaluations. PGD costs one gradient per step but finds much stronger perturbations within the same "
-            "ε, so it gives a trustworthy robustness estimate and a defense that holds against strong "
-            "attacks." + cost_text)
+            "ε, so it gives a more trustworthy robustness estimate and a defense that holds against strong "
+            "attacks." + cost_text + _strong_text(r))
+
+
+def _strong_text(r: Results) -> str:
+    """What the AutoAttack-lite columns add to Q2.3, where the run matrix has them."""
+    gaps = masking_gaps(r.get("adversarial_matrix"))
+    if not gaps:
+        return ""
+    pixel = {g["model"]: g for g in gaps if g["eps"] == "8/255"}
+    masked = [g for g in pixel.values() if g["masked"]]
+    text = (" But PGD with 10 fixed-size steps is itself not the last word: APGD-CE then APGD-T (AutoAttack's "
+            "parameter-free core) at ε = 8/255 leaves " + "; ".join(
+                f"{m}: {_pct(g['strong'])} (PGD {_pct(g['pgd'])})" for m, g in pixel.items()) + ".")
+    if masked:
+        text += (" Where PGD-10 stays more than 10 points above APGD (" + ", ".join(g["model"] for g in masked)
+                 + "), its number overstates the robustness: the gradients it follows are masked or its fixed "
+                 "step stalls, which is what FGSM training alone produces.")
+    fast = _matrix_row(r, "fgsm-rs", None)
+    if fast is not None and _acc(fast, STRONG_PIXEL_KEY) is not None:
+        text += (f" FGSM from a random start with a step of 1.25ε (fgsm-rs, Wong et al. 2020) costs what FGSM "
+                 f"training costs yet keeps {_pct(_acc(fast, STRONG_PIXEL_KEY))} under APGD-CE+T at 8/255 with "
+                 f"{_pct(_get(fast, 'clean_accuracy'))} clean: the cheap attack suffices for training once its "
+                 "catastrophic overfitting is prevented, while evaluation needs the strong one.")
+    return text
 
 
 ANSWERS = (

@@ -4,7 +4,7 @@ a result that is missing (never run, deleted, or produced under other settings) 
 
 from __future__ import annotations
 
-from vaeadv.report.answers import answers
+from vaeadv.report.answers import MASKING_GAP, answers, masking_gaps
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
 
@@ -123,12 +123,28 @@ def _matrix(doc: Document, r: dict) -> None:
     doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps. "
                                 f"The template's ε = 0.1 in normalised units is ({eps}) per channel in pixel "
                                 f"units (≈ {r['eps_pixel_of_template'][0] * 255:.1f}/255)."),
-            Para("★ = the best standard model we trained (by clean test accuracy). No pretrained weights can be "
-                 "downloaded on this machine; `vaeadv robust train --pretrained FILE|URL` adds that row where they "
-                 "can be."))
+            Para("★ = the best standard model (by clean test accuracy)." + ("" if any(
+                x.get("pretrained") for x in r["rows"]) else " No pretrained weights can be downloaded on this "
+                "machine; `vaeadv robust train --pretrained FILE|URL` adds that row where they can be.")))
+    _masking(doc, r)
     pictures = next((x.get("pictures") for x in r["rows"] if x.get("pictures")), None)
     doc.add(Figure(pictures, "adversarial examples against the standard model: original, adversarial, "
                              "amplified perturbation"))
+
+
+def _masking(doc: Document, r: dict) -> None:
+    """Gradient masking, shown where it happens: PGD-10 against AutoAttack-lite, per model and ε."""
+    gaps = masking_gaps(r)
+    if not gaps:
+        return
+    doc.add(Heading("Gradient masking: PGD-10 against APGD-CE + APGD-T", 4),
+            Table(["model", "ε", "PGD", "APGD-CE+T", "PGD − APGD (points)", "verdict"],
+                  [[g["model"], g["eps"], pct(g["pgd"]), pct(g["strong"]), f"{100 * g['gap']:+.1f}",
+                    "PGD overstates robustness" if g["masked"] else "consistent"] for g in gaps],
+                  f"a model is flagged where PGD leaves more than {100 * MASKING_GAP:.0f} points above the "
+                  "parameter-free APGD (100 iterations, CE loss, then the targeted DLR loss on the survivors) on "
+                  "the same images: its loss surface misleads a fixed-step attack (gradient masking), so only "
+                  "the APGD number estimates its robustness"))
 
 
 def _curves(doc: Document, r: dict) -> None:

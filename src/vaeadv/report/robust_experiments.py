@@ -24,14 +24,16 @@ from vaeadv.robust.viz import examples_to_json, save_overview
 TEMPLATE_EPS = 0.1  # the template's ε (FGSM and PGD), in normalised units
 PIXEL_EPS = 8 / 255  # the customary CIFAR-10 L∞ budget, in pixel units
 DEFENSE_NAMES = {"standard": "standard", "fgsm": "FGSM-defended (adversarial loss)",
-                  "pgd": "PGD-defended (adversarial batch)"}
+                 "pgd": "PGD-defended (adversarial batch)", "fgsm-rs": "fast AT (FGSM from a random start)"}
 
 
 def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None = None,
             epochs: int | None = None) -> RobustTrainConfig:
     """The training config of one model of this scale (report settings over the code defaults)."""
     s = ctx.scale
-    return RobustTrainConfig(defenses=(model.defense,), recipe=recipe or model.recipe or s.recipe,
+    # shipped weights evaluated as they are: the standard defense with --pretrained loads them and trains nothing
+    defense = "standard" if model.load_only else model.defense
+    return RobustTrainConfig(defenses=(defense,), recipe=recipe or model.recipe or s.recipe,
                              epochs=epochs or model.epochs or s.cifar_epochs, augment=model.augment,
                              pretrained=model.pretrained, data_dir=ctx.data_dir, download=ctx.download,
                              train_subset=s.cifar_train_subset, train_shard=shard, test_subset=s.test_subset,
@@ -60,7 +62,8 @@ def _trained(ctx: Context, cfg: RobustTrainConfig) -> dict:
 def model_name(model: CifarModel) -> str:
     name = DEFENSE_NAMES[model.defense] + (" + augmentation" if model.augment else "")
     if model.pretrained:
-        name += f" ({model.pretrained})" if model.defense == "standard" else f" (from {model.pretrained})"
+        shipped = model.defense == "standard" or model.load_only
+        name += f" ({model.pretrained})" if shipped else f" (from {model.pretrained})"
     return name
 
 

@@ -19,6 +19,7 @@ class CifarModel:
     recipe: str | None = None
     epochs: int | None = None
     pretrained: str | None = None  # start from these weights (a shipped name); "standard" then just loads them
+    load_only: bool = False  # the shipped ``pretrained`` weights of this defense, evaluated as they are
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ SCALES: dict[str, Scale] = {
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
             CifarModel("pgd", True, recipe="finetune", epochs=2, pretrained="vaeadv-resnet18"),
             CifarModel("standard", False),
+            CifarModel("fgsm-rs", True, pretrained="vaeadv-fast-at", load_only=True),
         ),
         notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "
                "label smoothing, 20 epochs, crop+flip; docs/weights.md); the FGSM and PGD defenses fine-tuned from "
@@ -167,7 +169,10 @@ SCALES: dict[str, Scale] = {
                "without augmentation trained from scratch with the 'pretrain' recipe; transfer models A/B with the "
                "'pretrain' recipe on disjoint halves",
                "defenses without augmentation are not trained at this scale (the cpu scale compares them)",
-               "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)")),
+               "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)",
+               "the fgsm-rs row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
+               "ε = 8/255 in pixel units, 'fast-at' recipe; its manifest states how it was trained), evaluated "
+               "as it is")),
     "full": Scale(
         name="full", summary="the assignment's settings (a GPU is recommended)",
         vae_epochs=80, vae_train_subset=None, vae_sample_every=10, vae_eval_images=10000, iw_samples=100,

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from vaeadv.checkpoints import load_checkpoint, load_state
 from vaeadv.errors import VaeadvError
-from vaeadv.registry import check_sha256, resolve
+from vaeadv.registry import checked_file
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.247, 0.243, 0.261)
@@ -116,11 +116,7 @@ def load_weights(model: nn.Module, source: str | Path, sha256: str | None = None
 def read_weights(source: str | Path, sha256: str | None = None) -> tuple[Path, dict[str, torch.Tensor]]:
     """(local file, the ResNet's tensors) for a shipped name, a file or a URL: the one path every loader takes,
     so each gets the manifest's (or the given) SHA-256 check before unpickling, and weights-only loading."""
-    path, shipped_sha = resolve(source)
-    path = _fetch(str(path)) if "://" in str(path) else Path(path)
-    expected = shipped_sha or sha256
-    if expected and path.is_file():
-        check_sha256(path, expected)
+    path = checked_file(source, sha256, fetch=_fetch)
     return path, network_state(load_checkpoint(path, "ResNet18 weights"))
 
 

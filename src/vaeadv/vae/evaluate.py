@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from vaeadv.checkpoints import load_checkpoint, load_state
-from vaeadv.registry import check_sha256, resolve
+from vaeadv.registry import checked_file
 from vaeadv.vae.losses import (
     KLD,
     categorical_nll,
@@ -22,9 +22,7 @@ from vaeadv.vae.module import VAE
 def load_vae(path: str | Path) -> VAE:
     """A VAE from a ``vae train`` checkpoint, or from shipped weights by name (``vaeadv-vae-z20``: SHA-256 checked
     against its manifest before loading); always weights-only, in eval mode."""
-    path, sha256 = resolve(path)
-    if sha256:
-        check_sha256(path, sha256)
+    path = checked_file(path)
     ckpt = load_checkpoint(path, "VAE", required=("state_dict", "hyper_parameters"))
     hp = dict(ckpt["hyper_parameters"])
     try:
