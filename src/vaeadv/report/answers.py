@@ -333,7 +333,7 @@ def _strong_text(r: Results) -> str:
     if masked:
         text += (" Where PGD-10 stays more than 10 points above APGD (" + ", ".join(g["model"] for g in masked)
                  + "), its number overstates the robustness: the gradients it follows are masked or its fixed "
-                 "step stalls, which is what FGSM training alone produces.")
+                 "step stalls on saturated logits; trust only the APGD number there.")
     fast = _matrix_row(r, "fgsm-rs", None)
     if fast is not None and _acc(fast, STRONG_PIXEL_KEY) is not None:
         text += (f" FGSM from a random start with a step of 1.25ε (fgsm-rs, Wong et al. 2020) costs what FGSM "
