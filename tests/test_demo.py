@@ -28,6 +28,9 @@ def test_demo_quick_then_attack_cli(real_data_dir, tmp_path, capsys, monkeypatch
     assert set(saved["robust_accuracy"]) == {"fgsm eps=0.1", "pgd eps=0.1", "fgsm eps=0.5", "pgd eps=0.5"}
     assert saved["evaluated_on"].startswith("first 32")
     assert saved["weights_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()  # what was attacked, exactly
+    assert main(["robust", "attack", ckpt.as_uri(), "--attack", "fgsm", "--limit", "8", "--out",
+                 str(tmp_path / "by_url")]) == 0  # weights from a URL: attacked, their hash left unrecorded
+    assert json.loads((tmp_path / "by_url" / "attack_results.json").read_text())["weights_sha256"] is None
     n_examples = sum(len(v) for v in saved["examples"].values())
     assert len(list(attack_out.glob("*.png"))) == n_examples + (1 if n_examples else 0)
 

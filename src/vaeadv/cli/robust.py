@@ -175,7 +175,9 @@ def _attack(args: argparse.Namespace) -> int:
                                     restarts=args.restarts, name=f"{kind} eps={eps:g}", targets=args.targets))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
-    result = {"checkpoint": str(args.checkpoint), "weights_sha256": sha256_of(resolve(args.checkpoint)[0]),
+    attacked = resolve(args.checkpoint)[0]  # a local file (or a shipped name's file) is hashed; a URL is not
+    result = {"checkpoint": str(args.checkpoint),
+              "weights_sha256": sha256_of(attacked) if "://" not in str(attacked) else None,
               "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
               "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
               "attack_seconds": r["attack_seconds"], "intervals": r["intervals"],
