@@ -82,8 +82,9 @@ def test_pgd_with_given_first_gradient_matches_computed(tiny):
 
     model, x, y = tiny
     g, _ = input_gradient(model, x, y)
-    assert torch.equal(_pgd(model, x, y, 0.03, 0.01, 4, grad=g), pgd(model, x, y, 0.03, 0.01, 4))
-    assert torch.equal(_fgsm(model, x, y, 0.03, grad=g), fgsm(model, x, y, 0.03))
+    assert torch.equal(_pgd(model, x, y, 0.03, 0.01, 4, random_start=False, restarts=1, loss="ce", grad=g),
+                       pgd(model, x, y, 0.03, 0.01, 4))
+    assert torch.equal(_fgsm(model, x, y, 0.03, loss="ce", grad=g), fgsm(model, x, y, 0.03))
 
 
 def test_restarts_keep_per_sample_worst_case(tiny):
@@ -100,8 +101,10 @@ def test_restarts_keep_per_sample_worst_case(tiny):
 def test_bad_arguments():
     model = linear_model()
     x, y = torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="restarts >= 1, got steps=3, restarts=0"):
         pgd(model, x, y, 0.1, 0.01, 3, restarts=0)
+    with pytest.raises(ValueError, match="steps must be >= 0 .* got steps=-1, restarts=1"):
+        pgd(model, x, y, 0.1, 0.01, -1)
     with pytest.raises(ValueError, match="unknown attack loss"):
         fgsm(model, x, y, 0.1, loss="hinge")
 
@@ -203,3 +206,69 @@ def test_pgd_by_default_is_one_run_of_steps_gradients_and_nothing_more():
     calls.clear()
     pgd(model, x, y, 0.1, 0.02, 4, random_start=True, restarts=2)
     assert calls == [True] * 4 + [False] + [True] * 4 + [False]  # each restart scored once, without gradients
+
+
+def test_pixels_the_loss_ignores_are_never_moved():
+    """A model that reads the left half of the image only: the gradient is exactly 0 on the right half, whose
+    sign is 0, so FGSM and PGD (no random start) leave those pixels where they were."""
+    torch.manual_seed(0)
+    linear = nn.Linear(3 * 4 * 2, 3)
+
+    class LeftHalf(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = linear
+
+        def forward(self, x):
+            return self.linear(x[..., :2].flatten(1))
+
+    model = LeftHalf()
+    x, y = torch.rand(6, 3, 4, 4) * 0.5 + 0.25, torch.arange(6) % 3
+    for adv in (fgsm(model, x, y, 0.1), pgd(model, x, y, 0.1, 0.03, 3)):
+        assert torch.equal(adv[..., 2:], x[..., 2:])
+        assert (adv[..., :2] - x[..., :2]).abs().amax() > 0.05
+
+
+class ScriptedLogits(nn.Module):
+    """Returns the given logits, one set per call: the restarts' scores are chosen by the test."""
+
+    def __init__(self, *logits):
+        super().__init__()
+        self.logits = list(logits)
+
+    def forward(self, x):
+        return self.logits.pop(0)
+
+
+def logits_from(*probabilities):
+    """Rows of 10 class probabilities, given as {class: p} with the rest shared equally; as logits."""
+    rows = []
+    for given in probabilities:
+        rest = (1 - sum(given.values())) / (10 - len(given))
+        rows.append([given.get(c, rest) for c in range(10)])
+    return torch.tensor(rows).log()
+
+
+def test_restarts_keep_a_success_over_any_loss_and_otherwise_the_higher_loss_per_image():
+    """Three images of class 0, two restarts of 0 steps (each returns its random start, drawn here from the same
+    seed). Scores written by hand as probabilities:
+    image A correct both times, cross-entropy 2.0 then 1.0 -> restart 1; image B correct both times, 1.0 then
+    1.5 -> restart 2 (a batch-mean score would pick restart 1 for both); image C misclassified by restart 1 at
+    cross-entropy 0.80 but correct at 1.61 in restart 2 -> restart 1, since a success beats any loss."""
+    import math
+
+    e = math.exp
+    first = logits_from({0: e(-2.0)}, {0: e(-1.0)}, {0: 0.45, 1: 0.55})
+    second = logits_from({0: e(-1.0)}, {0: e(-1.5)}, {0: 0.2})
+    ce = [torch.nn.functional.cross_entropy(s, torch.zeros(3, dtype=torch.long), reduction="none")
+          for s in (first, second)]
+    assert torch.allclose(ce[0], torch.tensor([2.0, 1.0, -math.log(0.45)]))
+    assert first.argmax(1).tolist() == [0, 0, 1] and second.argmax(1).tolist() == [0, 0, 0]
+    x, y = torch.full((3, 3, 4, 4), 0.5), torch.zeros(3, dtype=torch.long)
+    adv = pgd(ScriptedLogits(first, second), x, y, 0.1, 0.01, 0, random_start=True, restarts=2,
+              generator=torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    starts = [0.5 + 0.1 * (torch.rand(x.shape, generator=g) * 2 - 1) for _ in range(2)]
+    for image, restart in zip(range(3), (0, 1, 0), strict=True):
+        assert torch.allclose(adv[image], starts[restart][image], atol=1e-7)
+        assert not torch.allclose(adv[image], starts[1 - restart][image], atol=1e-3)

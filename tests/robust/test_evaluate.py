@@ -195,3 +195,111 @@ def test_clean_scores_per_subset_skip_only_empty_ones(tiny):
     assert set(scores) == {f"{k}{s}" for k in ("all", "one", "half") for s in ("", "_flip_tta")}
     assert scores["one"]["n"] == 1 and scores["half"] == clean_accuracy(model, x[half], y[half])
     assert scores["all_flip_tta"] == clean_accuracy(model, x, y, flip_tta=True)
+
+
+class CountingModel(torch.nn.Module):
+    """Counts forward passes: what the evaluation computes, not only what it returns."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.model(x)
+
+
+def test_clean_gradient_is_reused_so_nothing_is_computed_twice(tiny):
+    """Per batch, by hand: one clean forward (whose gradient is FGSM's step and PGD's first step), then FGSM needs
+    one forward to score, PGD-k k−1 more gradient passes and one to score; a random start or a batch of 32
+    changes neither count per batch."""
+    model, x, y = tiny
+    counting = CountingModel(model)
+    robust_accuracy(counting, x, y, [AttackSpec("fgsm", 0.03)], batch_size=32)
+    assert counting.calls == 3 * (1 + 1)
+    counting.calls = 0
+    robust_accuracy(counting, x, y, [AttackSpec("pgd", 0.03, 0.01, 4)], batch_size=32)
+    assert counting.calls == 3 * (1 + 3 + 1)
+    counting.calls = 0
+    robust_accuracy(counting, x, y, [AttackSpec("pgd", 0.03, 0.01, 4, random_start=True)], batch_size=32)
+    assert counting.calls == 3 * (1 + 4 + 1)  # the random start has no clean gradient to reuse
+
+
+def test_two_losses_share_one_forward_and_match_separate_runs(tiny):
+    """FGSM on CE and on the true logit's NLL in one call: both gradients come from one clean forward pass and
+    give exactly what each attack gives alone."""
+    model, x, y = tiny
+    ce, nll = AttackSpec("fgsm", 0.05, name="ce"), AttackSpec("fgsm", 0.05, loss="nll", name="nll")
+    together = robust_accuracy(model, x, y, [ce, nll], batch_size=40, keep_examples=0)
+    for spec in (ce, nll):
+        alone = robust_accuracy(model, x, y, [spec], batch_size=40, keep_examples=0)
+        assert together["robust_accuracy"][spec.label] == alone["robust_accuracy"][spec.label]
+    assert together["robust_accuracy"]["ce"] < together["clean_accuracy"]
+
+
+def test_random_attacks_follow_the_seed_not_the_global_generator(tiny):
+    """Random signs and PGD's random start draw from a generator seeded by ``seed`` (0 by default): the same seed
+    gives the same examples whatever the global generator did meanwhile, another seed other examples."""
+    model, x, y = tiny
+    specs = [AttackSpec("noise", 0.1, name="n"), AttackSpec("pgd", 0.03, 0.01, 2, random_start=True, name="p")]
+
+    def adversarial(**kwargs):
+        r = robust_accuracy(model, x, y, specs, keep_examples=96, **kwargs)
+        return {k: torch.stack([e.adversarial for e in r["examples"][k]]) for k in ("n", "p")}
+
+    torch.manual_seed(1)
+    first = adversarial()
+    torch.manual_seed(2)
+    again = adversarial(seed=0)
+    other = adversarial(seed=1)
+    for k in ("n", "p"):
+        assert torch.equal(first[k], again[k])
+        assert first[k].shape != other[k].shape or not torch.equal(first[k], other[k])
+
+
+def test_default_keeps_five_examples_and_batch_size_one_works(tiny):
+    model, x, y = tiny
+    spec = AttackSpec("fgsm", 0.1, name="f")
+    r = robust_accuracy(model, x, y, [spec])
+    flipped = round((r["clean_accuracy"] - r["robust_accuracy"]["f"]) * len(x))
+    assert flipped > 5 and len(r["examples"]["f"]) == 5
+    one = robust_accuracy(model, x[:6], y[:6], [spec], batch_size=1)
+    assert one["robust_accuracy"] == robust_accuracy(model, x[:6], y[:6], [spec])["robust_accuracy"]
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        robust_accuracy(model, x, y, [spec], batch_size=0)
+
+
+def test_bad_attack_settings_are_named(tiny):
+    model, x, y = tiny
+    with pytest.raises(ValueError, match="alpha"):
+        robust_accuracy(model, x, y, [AttackSpec("pgd", 0.03, -0.01, 3, name="p")])
+    with pytest.raises(ValueError, match=r"unknown attack kind 'cw' \(use fgsm, pgd, noise, apgd-ce"):
+        robust_accuracy(model, x, y, [AttackSpec("cw", 0.03)])
+
+
+def test_a_batch_without_a_correct_image_is_skipped_not_the_end(tiny):
+    """The first batch of 32 is relabelled so that the model gets none right: the later batches still count."""
+    model, x, y = tiny
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    y = y.clone()
+    y[:32] = (pred[:32] + 1) % 10
+    expected_clean = int((pred == y).sum())
+    assert expected_clean > 0
+    r = robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.03, name="f")], batch_size=32)
+    assert r["clean_accuracy"] == expected_clean / len(x)
+    assert r["robust_accuracy"]["f"] > 0
+
+
+def test_attack_seconds_add_up_over_batches(tiny, monkeypatch):
+    """A fake clock that advances 0.1237 s per reading: three batches of one attack took 3 × 0.1237 s, reported
+    rounded to hundredths."""
+    import types
+
+    import vaeadv.robust.evaluate as ev
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(ev, "time", types.SimpleNamespace(perf_counter=lambda: 0.1237 * next(ticks)))
+    model, x, y = tiny
+    r = robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.03, name="f")], batch_size=32)
+    assert r["attack_seconds"] == {"f": 0.37}  # 0.3711

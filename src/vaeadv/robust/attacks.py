@@ -121,10 +121,10 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budg
     return _fgsm(model, images, labels, eps, loss=loss)
 
 
-def _fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn = "ce",
+def _fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn,
           grad: torch.Tensor | None = None) -> torch.Tensor:
     """FGSM without the input checks; ``grad`` is ∇ₓ loss at ``images`` when the caller (``robust_accuracy``'s
-    clean forward pass) already has it."""
+    clean forward pass) already has it. No defaults: each caller states its settings."""
     with eval_mode(model):
         if grad is None:
             grad, _ = input_gradient(model, images, labels, loss)
@@ -143,10 +143,10 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budge
 
 
 def _pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int, *,
-         random_start: bool = False, restarts: int = 1, loss: str | LossFn = "ce", grad: torch.Tensor | None = None,
+         random_start: bool, restarts: int, loss: str | LossFn, grad: torch.Tensor | None = None,
          generator: torch.Generator | None = None) -> torch.Tensor:
     """PGD without the input checks; ``grad`` (∇ₓ loss at ``images``, when known) serves as the first step of the
-    first restart without random start."""
+    first restart without random start. No defaults for the settings: each caller states them."""
     if steps < 0 or restarts < 1:
         raise ValueError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}")
     lossf = loss_function(loss)
