@@ -303,3 +303,20 @@ def test_attack_seconds_add_up_over_batches(tiny, monkeypatch):
     model, x, y = tiny
     r = robust_accuracy(model, x, y, [AttackSpec("fgsm", 0.03, name="f")], batch_size=32)
     assert r["attack_seconds"] == {"f": 0.37}  # 0.3711
+
+
+def test_apgd_kinds_ask_for_the_authors_100_steps_unless_given(monkeypatch):
+    """What each APGD kind requests: its loss, the restarts, the caller's generator, and 100 iterations (the
+    authors' budget) when ``steps`` is 0."""
+    import vaeadv.robust.evaluate as ev
+
+    seen = []
+    monkeypatch.setattr(ev, "apgd", lambda *a, **k: seen.append(("apgd", k)) or a[1])
+    monkeypatch.setattr(ev, "apgd_targeted", lambda *a, **k: seen.append(("apgd-t", k)) or a[1])
+    g, x, y = torch.Generator(), torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
+    for spec in (AttackSpec("apgd-ce", 0.03), AttackSpec("apgd-dlr", 0.03, steps=7, restarts=2),
+                 AttackSpec("apgd-t", 0.03, targets=5)):
+        assert spec.run(None, x, y, generator=g) is x
+    assert seen == [("apgd", {"steps": 100, "loss": "ce", "restarts": 1, "generator": g}),
+                    ("apgd", {"steps": 7, "loss": "dlr", "restarts": 2, "generator": g}),
+                    ("apgd-t", {"steps": 100, "targets": 5, "generator": g})]
