@@ -20,6 +20,31 @@ def test_torchvision_names_and_sizes():
     assert model.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
+
+def test_feature_sizes_of_the_course_layout_and_he_initialisation():
+    """The course's network, written out: a 3×3 stem at 32×32, max-pool (3, stride 2, padding 1) to 16×16, then
+    stages of 1, 2, 4, 8 × width channels at 16, 8, 4, 2 pixels. Every convolution starts from He et al.'s
+    normal with fan-out, std = sqrt(2 / (out_channels · k²)); BatchNorm from weight 1, bias 0."""
+    width = 16
+    model = resnet18(width=width).eval()
+    assert (model.maxpool.kernel_size, model.maxpool.stride, model.maxpool.padding) == (3, 2, 1)
+    sizes = {}
+    for name in ("maxpool", "layer1", "layer2", "layer3", "layer4"):
+        getattr(model, name).register_forward_hook(lambda m, i, out, name=name: sizes.__setitem__(name, out.shape))
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert sizes == {"maxpool": (2, width, 16, 16), "layer1": (2, width, 16, 16), "layer2": (2, 2 * width, 8, 8),
+                     "layer3": (2, 4 * width, 4, 4), "layer4": (2, 8 * width, 2, 2)}
+    torch.manual_seed(0)
+    model = resnet18()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 16 + 3
+    for conv in convs:
+        expected = (2 / (conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1])) ** 0.5
+        assert conv.weight.std().item() == pytest.approx(expected, rel=0.1)
+        assert abs(conv.weight.mean().item()) < 0.1 * expected
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.bias, torch.zeros_like(bn.bias))
+
 def test_normalisation_is_inside():
     model = resnet18(normalize=True).eval()
     raw = resnet18(normalize=False).eval()

@@ -53,6 +53,10 @@ def test_optimisers_of_the_recipes():
     max_epochs."""
     plain = VAE(num_filters=4, z_dim=2, lr=3e-3).configure_optimizers()
     assert type(plain) is torch.optim.Adam and plain.defaults["lr"] == 3e-3 and plain.defaults["weight_decay"] == 0
+    assert plain.defaults["fused"] is False  # fused kernels on a GPU only
+    old = VAE(num_filters=4, z_dim=2, weight_decay=0.05)
+    del old.hparams["weight_decay"]  # a checkpoint written before the option existed
+    assert type(old.configure_optimizers()) is torch.optim.Adam
     decayed = VAE(num_filters=4, z_dim=2, weight_decay=0.05).configure_optimizers()
     assert type(decayed) is torch.optim.AdamW and decayed.defaults["weight_decay"] == 0.05
     cosine = VAE(num_filters=4, z_dim=2, lr=1e-3, lr_schedule="cosine", max_epochs=4).configure_optimizers()
