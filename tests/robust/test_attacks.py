@@ -110,16 +110,25 @@ def test_bad_arguments():
 
 
 @pytest.mark.parametrize("bad,match", [
-    (lambda x, y: (x.clone().index_fill_(0, torch.tensor([0]), float("nan")), y, 0.03), "NaN"),
-    (lambda x, y: (x * 1.5, y, 0.03), r"\[0,1\]"),
-    (lambda x, y: (x - 0.2, y, 0.03), r"\[0,1\]"),
-    (lambda x, y: (x, y, -0.01), "eps must be finite and >= 0"),
-    (lambda x, y: (x, y, float("nan")), "eps must be finite"),
-    (lambda x, y: (x, y, float("inf")), "eps must be finite"),
-    (lambda x, y: (x[:0], y[:0], 0.03), "non-empty"),
-    (lambda x, y: (x, torch.full_like(y, -100), 0.03), "labels must be class indices >= 0"),
-    (lambda x, y: (x, torch.full_like(y, 10), 0.03), "< the model's 10 classes"),
-    (lambda x, y: ((x * 255).to(torch.uint8), y, 0.03), "floats in \\[0,1\\]"),
+    (lambda x, y: (x.clone().index_fill_(0, torch.tensor([0]), float("nan")), y, 0.03),
+     r"^images contain NaN or infinite pixels$"),
+    (lambda x, y: (x * 0 + 1.5, y, 0.03), r"^images must lie in \[0,1\], found values in \[1\.5, 1\.5\]$"),
+    (lambda x, y: (x * 0 - 0.25, y, 0.03), r"^images must lie in \[0,1\], found values in \[-0\.25, -0\.25\]$"),
+    (lambda x, y: (x, y, -0.01), r"^eps must be finite and >= 0, got -0\.01$"),
+    (lambda x, y: (x, y, float("nan")), r"^eps must be finite and >= 0, got nan$"),
+    (lambda x, y: (x, y, float("inf")), r"^eps must be finite and >= 0, got inf$"),
+    (lambda x, y: (x[:0], y[:0], 0.03), r"^images must be a non-empty \[B,C,H,W\] batch, got shape \(0, 3, 32, 32\)$"),
+    (lambda x, y: (x[0], y, 0.03), r"^images must be a non-empty \[B,C,H,W\] batch, got shape \(3, 32, 32\)$"),
+    (lambda x, y: (x, y[:-1], 0.03),
+     r"^labels must be one integer class per image: got \(63,\) torch\.int64 for 64 images$"),
+    (lambda x, y: (x, y[:, None], 0.03),
+     r"^labels must be one integer class per image: got \(64, 1\) torch\.int64 for 64 images$"),
+    (lambda x, y: (x, y.float(), 0.03),
+     r"^labels must be one integer class per image: got \(64,\) torch\.float32 for 64 images$"),
+    (lambda x, y: (x, torch.full_like(y, -100), 0.03), r"^labels must be class indices >= 0, found -100$"),
+    (lambda x, y: (x, torch.full_like(y, 10), 0.03), r"^labels must be < the model's 10 classes, found 10$"),
+    (lambda x, y: ((x * 255).to(torch.uint8), y, 0.03),
+     r"^images must be floats in \[0,1\], got torch\.uint8 \(divide uint8 images by 255\)$"),
 ])
 def test_bad_inputs_are_named_before_any_attack_runs(tiny, bad, match):
     model, x, y = tiny
@@ -272,3 +281,13 @@ def test_restarts_keep_a_success_over_any_loss_and_otherwise_the_higher_loss_per
     for image, restart in zip(range(3), (0, 1, 0), strict=True):
         assert torch.allclose(adv[image], starts[restart][image], atol=1e-7)
         assert not torch.allclose(adv[image], starts[1 - restart][image], atol=1e-3)
+
+
+def test_the_limits_themselves_are_valid_inputs():
+    """Pixels of exactly 0 and 1, label 0, ε = 0 and a batch of one image are all accepted."""
+    model = linear_model()
+    x = torch.rand(1, 3, 4, 4)
+    x[..., 0, 0], x[..., 0, 1] = 0.0, 1.0
+    y = torch.zeros(1, dtype=torch.long)
+    assert torch.equal(fgsm(model, x, y, 0.0), x)
+    assert pgd(model, x, y, 0.1, 0.0, 1).shape == x.shape
