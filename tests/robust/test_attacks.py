@@ -263,7 +263,8 @@ def test_restarts_keep_a_success_over_any_loss_and_otherwise_the_higher_loss_per
     seed). Scores written by hand as probabilities:
     image A correct both times, cross-entropy 2.0 then 1.0 -> restart 1; image B correct both times, 1.0 then
     1.5 -> restart 2 (a batch-mean score would pick restart 1 for both); image C misclassified by restart 1 at
-    cross-entropy 0.80 but correct at 1.61 in restart 2 -> restart 1, since a success beats any loss."""
+    cross-entropy 0.80 but correct at 1.61 in restart 2 -> restart 1, since a success beats any loss. A third
+    restart, correct for all three at cross-entropy 0.1, must not displace the best so far."""
     import math
 
     e = math.exp
@@ -274,13 +275,15 @@ def test_restarts_keep_a_success_over_any_loss_and_otherwise_the_higher_loss_per
     assert torch.allclose(ce[0], torch.tensor([2.0, 1.0, -math.log(0.45)]))
     assert first.argmax(1).tolist() == [0, 0, 1] and second.argmax(1).tolist() == [0, 0, 0]
     x, y = torch.full((3, 3, 4, 4), 0.5), torch.zeros(3, dtype=torch.long)
-    adv = pgd(ScriptedLogits(first, second), x, y, 0.1, 0.01, 0, random_start=True, restarts=2,
+    third = logits_from({0: e(-0.1)}, {0: e(-0.1)}, {0: e(-0.1)})
+    adv = pgd(ScriptedLogits(first, second, third), x, y, 0.1, 0.01, 0, random_start=True, restarts=3,
               generator=torch.Generator().manual_seed(4))
     g = torch.Generator().manual_seed(4)
-    starts = [0.5 + 0.1 * (torch.rand(x.shape, generator=g) * 2 - 1) for _ in range(2)]
+    starts = [0.5 + 0.1 * (torch.rand(x.shape, generator=g) * 2 - 1) for _ in range(3)]
     for image, restart in zip(range(3), (0, 1, 0), strict=True):
         assert torch.allclose(adv[image], starts[restart][image], atol=1e-7)
-        assert not torch.allclose(adv[image], starts[1 - restart][image], atol=1e-3)
+        for other in {0, 1, 2} - {restart}:
+            assert not torch.allclose(adv[image], starts[other][image], atol=1e-3)
 
 
 def test_the_limits_themselves_are_valid_inputs():

@@ -306,17 +306,32 @@ def test_attack_seconds_add_up_over_batches(tiny, monkeypatch):
 
 
 def test_apgd_kinds_ask_for_the_authors_100_steps_unless_given(monkeypatch):
-    """What each APGD kind requests: its loss, the restarts, the caller's generator, and 100 iterations (the
-    authors' budget) when ``steps`` is 0."""
+    """What each APGD kind and the strong attack request: the caller's model, images, labels and ε, their loss,
+    restarts, targets and generator, and 100 iterations (the authors' budget) when ``steps`` is 0."""
     import vaeadv.robust.evaluate as ev
 
     seen = []
-    monkeypatch.setattr(ev, "apgd", lambda *a, **k: seen.append(("apgd", k)) or a[1])
-    monkeypatch.setattr(ev, "apgd_targeted", lambda *a, **k: seen.append(("apgd-t", k)) or a[1])
-    g, x, y = torch.Generator(), torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
+    for name in ("apgd", "apgd_targeted", "strong_attack"):
+        monkeypatch.setattr(ev, name, lambda *a, name=name, **k: seen.append((name, a, k)) or a[1])
+    model, g, x, y = torch.nn.Identity(), torch.Generator(), torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long)
     for spec in (AttackSpec("apgd-ce", 0.03), AttackSpec("apgd-dlr", 0.03, steps=7, restarts=2),
-                 AttackSpec("apgd-t", 0.03, targets=5)):
-        assert spec.run(None, x, y, generator=g) is x
-    assert seen == [("apgd", {"steps": 100, "loss": "ce", "restarts": 1, "generator": g}),
-                    ("apgd", {"steps": 7, "loss": "dlr", "restarts": 2, "generator": g}),
-                    ("apgd-t", {"steps": 100, "targets": 5, "generator": g})]
+                 AttackSpec("apgd-t", 0.03, targets=5), AttackSpec("strong", 0.05, steps=20, targets=4)):
+        assert spec.run(model, x, y, generator=g) is x
+    assert [(name, k) for name, _, k in seen] == [
+        ("apgd", {"steps": 100, "loss": "ce", "restarts": 1, "generator": g}),
+        ("apgd", {"steps": 7, "loss": "dlr", "restarts": 2, "generator": g}),
+        ("apgd_targeted", {"steps": 100, "targets": 5, "generator": g}),
+        ("strong_attack", {"steps": 20, "targets": 4, "generator": g})]
+    for (_, args, _), eps in zip(seen, (0.03, 0.03, 0.03, 0.05), strict=True):
+        assert len(args) == 4 and args[0] is model and args[1] is x and args[2] is y and args[3] == eps
+    with pytest.raises(ValueError, match="^unknown attack kind 'cw'$"):
+        AttackSpec("cw", 0.03).run(model, x, y)
+
+
+def test_uint8_pixels_are_levels_over_255():
+    from vaeadv.robust.evaluate import to_unit
+
+    levels = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+    assert to_unit(levels).flatten().tolist() == [0.0, pytest.approx(0.2), 1.0]
+    floats = torch.tensor([0.25], dtype=torch.float64)
+    assert to_unit(floats).dtype == torch.float32 and to_unit(floats).item() == 0.25
