@@ -294,3 +294,24 @@ def test_the_limits_themselves_are_valid_inputs():
     y = torch.zeros(1, dtype=torch.long)
     assert torch.equal(fgsm(model, x, y, 0.0), x)
     assert pgd(model, x, y, 0.1, 0.0, 1).shape == x.shape
+
+
+def test_the_output_check_names_what_an_attack_broke():
+    """The last line of every attack: a changed shape, a pixel outside [0,1] (even one inside the ε-ball) or a
+    pixel outside the ε-ball is a bug, reported as such; values within the 1e-6 tolerance pass."""
+    from vaeadv.robust.attacks import check_adversarial
+
+    x = torch.full((2, 3, 4, 4), 0.8)
+    with pytest.raises(RuntimeError, match=r"^attack changed the shape \(2, 3, 4, 4\) → \(1, 3, 4, 4\)$"):
+        check_adversarial(x[:1], x, 0.1)
+    for bad in (1.5, -0.05):
+        adv = x.clone()
+        adv[1, 2, 3, 3] = bad
+        with pytest.raises(RuntimeError, match=r"^attack produced pixels outside \[0,1\]$"):
+            check_adversarial(adv, x, 1.0)
+    adv = x.clone()
+    adv[0, 0, 0, 0] = 0.95
+    with pytest.raises(RuntimeError, match="^attack left the L∞ ε-ball$"):
+        check_adversarial(adv, x, 0.1)
+    edge = x + 0.2 + 5e-7
+    assert check_adversarial(edge, x, 0.2) is edge

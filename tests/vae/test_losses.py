@@ -37,6 +37,10 @@ def test_kld_known_values():
     assert KLD(torch.tensor([[0.0]]), torch.tensor([[1.0]])).item() == pytest.approx(2.194528, abs=1e-6)
     m, s = torch.randn(5, 7), torch.randn(5, 7)
     assert torch.allclose(KLD(m, s), KLD(-m, s)) and KLD(m, s).shape == (5,)
+    # summed over the last dimension whatever the leading ones (e.g. [K, B, z] samples): 2.0 + 2.194528 per row
+    mean = torch.tensor([2.0, 0.0]).expand(3, 4, 2)
+    log_std = torch.tensor([0.0, 1.0]).expand(3, 4, 2)
+    assert torch.allclose(KLD(mean, log_std), torch.full((3, 4), 4.194528))
 
 
 def test_elbo_to_bpd_known_value():

@@ -17,7 +17,7 @@ def _loss(model, imgs, seed):
 def test_the_beta_vae_loss_is_rec_plus_beta_kl_in_bits_per_pixel():
     torch.manual_seed(0)
     imgs = torch.randint(0, 16, (4, 1, 28, 28))
-    for beta in (1.0, 3.0, 0.25):
+    for beta in (1.0, 2.0, 3.0, 0.25):
         model = VAE(num_filters=4, z_dim=3, beta=beta)
         with torch.no_grad():
             model.encoder.net[-1].bias.fill_(-1.5)  # log-std far from 0 (and means off 0): the KL term is large
@@ -59,6 +59,8 @@ def test_optimisers_of_the_recipes():
     assert type(old.configure_optimizers()) is torch.optim.Adam
     decayed = VAE(num_filters=4, z_dim=2, weight_decay=0.05).configure_optimizers()
     assert type(decayed) is torch.optim.AdamW and decayed.defaults["weight_decay"] == 0.05
+    decayed = VAE(num_filters=4, z_dim=2, lr=3e-3, weight_decay=0.05).configure_optimizers()
+    assert decayed.defaults["lr"] == 3e-3 and decayed.defaults["fused"] is False
     cosine = VAE(num_filters=4, z_dim=2, lr=1e-3, lr_schedule="cosine", max_epochs=4).configure_optimizers()
     sched = cosine["lr_scheduler"]
     assert sched["interval"] == "epoch" and isinstance(sched["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
