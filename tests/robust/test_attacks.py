@@ -315,3 +315,15 @@ def test_the_output_check_names_what_an_attack_broke():
         check_adversarial(adv, x, 0.1)
     edge = x + 0.2 + 5e-7
     assert check_adversarial(edge, x, 0.2) is edge
+
+
+def test_the_output_check_accepts_values_exactly_at_its_tolerance():
+    """Exactly at the limits (in float32, as the check computes them): −1e-6, 1 + 1e-6 and ε + 1e-6 from x pass."""
+    from vaeadv.robust.attacks import TOLERANCE, check_adversarial
+
+    low, high = torch.tensor(-TOLERANCE), torch.tensor(1.0) + TOLERANCE
+    x = torch.tensor([0.0, 1.0, 0.5]).view(1, 3, 1, 1)
+    step = torch.tensor(0.25) + TOLERANCE
+    adv = torch.stack([low, high, x[0, 2, 0, 0] + step]).view(1, 3, 1, 1)
+    assert adv[0, 2, 0, 0] - x[0, 2, 0, 0] == step  # the distance is exactly ε + tolerance
+    assert check_adversarial(adv, x, 0.25) is adv
