@@ -37,6 +37,11 @@ def test_per_channel_eps_and_clamping():
     assert (adv[:, 0] == x[:, 0]).all()
     assert ((adv[:, 1] - x[:, 1]).abs() <= 0.05 + 1e-6).all()
     assert adv.min() >= 0 and adv.max() <= 1
+    # a float64 budget (numpy's default) still returns images of the images' dtype
+    assert fgsm(model, x, torch.ones(4, dtype=torch.long), eps.double()).dtype == torch.float32
+    assert pgd(model, x, torch.ones(4, dtype=torch.long), eps.double(), eps.double() / 4, 2).dtype == torch.float32
+    with pytest.raises(ValueError, match="eps must be finite and >= 0"):  # negative however small (0 in float32)
+        fgsm(model, x, torch.ones(4, dtype=torch.long), -1e-50)
 
 
 def test_invariants_mode_grads_bounds(tiny):
