@@ -45,6 +45,19 @@ def test_feature_sizes_of_the_course_layout_and_he_initialisation():
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
         assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and torch.equal(bn.bias, torch.zeros_like(bn.bias))
 
+
+def test_the_factory_builds_the_classes_asked_for_and_loads_the_weights_given(tmp_path):
+    assert resnet18(5, width=8).fc.out_features == 5 and resnet18(width=8).fc.out_features == 10
+    src = resnet18(5, width=8)
+    path = tmp_path / "w.pt"
+    torch.save(src.state_dict(), path)
+    loaded = resnet18(5, width=8, weights=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    for name, tensor in src.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+    with pytest.raises(VaeadvError, match="SHA-256"):
+        resnet18(5, width=8, weights=str(path), sha256="0" * 64)
+
+
 def test_normalisation_is_inside():
     model = resnet18(normalize=True).eval()
     raw = resnet18(normalize=False).eval()
