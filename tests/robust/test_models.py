@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaeadv.errors import VaeadvError
-from vaeadv.robust.models import CIFAR10_MEAN, CIFAR10_STD, load_weights, resnet18
+from vaeadv.robust.models import CIFAR10_MEAN, CIFAR10_STD, ResNet18, load_weights, resnet18
 
 
 def test_torchvision_names_and_sizes():
@@ -48,6 +48,7 @@ def test_feature_sizes_of_the_course_layout_and_he_initialisation():
 
 def test_the_factory_builds_the_classes_asked_for_and_loads_the_weights_given(tmp_path):
     assert resnet18(5, width=8).fc.out_features == 5 and resnet18(width=8).fc.out_features == 10
+    assert ResNet18(width=8).fc.out_features == 10  # CIFAR-10 by default, for the class as for the factory
     src = resnet18(5, width=8)
     path = tmp_path / "w.pt"
     torch.save(src.state_dict(), path)
