@@ -49,6 +49,8 @@ def test_feature_sizes_of_the_course_layout_and_he_initialisation():
 def test_the_factory_builds_the_classes_asked_for_and_loads_the_weights_given(tmp_path):
     assert resnet18(5, width=8).fc.out_features == 5 and resnet18(width=8).fc.out_features == 10
     assert ResNet18(width=8).fc.out_features == 10  # CIFAR-10 by default, for the class as for the factory
+    custom = ResNet18(width=8, mean=(0.5, 0.25, 0.0), std=(2.0, 4.0, 0.5)).normalize
+    assert custom.mean.flatten().tolist() == [0.5, 0.25, 0.0] and custom.std.flatten().tolist() == [2.0, 4.0, 0.5]
     src = resnet18(5, width=8)
     path = tmp_path / "w.pt"
     torch.save(src.state_dict(), path)
