@@ -34,6 +34,15 @@ def test_feature_sizes_of_the_course_layout_and_he_initialisation():
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
     assert sizes == {"maxpool": (2, width, 16, 16), "layer1": (2, width, 16, 16), "layer2": (2, 2 * width, 8, 8),
                      "layer3": (2, 4 * width, 4, 4), "layer4": (2, 8 * width, 2, 2)}
+    for stage, stride in zip((model.layer1, model.layer2, model.layer3, model.layer4), (1, 2, 2, 2), strict=True):
+        assert stage[0].conv1.stride == (stride, stride) and stage[1].conv1.stride == (1, 1)
+        assert stage[0].conv2.stride == stage[1].conv2.stride == (1, 1)
+        assert stage[1].downsample is None and (stage[0].downsample is None) == (stride == 1)
+        if stride != 1:
+            assert stage[0].downsample[0].stride == (stride, stride)
+    from vaeadv.robust.models import BasicBlock
+
+    assert BasicBlock(8, 8).conv1.stride == (1, 1)  # stride 1 unless asked
     torch.manual_seed(0)
     model = resnet18()
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
