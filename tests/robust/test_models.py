@@ -102,7 +102,7 @@ def _bn(x, bn):
             * bn.weight.view(shape) + bn.bias.view(shape))
 
 
-@pytest.mark.parametrize("in_planes,planes,stride", [(4, 4, 1), (4, 8, 2)])
+@pytest.mark.parametrize("in_planes,planes,stride", [(4, 4, 1), (4, 8, 2), (4, 8, 1), (4, 4, 2)])
 def test_the_residual_block_is_relu_of_the_branch_plus_the_shortcut(in_planes, planes, stride):
     """He et al.'s basic block, computed here with functional ops on non-trivial weights and BN statistics."""
     import torch.nn.functional as F
