@@ -50,3 +50,16 @@ def one_at_a_time_accuracy(model: nn.Module, images: torch.Tensor, labels: torch
             with torch.no_grad():
                 correct += int(model(adv).argmax(1).item() == y.item())
     return clean / len(images), correct / len(images)
+
+
+class LeftHalf(nn.Module):
+    """A linear classifier that reads only the first ``columns`` columns of the image: the loss does not depend on
+    the rest, and flipping the image changes its logits."""
+
+    def __init__(self, columns: int, in_features: int, classes: int) -> None:
+        super().__init__()
+        self.columns = columns
+        self.linear = nn.Linear(in_features, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[..., :self.columns].flatten(1))

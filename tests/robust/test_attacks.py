@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.robust.helpers import synthetic_data, trained_tiny_model
+from tests.robust.helpers import LeftHalf, synthetic_data, trained_tiny_model
 from vaeadv.robust.attacks import fgsm, pgd, random_sign_noise
 
 
@@ -226,17 +226,7 @@ def test_pixels_the_loss_ignores_are_never_moved():
     """A model that reads the left half of the image only: the gradient is exactly 0 on the right half, whose
     sign is 0, so FGSM and PGD (no random start) leave those pixels where they were."""
     torch.manual_seed(0)
-    linear = nn.Linear(3 * 4 * 2, 3)
-
-    class LeftHalf(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = linear
-
-        def forward(self, x):
-            return self.linear(x[..., :2].flatten(1))
-
-    model = LeftHalf()
+    model = LeftHalf(2, 3 * 4 * 2, 3)
     x, y = torch.rand(6, 3, 4, 4) * 0.5 + 0.25, torch.arange(6) % 3
     for adv in (fgsm(model, x, y, 0.1), pgd(model, x, y, 0.1, 0.03, 3)):
         assert torch.equal(adv[..., 2:], x[..., 2:])

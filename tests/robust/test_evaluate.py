@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.robust.helpers import one_at_a_time_accuracy, synthetic_data, trained_tiny_model
+from tests.robust.helpers import LeftHalf, one_at_a_time_accuracy, synthetic_data, trained_tiny_model
 from vaeadv.robust.evaluate import (
     AttackSpec,
     accuracy_vs_eps,
@@ -160,17 +160,8 @@ def test_clean_accuracy_by_hand_with_and_without_flip_averaging():
     from vaeadv.robust.evaluate import clean_accuracy
 
     torch.manual_seed(0)
-    linear = torch.nn.Linear(3 * 8 * 4, 10)
-
-    class LeftHalf(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = linear
-
-        def forward(self, x):
-            return self.linear(x[..., :4].flatten(1))
-
-    model = LeftHalf()
+    model = LeftHalf(4, 3 * 8 * 4, 10)
+    linear = model.linear
     x = torch.rand(200, 3, 8, 8)
     with torch.no_grad():
         plain = linear(x[..., :4].flatten(1))
