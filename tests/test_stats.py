@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vaeadv.stats import Z95, accuracy_with_ci, wilson_interval
+from vaeadv.stats import Z95, accuracy_with_ci, percent_with_ci, wilson_interval
 
 
 def _wilson_by_quadratic(k, n, z=Z95):
@@ -33,3 +33,13 @@ def test_accuracy_with_ci_and_bad_counts():
     for k, n in ((1, 0), (-1, 10), (11, 10)):
         with pytest.raises(ValueError):
             wilson_interval(k, n)
+
+
+def test_percent_with_ci_prints_the_interval_of_the_recovered_count():
+    # 898 of 1000: Wilson by the quadratic's roots above = [0.87769, 0.91526]
+    low, high = _wilson_by_quadratic(898, 1000)
+    assert f"{100 * low:.1f}, {100 * high:.1f}" == "87.8, 91.5"
+    assert percent_with_ci(0.898, 1000) == "89.8% [87.8, 91.5]"
+    assert percent_with_ci(0.0, 10) == "0.0% [0.0, 27.8]"  # z²/(10 + z²) = 0.2775
+    with pytest.raises(ValueError, match="not a count"):
+        percent_with_ci(0.8985, 1000)

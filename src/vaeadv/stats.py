@@ -22,3 +22,13 @@ def accuracy_with_ci(correct: int, n: int) -> dict[str, float | int]:
     """``{"accuracy", "ci95_low", "ci95_high", "correct", "n"}`` for a JSON result."""
     low, high = wilson_interval(correct, n)
     return {"accuracy": correct / n, "ci95_low": low, "ci95_high": high, "correct": correct, "n": n}
+
+
+def percent_with_ci(accuracy: float, n: int) -> str:
+    """An accuracy measured on ``n`` images as a report shows it, with its 95% Wilson interval in brackets
+    (``89.8% [87.8, 91.5]``). Results store the accuracy, so the count is recovered by rounding."""
+    correct = round(accuracy * n)
+    if abs(correct - accuracy * n) > 1e-6 * n:
+        raise ValueError(f"accuracy {accuracy} is not a count out of {n} images")
+    low, high = wilson_interval(correct, n)
+    return f"{100 * accuracy:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"

@@ -56,3 +56,37 @@ def test_a_shipped_defended_model_is_loaded_not_trained(tmp_path):
     assert model_name(shipped) == "fast AT (FGSM from a random start) + augmentation (vaeadv-fast-at)"
     tuned = CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18")
     assert _config(Ctx, tuned).defenses == ("fgsm",) and model_name(tuned).endswith("(from vaeadv-resnet18)")
+
+
+REAL_MATRIX = {"images": 1000, "rows": [
+    {**_row("vaeadv-resnet18", "standard", {"FGSM ε=0.1 (norm.)": 0.25, "PGD ε=0.1 (norm.)": 0.0}, clean=0.898),
+     "pretrained": "vaeadv-resnet18", "clean_test_accuracy": 0.8757},
+    {**_row("ft", "fgsm", {"FGSM ε=0.1 (norm.)": 0.336, "PGD ε=0.1 (norm.)": 0.19}, clean=0.886),
+     "pretrained": "vaeadv-resnet18"},
+    {**_row("scratch", "standard", {"FGSM ε=0.1 (norm.)": 0.1}, augment=False, clean=0.85), "pretrained": None},
+]}
+
+
+def test_q2_answers_set_the_pretrained_models_beside_the_course_figures_with_intervals():
+    text = dict(answers({"adversarial_matrix": REAL_MATRIX}))
+    q21 = text["Q2.1 (accuracies)."]
+    # the pretrained row, not the first row without augmentation; 898/1000 → Wilson [87.8, 91.5] (tests/test_stats.py)
+    assert q21.startswith("The pretrained vaeadv-resnet18") and "clean 89.8% [87.8, 91.5]" in q21
+    assert "93.07% clean and about 41% under the same FGSM" in q21 and "10,000 test images: 87.6%" in q21
+    q22 = text["Q2.2 (defense results)."]
+    assert "FGSM-defended model: clean 88.6% [" in q22 and "PGD 19.0% [" in q22
+    assert "reports 89.9% clean, 58.6% under FGSM and 43.7% under PGD" in q22
+
+
+def test_q2_answers_leave_the_course_figures_out_where_no_model_is_pretrained():
+    plain = {"images": 1000, "rows": [{**row, "pretrained": None} for row in REAL_MATRIX["rows"]]}
+    text = dict(answers({"adversarial_matrix": plain}))
+    assert text["Q2.1 (accuracies)."].startswith("Standard ResNet18")
+    assert "93.07%" not in text["Q2.1 (accuracies)."] and "58.6%" not in text["Q2.2 (defense results)."]
+    assert "clean 85.0% [" in text["Q2.1 (accuracies)."]  # the row without augmentation
+
+
+def test_q1_8_compares_with_the_assignment_only_at_its_80_epochs():
+    at = {e: dict(answers({"vae_main": {"epochs": e, "test_bpd": 0.5312}}))["Q1.8."] for e in (8, 80)}
+    assert "after the same 80 epochs is ≈ 0.52" in at[80] and "belongs to the full scale" not in at[80]
+    assert "belongs to the full scale" in at[8] and "0.5312 after 8 epochs" in at[8]

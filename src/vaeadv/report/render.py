@@ -7,6 +7,7 @@ from __future__ import annotations
 from vaeadv.report.answers import MASKING_GAP, answers, masking_gaps
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
+from vaeadv.stats import percent_with_ci
 
 
 def pct(x: float | None) -> str:
@@ -15,6 +16,11 @@ def pct(x: float | None) -> str:
 
 def num(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
+
+
+def pct_ci(x: float | None, n: int | None) -> str:
+    """An accuracy with its 95% interval where the number of images is known (older results lack it)."""
+    return pct(x) if x is None or not n else percent_with_ci(x, n)
 
 
 def _missing(name: str, scale: Scale) -> Missing:
@@ -116,11 +122,14 @@ def _compression(doc: Document, r: dict) -> None:
 
 def _matrix(doc: Document, r: dict) -> None:
     header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch"]
-    rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""), pct(x["clean_test_accuracy"]),
-             pct(x["clean_accuracy"]), *[pct(x["robust_accuracy"][a]) for a in r["attacks"]],
+    n = r["images"]
+    rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""),
+             pct_ci(x["clean_test_accuracy"], x.get("test_images")), pct_ci(x["clean_accuracy"], n),
+             *[pct_ci(x["robust_accuracy"][a], n) for a in r["attacks"]],
              num(x["seconds_per_epoch"], 1)] for x in r["rows"]]
     eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
-    doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps. "
+    doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps; "
+                                "[low, high] = 95% Wilson interval. "
                                 f"The template's ε = 0.1 in normalised units is ({eps}) per channel in pixel "
                                 f"units (≈ {r['eps_pixel_of_template'][0] * 255:.1f}/255)."),
             Para("★ = the best standard model (by clean test accuracy)." + ("" if any(
@@ -155,13 +164,15 @@ def _curves(doc: Document, r: dict) -> None:
 
 
 def _transfer(doc: Document, r: dict) -> None:
-    names = list(r["clean"])
+    names, n = list(r["clean"]), r.get("images")
     sizes = " and ".join(f"{n}: {k} images" for n, k in r["train_images_each"].items())
     doc.add(Para(f"Models A and B: standard ResNet18s trained on disjoint halves of the training images ({sizes}); "
-                 f"clean accuracy A {pct(r['clean']['A'])}, B {pct(r['clean']['B'])} on the {r['evaluated_on']}."))
+                 f"clean accuracy A {pct_ci(r['clean']['A'], n)}, B {pct_ci(r['clean']['B'], n)} "
+                 f"on the {r['evaluated_on']}."))
     for label, by_src in r["matrix"].items():
         doc.add(Table(["crafted on ↓ / evaluated on →", *names],
-                      [[src, *[pct(by_src[src][dst]) for dst in names]] for src in by_src], label))
+                      [[src, *[pct_ci(by_src[src][dst], n) for dst in names]] for src in by_src],
+                      label + ("; [low, high] = 95% Wilson interval" if n else "")))
 
 
 PARTS = [

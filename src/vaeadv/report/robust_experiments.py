@@ -198,5 +198,6 @@ def transfer(ctx: Context) -> dict:
             r = transfer_accuracies(source, targets, x, y, spec)
             matrix[label][src] = {dst: v["adversarial_accuracy"] for dst, v in r.items()}
             clean = {dst: v["clean_accuracy"] for dst, v in r.items()}
-    return {"evaluated_on": which, "train_images_each": {n: r.get("train_images") for n, (_, r) in models.items()},
+    return {"evaluated_on": which, "images": len(x),
+            "train_images_each": {n: r.get("train_images") for n, (_, r) in models.items()},
             "clean": clean, "matrix": matrix}

@@ -1,0 +1,31 @@
+"""The Part 2 tables print every accuracy with its 95% Wilson interval where the number of images is stored."""
+
+from vaeadv.report.document import to_markdown
+from vaeadv.report.render import build
+from vaeadv.report.scales import SCALES
+
+ROW = {"model": "std", "defense": "standard", "augment": True, "pretrained": None, "clean_test_accuracy": 0.8757,
+       "test_images": 10000, "clean_accuracy": 0.898, "robust_accuracy": {"FGSM": 0.0}, "seconds_per_epoch": 1.0}
+MATRIX = {"images": 1000, "attacks": ["FGSM"], "rows": [ROW], "best_standard": "std", "evaluated_on": "x",
+          "pgd_steps": 10, "eps_pixel_of_template": [0.02, 0.02, 0.02]}
+TRANSFER = {"evaluated_on": "x", "images": 1000, "train_images_each": {"A": 24000, "B": 24000},
+            "clean": {"A": 0.898, "B": 0.5}, "matrix": {"FGSM ε=8/255": {"A": {"A": 0.0, "B": 0.5},
+                                                                          "B": {"A": 0.5, "B": 0.0}}}}
+
+
+def _markdown(tmp_path, results):
+    return to_markdown(build(results, SCALES["real"], {}), tmp_path)
+
+
+def test_matrix_and_transfer_cells_carry_wilson_intervals(tmp_path):
+    md = _markdown(tmp_path, {"adversarial_matrix": MATRIX, "transfer": TRANSFER})
+    # 8757/10000: Wilson [0.8691, 0.8820]; 898/1000: [0.8777, 0.9153]; 0/1000: [0, 0.0038]; 500/1000: [0.469, 0.531]
+    assert "| std ★ | 87.6% [86.9, 88.2] | 89.8% [87.8, 91.5] | 0.0% [0.0, 0.4] | 1.0 |" in md
+    assert "clean accuracy A 89.8% [87.8, 91.5], B 50.0% [46.9, 53.1]" in md
+    assert "| A | 0.0% [0.0, 0.4] | 50.0% [46.9, 53.1] |" in md and "95% Wilson interval" in md
+
+
+def test_results_stored_without_image_counts_render_plain_percentages(tmp_path):
+    old = {k: v for k, v in TRANSFER.items() if k != "images"}
+    md = _markdown(tmp_path, {"transfer": old})
+    assert "| A | 0.0% | 50.0% |" in md and "Wilson" not in md.split("Answers to the questions")[0]
