@@ -15,6 +15,7 @@ from typing import Any
 
 from vaeadv.io import atomic_write_json
 from vaeadv.robust.config import upgrade_config
+from vaeadv.vae.config import upgrade_vae_config
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -29,8 +30,9 @@ NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume
 
 
 def training_key(config: Any) -> dict[str, Any]:
-    """The settings that determine a trained model: the whole config but the fields above."""
-    fields = upgrade_config(config) if isinstance(config, dict) else asdict(config)
+    """The settings that determine a trained model: the whole config but the fields above; a config recorded
+    by older code first gains the fields added since, at the values that reproduce what it did."""
+    fields = upgrade_vae_config(upgrade_config(config)) if isinstance(config, dict) else asdict(config)
     return {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
 
 
