@@ -100,6 +100,9 @@ def test_finished_experiments_are_reused_and_changed_settings_rerun(tmp_path, mo
 def test_unknown_experiment_and_bad_scale_are_one_line_errors(tmp_path, capsys):
     assert main(["report", "--only", "nope", "--out", str(tmp_path)]) != 0
     assert "unknown experiment" in capsys.readouterr().err
+    assert main(["report", "--reuse", str(tmp_path / "absent"), "--out", str(tmp_path), "--render-only"]) != 0
+    err = capsys.readouterr().err
+    assert "--reuse" in err and "absent: no such folder" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as exc:
         main(["report", "--scale", "huge"])
     assert exc.value.code == 2

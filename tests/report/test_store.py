@@ -83,3 +83,52 @@ def test_the_committed_80_epoch_vae_run_is_recognised_as_the_real_scales_z20_tra
     assert training_key(recorded) == training_key(live)
     for change in ({"ema_decay": 0.999}, {"compile": True}, {"z_dim": 2}, {"lr": 3e-3}):
         assert training_key(recorded) != training_key(replace(live, **change)), change
+
+
+def _training_layout(root: Path, cfg: RobustTrainConfig) -> Path:
+    """A finished ``robust train`` folder as training leaves it: logs, a lock, the last and the best checkpoint."""
+    run_dir = _finished_run(root, cfg, "robust_logs/finetune_aug")
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"last")
+    (run_dir / "tensorboard").mkdir()
+    (run_dir / "tensorboard" / "events").write_bytes(b"e")
+    (run_dir / ".lock").write_text("123")
+    (run_dir / "curves.png").write_bytes(b"png")
+    return run_dir
+
+
+def test_a_run_found_elsewhere_is_copied_in_without_logs_or_other_checkpoints(tmp_path):
+    cfg = RobustTrainConfig(defenses=("fgsm",), epochs=5, seed=0)
+    source = _training_layout(tmp_path / "cli", cfg)
+    into = tmp_path / "report" / "runs" / "robust" / "aug-x" / "fgsm"
+    (into / "checkpoints").mkdir(parents=True)  # an interrupted report training of the same config
+    (into / "checkpoints" / "last.ckpt").write_bytes(b"partial")
+    calls = []
+    found = reuse_or_train(cfg, tmp_path / "report" / "runs" / "robust", lambda: calls.append(1), lambda r: True,
+                           elsewhere=(tmp_path / "empty", tmp_path / "cli"), into=into)
+    assert calls == [] and found["run_dir"] == str(into)
+    assert found["best_checkpoint"] == str(into / "checkpoints" / "best-epoch=004.ckpt")
+    assert sorted(p.relative_to(into).as_posix() for p in into.rglob("*")) == [
+        "checkpoints", "checkpoints/best-epoch=004.ckpt", "curves.png", "results.json"]
+    assert (source / "checkpoints" / "last.ckpt").exists()  # the source is left as it was
+    assert not list(into.parent.glob(".*adopting"))
+    # next time it is found in the report folder itself, and nothing is copied again
+    again = reuse_or_train(cfg, tmp_path / "report" / "runs", lambda: calls.append(1), lambda r: True,
+                           elsewhere=(tmp_path / "cli",), into=tmp_path / "never")
+    assert again["run_dir"] == str(into) and not (tmp_path / "never").exists() and calls == []
+
+
+def test_a_committed_run_keeps_its_best_checkpoint_as_best_ckpt(tmp_path):
+    """docs/results/<run> holds best.ckpt beside results.json, not checkpoints/<recorded name>."""
+    cfg = RobustTrainConfig(defenses=("fgsm",), epochs=5)
+    run_dir = tmp_path / "docs" / "results" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best.ckpt").write_bytes(b"w")
+    (run_dir / "results.json").write_text(json.dumps({"config": asdict(cfg), "epochs": 5, "run_dir": "/x",
+                                                      "best_checkpoint": "/x/checkpoints/best-epoch=077.ckpt"}))
+    into = tmp_path / "report" / "run"
+    found = reuse_or_train(cfg, tmp_path / "report", lambda: None, lambda r: True,
+                           elsewhere=(tmp_path / "docs",), into=into)
+    assert found["best_checkpoint"] == str(into / "checkpoints" / "best-epoch=077.ckpt")
+    assert (into / "checkpoints" / "best-epoch=077.ckpt").read_bytes() == b"w"
+    again = find_run(tmp_path / "report", cfg, lambda r: True)  # read back from the copy's own results.json
+    assert again["best_checkpoint"] == found["best_checkpoint"]

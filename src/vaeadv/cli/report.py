@@ -23,6 +23,10 @@ def add_commands(groups) -> None:
     p.add_argument("--out", help="report folder (default: report_out/<scale>)")
     p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments (the report "
                    "still shows every finished one): " + ", ".join(EXPERIMENT_NAMES))
+    p.add_argument("--reuse", nargs="+", metavar="DIR", default=[],
+                   help="folders holding finished training runs (e.g. docs/results, a robust_logs folder): a run "
+                        "whose recorded training configuration is exactly one the report needs is copied in "
+                        "(results, figures, best checkpoint) instead of trained again")
     p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
     p.add_argument("--publish", metavar="DIR", help="also copy the report, its results and the figures it "
                    "shows (no checkpoints or logs) to DIR, e.g. docs/report")
@@ -43,11 +47,15 @@ def _report(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.only or []) - set(EXPERIMENT_NAMES))
     if unknown:
         raise VaeadvError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENT_NAMES)}")
+    missing = [d for d in args.reuse if not Path(d).is_dir()]
+    if missing:
+        raise VaeadvError(f"--reuse {', '.join(missing)}: no such folder; give folders that hold finished runs "
+                          "(each with a results.json), e.g. docs/results")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = ensure_writable_dir(Path(args.out or f"report_out/{args.scale}").resolve())
     ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download,
-                  progress=not args.no_progress and is_terminal())
+                  progress=not args.no_progress and is_terminal(), reuse=tuple(Path(d) for d in args.reuse))
     with run_lock(out):  # one report writes a folder at a time
         if not args.render_only:
             run_experiments(ctx, args.only)

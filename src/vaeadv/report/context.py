@@ -15,6 +15,7 @@ class Context:
     data_dir: str | None = None
     download: bool = True
     progress: bool = True
+    reuse: tuple[Path, ...] = ()  # folders whose finished training runs are copied in instead of retrained
 
     @property
     def runs(self) -> Path:

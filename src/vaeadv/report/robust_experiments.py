@@ -56,7 +56,8 @@ def _trained(ctx: Context, cfg: RobustTrainConfig) -> dict:
     just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)  # train_one trains nothing
     epochs = 0 if just_loads else cfg.epochs
     return reuse_or_train(cfg, ctx.runs / "robust", train,
-                          lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint")))
+                          lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint")),
+                          elsewhere=ctx.reuse, into=ctx.runs / "robust" / cfg.run_name / cfg.defenses[0])
 
 
 def model_name(model: CifarModel) -> str:

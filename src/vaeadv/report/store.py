@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -67,14 +69,53 @@ def located(results: dict, run_dir: Path) -> dict:
     best = str(results.get("best_checkpoint") or "")
     moved = {"run_dir": str(run_dir)}
     if best.endswith(".ckpt"):
-        moved["best_checkpoint"] = str(run_dir / "checkpoints" / Path(best).name)
+        moved["best_checkpoint"] = str(_best_file(run_dir, Path(best).name))
     return {**results, **moved}
 
 
-def reuse_or_train(config: Any, root: Path, train: Callable[[], dict], finished: Callable[[dict], bool]) -> dict:
-    """The recorded results of a finished run of exactly this training config under ``root``; otherwise
+def _best_file(run_dir: Path, name: str) -> Path:
+    """Where a run folder keeps its best checkpoint: ``checkpoints/<name>`` as training writes it, or a single
+    ``best.ckpt`` beside results.json as the committed runs of docs/results keep it."""
+    usual = run_dir / "checkpoints" / name
+    return next((p for p in (usual, run_dir / name, run_dir / "best.ckpt") if p.is_file()), usual)
+
+
+def adopt(found: dict, dest: Path) -> dict:
+    """A finished run found outside the report folder, copied to ``dest``: its results, figures and best
+    checkpoint (no logs, no other checkpoints), so the report folder holds everything it shows. Built beside
+    ``dest`` and swapped in, so an interruption leaves no half-copied run that would pass for finished."""
+    source = Path(found["run_dir"])
+    staging = dest.with_name(f".{dest.name}.{os.getpid()}.adopting")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "checkpoints").mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file() and path.suffix in (".json", ".png") and not path.name.startswith("."):
+            shutil.copy2(path, staging / path.name)
+    best = str(found.get("best_checkpoint") or "")
+    recorded = (_read(source / "results.json") or {}).get("best_checkpoint") or best
+    if best.endswith(".ckpt"):  # under the name results.json records, where training would have put it
+        shutil.copy2(best, staging / "checkpoints" / Path(recorded).name)
+    if dest.exists():  # an unfinished training of the same config: the finished run replaces it
+        shutil.rmtree(dest)
+    os.replace(staging, dest)
+    return located({**found, "best_checkpoint": recorded}, dest)
+
+
+def reuse_or_train(config: Any, root: Path, train: Callable[[], dict], finished: Callable[[dict], bool],
+                   elsewhere: tuple[Path, ...] = (), into: Path | None = None) -> dict:
+    """The recorded results of a finished run of exactly this training config under ``root``; else one found
+    under a folder of ``elsewhere`` (e.g. docs/results, a robust_logs folder), copied to ``into``; otherwise
     ``train()`` (which resumes an interrupted run from its last checkpoint)."""
-    return find_run(root, config, finished) or train()
+    found = find_run(root, config, finished)
+    if found:
+        return found
+    for folder in elsewhere:
+        found = find_run(folder, config, finished)
+        if found:
+            if into is None:
+                raise ValueError("a run found elsewhere needs `into`, the report folder's place for it")
+            return adopt(found, into)
+    return train()
 
 
 class ResultStore:

@@ -32,7 +32,8 @@ def train_or_reuse_vae(ctx: Context, *, z_dim: int, beta: float, epochs: int, su
         return train_vae(cfg)
 
     return reuse_or_train(cfg, ctx.runs / "vae", train,
-                          lambda r: r.get("epochs_completed") == epochs and r.get("test_bpd") is not None)
+                          lambda r: r.get("epochs_completed") == epochs and r.get("test_bpd") is not None,
+                          elsewhere=ctx.reuse, into=run_dir)
 
 
 def _test_images(ctx: Context, count: int, levels: int = 16) -> torch.Tensor:
