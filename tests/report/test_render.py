@@ -5,7 +5,8 @@ from vaeadv.report.render import build
 from vaeadv.report.scales import SCALES
 
 ROW = {"model": "std", "defense": "standard", "augment": True, "pretrained": None, "clean_test_accuracy": 0.8757,
-       "test_images": 10000, "clean_accuracy": 0.898, "robust_accuracy": {"FGSM": 0.0}, "seconds_per_epoch": 1.0}
+       "test_images": 10000, "clean_accuracy": 0.898, "robust_accuracy": {"FGSM": 0.0}, "seconds_per_epoch": 1.0,
+       "train_seconds": 7655.4}
 MATRIX = {"images": 1000, "attacks": ["FGSM"], "rows": [ROW], "best_standard": "std", "evaluated_on": "x",
           "pgd_steps": 10, "eps_pixel_of_template": [0.02, 0.02, 0.02]}
 TRANSFER = {"evaluated_on": "x", "images": 1000, "train_images_each": {"A": 24000, "B": 24000},
@@ -20,7 +21,7 @@ def _markdown(tmp_path, results):
 def test_matrix_and_transfer_cells_carry_wilson_intervals(tmp_path):
     md = _markdown(tmp_path, {"adversarial_matrix": MATRIX, "transfer": TRANSFER})
     # 8757/10000: Wilson [0.8691, 0.8820]; 898/1000: [0.8777, 0.9153]; 0/1000: [0, 0.0038]; 500/1000: [0.469, 0.531]
-    assert "| std ★ | 87.6% [86.9, 88.2] | 89.8% [87.8, 91.5] | 0.0% [0.0, 0.4] | 1.0 |" in md
+    assert "| std ★ | 87.6% [86.9, 88.2] | 89.8% [87.8, 91.5] | 0.0% [0.0, 0.4] | 1.0 | 128 |" in md
     assert "clean accuracy A 89.8% [87.8, 91.5], B 50.0% [46.9, 53.1]" in md
     assert "| A | 0.0% [0.0, 0.4] | 50.0% [46.9, 53.1] |" in md and "95% Wilson interval" in md
 
@@ -29,3 +30,10 @@ def test_results_stored_without_image_counts_render_plain_percentages(tmp_path):
     old = {k: v for k, v in TRANSFER.items() if k != "images"}
     md = _markdown(tmp_path, {"transfer": old})
     assert "| A | 0.0% | 50.0% |" in md and "Wilson" not in md.split("Answers to the questions")[0]
+
+
+def test_every_piece_states_its_wall_time_and_hardware(tmp_path):
+    timed = {**MATRIX, "wall_seconds": 848.0, "hardware": "x86_64, 2 CPU cores"}
+    md = _markdown(tmp_path, {"adversarial_matrix": timed, "transfer": TRANSFER})
+    assert "| adversarial_matrix | 14.1 | x86_64, 2 CPU cores |" in md  # 848 s = 14.13 min
+    assert "| transfer |" not in md  # a result stored without its wall time gets no made-up row

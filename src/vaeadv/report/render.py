@@ -31,6 +31,7 @@ def _missing(name: str, scale: Scale) -> Missing:
 def build(results: dict[str, dict | None], scale: Scale, meta: dict) -> Document:
     doc = Document(f"vaeadv report — VAEs and adversarial attacks (scale: {scale.name})")
     _header(doc, scale, meta)
+    _compute(doc, results)
     for part, sections in PARTS:
         doc.add(Heading(part))
         for name, heading, section in sections:
@@ -60,6 +61,16 @@ def _header(doc: Document, scale: Scale, meta: dict) -> None:
         doc.add(Para("**Reductions from the assignment's settings at this scale:**"), Bullets(reductions))
 
 
+def _compute(doc: Document, results: dict[str, dict | None]) -> None:
+    """Wall time and hardware per piece, as each was measured when it ran (pieces may run on different days)."""
+    rows = [[name, num(r["wall_seconds"] / 60, 1), r.get("hardware", "?")] for name, r in results.items()
+            if r and r.get("wall_seconds") is not None]
+    if rows:
+        doc.add(Table(["experiment", "wall time (min)", "hardware"], rows,
+                      "each piece as it ran; a training run reused from an earlier run (`--reuse`) is not counted "
+                      "here: its training time is in the tables below (train min)"))
+
+
 def _vae_main(doc: Document, r: dict) -> None:
     ev = r["evaluation"]
     doc.add(Figure(r["curves"], f"train/validation bpd per epoch, z=20, {r['train_images']} training images"),
@@ -71,7 +82,8 @@ def _vae_main(doc: Document, r: dict) -> None:
                 [f"test IWAE bpd, K={ev['iw_samples']} ({ev['images']} images)", num(ev["iwae_bpd"])],
                 ["reconstruction / KL (nats per image)", f"{num(ev['reconstruction_nats'], 1)} / "
                                                          f"{num(ev['kl_nats'], 1)}"],
-                ["active latent units (of 20)", str(ev["active_units"])]]))
+                ["active latent units (of 20)", str(ev["active_units"])],
+                ["train min", num(r["train_seconds"] / 60, 0) if r.get("train_seconds") else "—"]]))
     doc.add(Heading("Q1.9 — samples during training", 3))
     for epoch, path in r["samples"].items():
         doc.add(Figure(path, f"64 samples after {epoch} epochs" if epoch != "0" else "64 samples before training"))
@@ -121,12 +133,13 @@ def _compression(doc: Document, r: dict) -> None:
 
 
 def _matrix(doc: Document, r: dict) -> None:
-    header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch"]
+    header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch", "train min"]
     n = r["images"]
     rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""),
              pct_ci(x["clean_test_accuracy"], x.get("test_images")), pct_ci(x["clean_accuracy"], n),
              *[pct_ci(x["robust_accuracy"][a], n) for a in r["attacks"]],
-             num(x["seconds_per_epoch"], 1)] for x in r["rows"]]
+             num(x["seconds_per_epoch"], 1),
+             num(x["train_seconds"] / 60, 0) if x.get("train_seconds") else "—"] for x in r["rows"]]
     eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
     doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps; "
                                 "[low, high] = 95% Wilson interval. "
