@@ -132,3 +132,17 @@ def test_a_committed_run_keeps_its_best_checkpoint_as_best_ckpt(tmp_path):
     assert (into / "checkpoints" / "best-epoch=077.ckpt").read_bytes() == b"w"
     again = find_run(tmp_path / "report", cfg, lambda r: True)  # read back from the copy's own results.json
     assert again["best_checkpoint"] == found["best_checkpoint"]
+
+
+def test_results_committed_without_their_checkpoint_are_not_a_reusable_run(tmp_path):
+    """docs/results/finetune_fgsm keeps results.json but no weights: the run found elsewhere with them is used."""
+    cfg = RobustTrainConfig(defenses=("fgsm",), epochs=5, seed=0)
+    bare = _finished_run(tmp_path / "docs", cfg, "results")
+    (bare / "checkpoints" / "best-epoch=004.ckpt").unlink()
+    assert find_run(tmp_path / "docs", cfg, lambda r: True) is None
+    source = _training_layout(tmp_path / "cli", cfg)
+    into = tmp_path / "report" / "fgsm"
+    found = reuse_or_train(cfg, tmp_path / "report", lambda: None, lambda r: True,
+                           elsewhere=(tmp_path / "docs", tmp_path / "cli"), into=into)
+    assert (into / "checkpoints" / "best-epoch=004.ckpt").read_bytes() == b"x"
+    assert found["run_dir"] == str(into) and source.is_dir()

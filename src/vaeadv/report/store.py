@@ -54,13 +54,22 @@ def _read(path: Path) -> dict | None:
 
 def find_run(root: Path, config: Any, finished: Callable[[dict], bool]) -> dict | None:
     """A finished run under ``root`` (any depth) whose ``results.json`` records exactly this training config: a
-    run trained from the command line with the same settings and copied under ``root`` is found too."""
+    run trained from the command line with the same settings and copied under ``root`` is found too. A run whose
+    best checkpoint file is gone (results committed without their weights) cannot be evaluated: not found."""
     key = training_key(config)
     for path in sorted(root.rglob("results.json")) if root.is_dir() else ():
         saved = _read(path)
         if saved and training_key(saved.get("config") or {}) == key and finished(saved):
-            return located(saved, path.parent)
+            run = located(saved, path.parent)
+            if _has_weights(run):
+                return run
     return None
+
+
+def _has_weights(run: dict) -> bool:
+    """False only when the run names a checkpoint file that is not there (a shipped weights name is fine)."""
+    best = str(run.get("best_checkpoint") or "")
+    return not best.endswith(".ckpt") or Path(best).is_file()
 
 
 def located(results: dict, run_dir: Path) -> dict:
