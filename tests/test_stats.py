@@ -43,3 +43,5 @@ def test_percent_with_ci_prints_the_interval_of_the_recovered_count():
     assert percent_with_ci(0.0, 10) == "0.0% [0.0, 27.8]"  # z²/(10 + z²) = 0.2775
     with pytest.raises(ValueError, match="not a count"):
         percent_with_ci(0.8985, 1000)
+    # results stored before the image count was recorded: the plain percent, no interval made up
+    assert percent_with_ci(0.8985, None) == "89.8%" == percent_with_ci(0.8985, 0)

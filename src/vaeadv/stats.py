@@ -24,9 +24,12 @@ def accuracy_with_ci(correct: int, n: int) -> dict[str, float | int]:
     return {"accuracy": correct / n, "ci95_low": low, "ci95_high": high, "correct": correct, "n": n}
 
 
-def percent_with_ci(accuracy: float, n: int) -> str:
+def percent_with_ci(accuracy: float, n: int | None) -> str:
     """An accuracy measured on ``n`` images as a report shows it, with its 95% Wilson interval in brackets
-    (``89.8% [87.8, 91.5]``). Results store the accuracy, so the count is recovered by rounding."""
+    (``89.8% [87.8, 91.5]``). Results store the accuracy, so the count is recovered by rounding. Results
+    stored before the count was recorded (``n`` None) show the plain percent: no interval can be made up."""
+    if not n:
+        return f"{100 * accuracy:.1f}%"
     correct = round(accuracy * n)
     if abs(correct - accuracy * n) > 1e-6 * n:
         raise ValueError(f"accuracy {accuracy} is not a count out of {n} images")

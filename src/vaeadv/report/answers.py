@@ -45,7 +45,7 @@ def _with_ci(r: Results, row, key: str | None) -> str:
     """An accuracy of a run-matrix row on the attacked images (``key`` None: clean), with its 95% interval."""
     value = _get(row, "clean_accuracy") if key is None else _acc(row, key)
     n = (r.get("adversarial_matrix") or {}).get("images")
-    return _pct(value) if value is None or not n else percent_with_ci(value, n)
+    return _pct(value) if value is None else percent_with_ci(value, n)
 
 
 def _matrix_row(r: Results, defense: str, augment: bool | None = False):

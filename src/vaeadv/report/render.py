@@ -20,7 +20,7 @@ def num(x: float | None, digits: int = 4) -> str:
 
 def pct_ci(x: float | None, n: int | None) -> str:
     """An accuracy with its 95% interval where the number of images is known (older results lack it)."""
-    return pct(x) if x is None or not n else percent_with_ci(x, n)
+    return pct(x) if x is None else percent_with_ci(x, n)
 
 
 def _missing(name: str, scale: Scale) -> Missing:
