@@ -90,3 +90,11 @@ def test_q1_8_compares_with_the_assignment_only_at_its_80_epochs():
     at = {e: dict(answers({"vae_main": {"epochs": e, "test_bpd": 0.5312}}))["Q1.8."] for e in (8, 80)}
     assert "after the same 80 epochs is ≈ 0.52" in at[80] and "belongs to the full scale" not in at[80]
     assert "belongs to the full scale" in at[8] and "0.5312 after 8 epochs" in at[8]
+
+
+def test_q1_10_reads_the_figure_the_report_shows():
+    """The 80-epoch z=2 figure (real scale) and the quick scale's are different pictures, read separately."""
+    at = {e: dict(answers({"vae_manifold": {"epochs": e}}))["Q1.10."] for e in (4, 80)}
+    assert "80-epoch figure" in at[80] and "cpu-scale" not in at[80]
+    assert "cpu-scale figure" in at[4] and "80-epoch" not in at[4]
+    assert "cpu-scale figure" in dict(answers({}))["Q1.10."]  # nothing run: the quick reading, not a crash
