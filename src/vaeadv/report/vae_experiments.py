@@ -15,7 +15,7 @@ from vaeadv.report.store import reuse_or_train, run_dir_name
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
 from vaeadv.vae.train import train_vae
-from vaeadv.vae.viz import levels_to_unit, make_grid, save_image
+from vaeadv.vae.viz import levels_to_unit, make_grid, sample_grid, save_image
 
 
 def train_or_reuse_vae(ctx: Context, *, z_dim: int, beta: float, epochs: int, subset: int | None) -> dict:
@@ -123,11 +123,13 @@ def beta_sweep(ctx: Context) -> dict:
         model = load_vae(ctx.local(run["best_checkpoint"]))
         ev = evaluate_vae(model, imgs, iw_samples=s.beta_iw_samples)
         recon = save_image(reconstructions(model, imgs[:16]), run_dir / "reconstructions.png")
-        samples = run_dir / f"epoch_{run['epochs_completed']}_samples.png"
+        # drawn from the evaluated (best) model itself, like the reconstructions: a training run's grids may not
+        # include its final epoch (runs trained before the callback saved the last one)
+        samples = save_image(sample_grid(model), run_dir / "prior_samples.png")
         rows.append({"beta": beta, "test_bpd": run["test_bpd"], "elbo_bpd": ev["elbo_bpd"],
                      "iwae_bpd": ev["iwae_bpd"], "kl_nats": ev["kl_nats"],
                      "reconstruction_nats": ev["reconstruction_nats"], "active_units": ev["active_units"],
-                     "samples": ctx.rel(samples) if samples.exists() else None,
+                     "samples": ctx.rel(samples),
                      "reconstructions": ctx.rel(recon)})
     figure = _plot_beta(rows, ctx.figures / "beta_sweep.png")
     return {"z_dim": 20, "epochs": s.beta_epochs, "eval_images": len(imgs), "rows": rows,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from vaeadv.vae.viz import levels_to_unit, make_grid, save_image, visualize_manifold
+from vaeadv.vae.viz import sample_grid, save_image, visualize_manifold
 
 
 def _tensorboard(trainer: pl.Trainer):
@@ -21,7 +20,7 @@ def _tensorboard(trainer: pl.Trainer):
 
 
 class SampleGrids(pl.Callback):
-    """64 samples as an 8×8 grid before training (epoch 0) and after every ``every``-th epoch,
+    """64 samples as an 8×8 grid before training (epoch 0), after every ``every``-th epoch and after the last,
     ``epoch_{N}_samples.png`` + a TensorBoard image. The samples use a fixed seed, so successive
     grids show the model changing, not the noise."""
 
@@ -31,13 +30,7 @@ class SampleGrids(pl.Callback):
     def _save(self, trainer: pl.Trainer, module, epoch: int) -> None:
         if not trainer.is_global_zero:
             return
-        was_training = module.training
-        module.eval()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            imgs = module.sample(self.num)
-        module.train(was_training)
-        grid = make_grid(levels_to_unit(imgs.cpu(), module.hparams.levels), nrow=8, pad_value=0.5)
+        grid = sample_grid(module, self.num, self.seed)
         save_image(grid, self.out_dir / f"epoch_{epoch}_samples.png")
         tb = _tensorboard(trainer)
         if tb is not None:
@@ -49,7 +42,7 @@ class SampleGrids(pl.Callback):
 
     def on_train_epoch_end(self, trainer, module) -> None:
         epoch = trainer.current_epoch + 1
-        if epoch % self.every == 0:
+        if epoch % self.every == 0 or epoch == trainer.max_epochs:  # a short run still shows its final model
             self._save(trainer, module, epoch)
 
 

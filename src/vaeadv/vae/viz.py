@@ -36,6 +36,19 @@ def levels_to_unit(imgs: torch.Tensor, levels: int = 16) -> torch.Tensor:
     return imgs.float() / (levels - 1)
 
 
+@torch.no_grad()
+def sample_grid(model: torch.nn.Module, num: int = 64, seed: int = 0) -> torch.Tensor:
+    """``num`` samples of ``model`` (a VAE) as an 8-wide grid in [0,1], drawn with a fixed seed without touching
+    the global random state: grids of successive epochs, or of different β, then differ by the model only."""
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        imgs = model.sample(num)
+    model.train(was_training)
+    return make_grid(levels_to_unit(imgs.cpu(), model.hparams.levels), nrow=8, pad_value=0.5)
+
+
 def standard_normal_ppf(p: torch.Tensor) -> torch.Tensor:
     """Inverse CDF of N(0,1): √2·erfinv(2p−1)."""
     return math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)
