@@ -53,7 +53,7 @@ def test_a_finished_run_is_found_wherever_it_was_copied_and_rebased(tmp_path):
 def test_results_stored_before_the_later_scale_fields_still_load():
     """The committed cpu-scale report was stored before the real scale's fields existed: it must still render
     every experiment from its stored results, not as missing."""
-    ctx = Context(REPO / "docs" / "report", SCALES["cpu"])
+    ctx = Context(REPO / "docs" / "report-cpu", SCALES["cpu"])
     results = report_run.load_results(ctx)
     assert all(results[name] is not None for name in results), [n for n, r in results.items() if r is None]
     real = SCALES["real"].as_config()

@@ -55,7 +55,7 @@ def test_an_old_run_folder_resumes_under_todays_code(real_data_dir, tmp_path, ca
 
 
 def test_the_committed_report_rows_written_before_the_rename_are_still_quoted():
-    results = json.loads((REPO / "docs" / "report" / "results.json").read_text())["results"]
+    results = json.loads((REPO / "docs" / "report-cpu" / "results.json").read_text())["results"]
     assert "strategy" in results["adversarial_matrix"]["rows"][0]  # written before the rename
     q22 = dict(answers(results))["Q2.2 (defense results)."]
     assert "(missing)" not in q22
