@@ -27,6 +27,10 @@ def add_commands(groups) -> None:
                    help="folders holding finished training runs (e.g. docs/results, a robust_logs folder): a run "
                         "whose recorded training configuration is exactly one the report needs is copied in "
                         "(results, figures, best checkpoint) instead of trained again")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing: evaluate the models trained already (shipped weights, runs in the report "
+                        "folder or under --reuse) and list the rest as missing, e.g. to publish while a long "
+                        "training runs elsewhere")
     p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
     p.add_argument("--publish", metavar="DIR", help="also copy the report, its results and the figures it "
                    "shows (no checkpoints or logs) to DIR, e.g. docs/report")
@@ -55,7 +59,8 @@ def _report(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     out = ensure_writable_dir(Path(args.out or f"report_out/{args.scale}").resolve())
     ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download,
-                  progress=not args.no_progress and is_terminal(), reuse=tuple(Path(d) for d in args.reuse))
+                  progress=not args.no_progress and is_terminal(), reuse=tuple(Path(d) for d in args.reuse),
+                  train=not args.no_train)
     with run_lock(out):  # one report writes a folder at a time
         if not args.render_only:
             run_experiments(ctx, args.only)

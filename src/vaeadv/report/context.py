@@ -8,6 +8,10 @@ from pathlib import Path
 from vaeadv.report.scales import Scale
 
 
+class NeedsTraining(Exception):
+    """An experiment that cannot run at all without training a model, under ``Context.train`` False."""
+
+
 @dataclass
 class Context:
     out: Path
@@ -16,6 +20,7 @@ class Context:
     download: bool = True
     progress: bool = True
     reuse: tuple[Path, ...] = ()  # folders whose finished training runs are copied in instead of retrained
+    train: bool = True  # False: evaluate only models trained already (shipped, in the report folder or reuse)
 
     @property
     def runs(self) -> Path:

@@ -135,9 +135,9 @@ def _compression(doc: Document, r: dict) -> None:
 def _matrix(doc: Document, r: dict) -> None:
     header = ["model", "clean (test set)", "clean (attacked set)", *r["attacks"], "s/epoch", "train min"]
     n = r["images"]
-    rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else ""),
+    rows = [[x["model"] + (" ★" if x["model"] == r["best_standard"] else "") + (" †" if x.get("partial") else ""),
              pct_ci(x["clean_test_accuracy"], x.get("test_images")), pct_ci(x["clean_accuracy"], n),
-             *[pct_ci(x["robust_accuracy"][a], n) for a in r["attacks"]],
+             *[pct_ci(x["robust_accuracy"].get(a), n) for a in r["attacks"]],
              num(x["seconds_per_epoch"], 1),
              num(x["train_seconds"] / 60, 0) if x.get("train_seconds") else "—"] for x in r["rows"]]
     eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
@@ -148,6 +148,14 @@ def _matrix(doc: Document, r: dict) -> None:
             Para("★ = the best standard model (by clean test accuracy)." + ("" if any(
                 x.get("pretrained") for x in r["rows"]) else " No pretrained weights can be downloaded on this "
                 "machine; `vaeadv robust train --pretrained FILE|URL` adds that row where they can be.")))
+    partial = [x for x in r["rows"] if x.get("partial")]
+    if partial:
+        doc.add(Para("† " + "; ".join(f"{x['model']}: {x['partial']}" for x in partial) + " (same images, same "
+                     "attack settings); its other columns need the weights, which the next full run retrains."))
+    if r.get("missing"):
+        doc.add(Missing("not yet in this matrix: " + "; ".join(r["missing"]),
+                        "Run the report again without --no-train: it trains them and keeps every "
+                        "row measured so far."))
     _masking(doc, r)
     pictures = next((x.get("pictures") for x in r["rows"] if x.get("pictures")), None)
     doc.add(Figure(pictures, "adversarial examples against the standard model: original, adversarial, "
@@ -172,6 +180,9 @@ def _masking(doc: Document, r: dict) -> None:
 def _curves(doc: Document, r: dict) -> None:
     doc.add(Figure(r["figure"], f"accuracy against ε on the {r['evaluated_on']}: random-sign noise, FGSM and "
                                 f"PGD-{r['pgd_steps']} of the same L∞ size"))
+    if r.get("missing"):
+        doc.add(Missing("curves not yet drawn for: " + "; ".join(r["missing"]),
+                        "They need the models' weights: run the report again without --no-train."))
     doc.add(Table(["attack (standard model, ε = 8/255)", "accuracy", "ms per image"],
                   [[k.upper(), pct(v["accuracy"]), num(v["ms_per_image"], 2)] for k, v in r["cost"].items()]))
 

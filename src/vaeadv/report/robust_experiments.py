@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from vaeadv.io import pyplot, save_figure
-from vaeadv.report.context import Context
+from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.scales import CifarModel
-from vaeadv.report.store import located, reuse_or_train, run_dir_name
+from vaeadv.report.store import ResultStore, find_run, located, reuse_or_train, run_dir_name, training_key
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
 from vaeadv.robust.models import load_classifier
@@ -42,22 +42,34 @@ def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None =
                              progress=ctx.progress, limit_val_batches=s.limit_val_batches, attack=False)
 
 
-def _trained(ctx: Context, cfg: RobustTrainConfig) -> dict:
-    """The finished run of exactly ``cfg`` under the report's runs folder (one trained from the command line
-    with the same settings and copied there counts), else train it (an interrupted run resumes)."""
+def _named(ctx: Context, cfg: RobustTrainConfig) -> RobustTrainConfig:
+    """``cfg`` writing to its configuration-unique folder under the report's runs."""
     label = ("aug" if cfg.augment else "plain") + (f"_part{cfg.train_shard[0]}" if cfg.train_shard else "")
-    cfg = replace(cfg, log_dir=str(ctx.runs / "robust"), run_name=run_dir_name(label, cfg))
+    return replace(cfg, log_dir=str(ctx.runs / "robust"), run_name=run_dir_name(label, cfg))
 
-    def train() -> dict:
+
+def _trained(ctx: Context, cfg: RobustTrainConfig, *, may_train: bool = True) -> dict | None:
+    """The finished run of exactly ``cfg`` under the report's runs folder (one trained from the command line
+    with the same settings and copied there counts), else train it (an interrupted run resumes). None where it
+    would have to be trained and ``may_train`` or the context forbids it (shipped weights only load: allowed)."""
+    cfg = _named(ctx, cfg)
+    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)  # train_one trains nothing
+
+    def train() -> dict | None:
+        if not (may_train and ctx.train) and not just_loads:
+            return None
         ctx.log(f"training CIFAR-10 {cfg.defenses[0]} ({cfg.run_name})")
         (result,) = train_defenses(cfg)
         return located({"config": asdict(cfg), **result}, Path(result["run_dir"]))
 
-    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)  # train_one trains nothing
+    return reuse_or_train(cfg, ctx.runs / "robust", train, _finished(cfg), elsewhere=ctx.reuse,
+                          into=ctx.runs / "robust" / cfg.run_name / cfg.defenses[0])
+
+
+def _finished(cfg: RobustTrainConfig):
+    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)
     epochs = 0 if just_loads else cfg.epochs
-    return reuse_or_train(cfg, ctx.runs / "robust", train,
-                          lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint")),
-                          elsewhere=ctx.reuse, into=ctx.runs / "robust" / cfg.run_name / cfg.defenses[0])
+    return lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint"))
 
 
 def model_name(model: CifarModel) -> str:
@@ -95,33 +107,82 @@ def _attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[
 
 
 def adversarial_matrix(ctx: Context) -> dict:
+    """Every model of the scale against every attack. Each model's row is stored as soon as it is measured, and
+    models whose weights are at hand go first, so an interruption during a long training keeps what was measured.
+    Under ``ctx.train`` False the models that would need training are left out (listed in ``missing``), or shown
+    with what their committed results measured when they were trained, where their weights were not kept."""
     s = ctx.scale
-    trained = [(m, _trained(ctx, _config(ctx, m))) for m in s.matrix_models()]
     x, y, which, classes = _attack_images(ctx)
     attacks = _attacks(s.pgd_steps, s.strong_steps)
-    rows = []
-    for m, r in trained:
-        model = _classifier(ctx, r)
-        start = time.perf_counter()
-        ev = robust_accuracy(model, x, y, attacks, keep_examples=2)
-        row = {"model": model_name(m), "defense": m.defense, "augment": m.augment,
-               "recipe": r["config"]["recipe"], "epochs": r["epochs"], "pretrained": m.pretrained,
-               "checkpoint": _shown(ctx, r["best_checkpoint"]),
-               "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],
-               "clean_accuracy": ev["clean_accuracy"], "robust_accuracy": ev["robust_accuracy"],
-               "seconds_per_epoch": r["seconds_per_epoch"], "train_seconds": r.get("train_seconds"),
-               "eval_seconds": round(time.perf_counter() - start, 1)}
-        if m == s.curve_models()[0]:  # the first standard model
-            pictures = save_overview(ctx.figures / "adversarial_examples.png", ev["examples"], classes)
-            row["examples"] = examples_to_json(ev["examples"], classes)
-            row["pictures"] = ctx.rel(pictures) if pictures else None
-        rows.append(row)
-    standard = [r for r in rows if r["defense"] == "standard"]
+    store = ResultStore(ctx.out / "results" / "matrix_rows")
+    models = s.matrix_models()
+    runs = {i: _trained(ctx, _config(ctx, m), may_train=False) for i, m in enumerate(models)}
+    order = [i for i in runs if runs[i]] + [i for i in runs if not runs[i]]
+    rows: dict[int, dict] = {}
+    for i in order:
+        m = models[i]
+        cfg = _named(ctx, _config(ctx, m))
+        key = {"training": training_key(cfg), "attacks": [asdict(a) for a in attacks], "images": which,
+               "examples": m == s.curve_models()[0], "format": 1}
+        row = store.get(cfg.run_name, key)
+        if row is None:
+            run = runs[i] or _trained(ctx, cfg)
+            if run is None:
+                row = _measured_when_trained(ctx, m, cfg, which, attacks)
+            else:
+                row = _evaluate_row(ctx, m, run, x, y, attacks, classes)
+                store.put(cfg.run_name, key, row)
+        if row is not None:
+            rows[i] = row
+    done = [rows[i] for i in range(len(models)) if i in rows]
+    if not any(r["defense"] == "standard" and r.get("clean_accuracy") is not None for r in done):
+        raise NeedsTraining("no standard model has weights yet")
+    standard = [r for r in done if r["defense"] == "standard"]
     best = max(standard, key=lambda r: r["clean_test_accuracy"] or 0.0)
-    return {"evaluated_on": which, "images": len(x), "data": trained[0][1].get("data"),
-            "attacks": [a.label for a in attacks], "rows": rows, "best_standard": best["model"],
+    return {"evaluated_on": which, "images": len(x), "data": done[0].get("data"),
+            "attacks": [a.label for a in attacks], "rows": done, "best_standard": best["model"],
+            "missing": [model_name(m) for i, m in enumerate(models) if i not in rows or rows[i].get("partial")],
+            "wall_seconds": round(sum(r.get("eval_seconds") or 0.0 for r in done), 1),  # its rows, when measured
             "pgd_steps": s.pgd_steps,
             "eps_pixel_of_template": [round(e, 5) for e in budget(TEMPLATE_EPS, "normalized")]}
+
+
+def _evaluate_row(ctx: Context, m: CifarModel, r: dict, x, y, attacks: list[AttackSpec], classes) -> dict:
+    model = _classifier(ctx, r)
+    start = time.perf_counter()
+    examples = m == ctx.scale.curve_models()[0]  # the first standard model
+    ev = robust_accuracy(model, x, y, attacks, keep_examples=2 if examples else 0)
+    row = {"model": model_name(m), "defense": m.defense, "augment": m.augment,
+           "recipe": r["config"]["recipe"], "epochs": r["epochs"], "pretrained": m.pretrained,
+           "checkpoint": _shown(ctx, r["best_checkpoint"]), "data": r.get("data"),
+           "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],
+           "clean_accuracy": ev["clean_accuracy"], "robust_accuracy": ev["robust_accuracy"],
+           "seconds_per_epoch": r["seconds_per_epoch"], "train_seconds": r.get("train_seconds"),
+           "eval_seconds": round(time.perf_counter() - start, 1)}
+    if examples:
+        pictures = save_overview(ctx.figures / "adversarial_examples.png", ev["examples"], classes)
+        row["examples"] = examples_to_json(ev["examples"], classes)
+        row["pictures"] = ctx.rel(pictures) if pictures else None
+    return row
+
+
+def _measured_when_trained(ctx: Context, m: CifarModel, cfg: RobustTrainConfig, which: str,
+                           attacks: list[AttackSpec]) -> dict | None:
+    """A row from a finished run of exactly ``cfg`` whose weights were not kept (e.g. committed results): the
+    template's FGSM and PGD, which its training measured on the same images with the same settings (``cfg``
+    sets them), and its clean accuracies; the other columns stay empty. None where no such run exists."""
+    found = next(filter(None, (find_run(d, cfg, _finished(cfg), need_weights=False) for d in ctx.reuse)), None)
+    ev = (found or {}).get("attack_eval") or {}
+    if not ev or f"first {ev.get('images')} {ev.get('which')}" != which or ev.get("units") != "normalized":
+        return None
+    template = {"fgsm": attacks[0].label, "pgd": attacks[1].label}
+    return {"model": model_name(m), "defense": m.defense, "augment": m.augment, "recipe": cfg.recipe,
+            "epochs": found["epochs"], "pretrained": m.pretrained, "checkpoint": None, "data": found.get("data"),
+            "clean_test_accuracy": found["clean_test_accuracy"], "test_images": found["test_images"],
+            "clean_accuracy": ev["clean_accuracy"],
+            "robust_accuracy": {template[k]: v for k, v in ev["robust_accuracy"].items() if k in template},
+            "seconds_per_epoch": found["seconds_per_epoch"], "train_seconds": found.get("train_seconds"),
+            "partial": "weights not kept: FGSM and PGD at the template's ε as measured when it was trained"}
 
 
 def _classifier(ctx: Context, run: dict):
@@ -139,12 +200,14 @@ def robustness_curves(ctx: Context) -> dict:
     """Accuracy vs ε (pixel units) for FGSM, PGD and random-sign noise, on the plain standard and defended
     models, plus the cost of one FGSM and one PGD evaluation."""
     s = ctx.scale
-    trained = [_trained(ctx, _config(ctx, m)) for m in s.curve_models()]
+    trained = {m.defense: _trained(ctx, _config(ctx, m)) for m in s.curve_models()}
+    if trained["standard"] is None:
+        raise NeedsTraining("the standard model has no weights yet")
     x, y, _, _ = _attack_images(ctx)
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    models = {m.defense: _classifier(ctx, r) for m, r in zip(s.curve_models(), trained, strict=True)}
+    models = {defense: _classifier(ctx, r) for defense, r in trained.items() if r}
     curves = {defense: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
                                                alpha_ratio=2.5 / s.pgd_steps)
                          for kind in ("noise", "fgsm", "pgd")}
@@ -158,7 +221,8 @@ def robustness_curves(ctx: Context) -> dict:
         cost[spec.name] = {"accuracy": acc, "ms_per_image": 1000 * (time.perf_counter() - start) / len(x)}
     figure = _plot_curves(curves, ctx.figures / "accuracy_vs_eps.png")
     return {"evaluated_on": which, "eps_255": list(s.eps_curve_255), "curves": curves,
-            "pgd_steps": s.pgd_steps, "cost": cost, "figure": ctx.rel(figure)}
+            "pgd_steps": s.pgd_steps, "cost": cost, "figure": ctx.rel(figure),
+            "missing": [DEFENSE_NAMES[d] for d, r in trained.items() if r is None]}
 
 
 def _plot_curves(curves: dict, path: Path) -> Path:
@@ -185,6 +249,8 @@ def transfer(ctx: Context) -> dict:
         cfg = _config(ctx, CifarModel("standard", s.transfer_augment), shard=(part, 2),
                       recipe=s.transfer_recipe, epochs=s.transfer_epochs)
         r = _trained(ctx, cfg)
+        if r is None:
+            raise NeedsTraining(f"transfer model {name} is not trained yet")
         models[name] = (_classifier(ctx, r), r)
     x, y, which, _ = _attack_images(ctx)
     attacks = {"FGSM ε=8/255": AttackSpec("fgsm", PIXEL_EPS),

@@ -20,7 +20,7 @@ from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 from vaeadv.report import robust_experiments as robust
 from vaeadv.report import vae_experiments as vae
-from vaeadv.report.context import Context
+from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.document import to_html, to_markdown
 from vaeadv.report.render import build
 from vaeadv.report.scales import EXPERIMENT_NAMES
@@ -52,14 +52,22 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
         if (only and name not in only) or name not in ctx.scale.experiments():
             continue
         config = experiment_config(ctx, name)
-        if store.get(name, config) is not None:
+        stored = store.get(name, config)
+        if stored is not None and not stored.get("missing"):
             ctx.log(f"{name}: done earlier, reused")
             continue
-        ctx.log(f"{name}: running")
+        ctx.log(f"{name}: running" + (" (what is trained already)" if not ctx.train else ""))
         start = time.perf_counter()
-        result = experiment(ctx)
+        try:
+            result = experiment(ctx)
+        except NeedsTraining as why:
+            ctx.log(f"{name}: left out ({why}); run without --no-train to train it")
+            continue
         spent[name] = time.perf_counter() - start
-        store.put(name, config, {**result, "wall_seconds": round(spent[name], 1), "hardware": hardware(),
+        if result.get("missing"):
+            ctx.log(f"{name}: stored without {', '.join(result['missing'])} (not trained yet)")
+        # an experiment resumed from stored parts states its own wall time (the sum of its parts)
+        store.put(name, config, {"wall_seconds": round(spent[name], 1), **result, "hardware": hardware(),
                                  "versions": f"torch {torch.__version__}, Python {platform.python_version()}"})
         ctx.log(f"{name}: finished in {spent[name]:.0f} s")
     return spent
@@ -112,8 +120,8 @@ def publish(ctx: Context, dest: str | Path) -> Path:
     relative layout, so the links keep working) — e.g. to commit it without the checkpoints and logs."""
     dest = Path(dest)
     md = (ctx.out / "report.md").read_text()
-    files = ["report.md", "report.html", "results.json", *(f"results/{p.name}" for p in
-                                                           sorted((ctx.out / "results").glob("*.json")))]
+    stored = sorted((ctx.out / "results").rglob("*.json"))  # with the run matrix's rows: a later run resumes
+    files = ["report.md", "report.html", "results.json", *(p.relative_to(ctx.out).as_posix() for p in stored)]
     files += re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     if dest.exists() and not dest.is_dir():
         raise VaeadvError(f"--publish {dest}: a file is in the way; give a folder.")

@@ -52,16 +52,17 @@ def _read(path: Path) -> dict | None:
     return saved if isinstance(saved, dict) else None
 
 
-def find_run(root: Path, config: Any, finished: Callable[[dict], bool]) -> dict | None:
+def find_run(root: Path, config: Any, finished: Callable[[dict], bool], need_weights: bool = True) -> dict | None:
     """A finished run under ``root`` (any depth) whose ``results.json`` records exactly this training config: a
     run trained from the command line with the same settings and copied under ``root`` is found too. A run whose
-    best checkpoint file is gone (results committed without their weights) cannot be evaluated: not found."""
+    best checkpoint file is gone (results committed without their weights) cannot be evaluated: not found, unless
+    ``need_weights`` is False (what it measured when it was trained is all the caller reads)."""
     key = training_key(config)
     for path in sorted(root.rglob("results.json")) if root.is_dir() else ():
         saved = _read(path)
         if saved and training_key(saved.get("config") or {}) == key and finished(saved):
             run = located(saved, path.parent)
-            if _has_weights(run):
+            if _has_weights(run) or not need_weights:
                 return run
     return None
 

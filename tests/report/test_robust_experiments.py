@@ -1,0 +1,140 @@
+"""The run matrix as a resumable piece: rows stored as they are measured, models with weights first, and under
+``--no-train`` a partial matrix that names what is missing. Training and attacks are replaced by recorders
+here (the smoke report in test_report.py runs the real ones); what is checked is which model is evaluated when,
+what is stored and what the report then says."""
+
+import json
+from dataclasses import asdict, replace
+
+import pytest
+import torch
+
+from vaeadv.report import robust_experiments as rx
+from vaeadv.report import run as report_run
+from vaeadv.report.context import Context, NeedsTraining
+from vaeadv.report.render import build
+from vaeadv.report.scales import SCALES, CifarModel
+from vaeadv.report.store import ResultStore
+
+MODELS = (CifarModel("standard", True), CifarModel("fgsm", True, epochs=5), CifarModel("pgd", True, epochs=2))
+SCALE = replace(SCALES["smoke"], name="unit", cifar_models=MODELS, strong_steps=0)
+WHICH = "first 4 test images with exact pixels"
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """A report folder whose models are 'trained' when listed in ``lab.weights``; records every evaluation."""
+
+    class Lab:
+        weights: set[str] = set()
+        evaluated: list[str] = []
+        trained: list[str] = []
+
+    def trained(ctx, cfg, *, may_train=True):
+        defense = cfg.defenses[0]
+        if defense not in Lab.weights:
+            if not (may_train and ctx.train):
+                return None
+            Lab.trained.append(defense)
+            Lab.weights.add(defense)
+        return {"config": {"recipe": cfg.recipe}, "epochs": cfg.epochs, "best_checkpoint": f"{defense}.ckpt",
+                "clean_test_accuracy": 0.8, "test_images": 200, "seconds_per_epoch": 1.0, "data": "fake"}
+
+    def robust_accuracy(model, x, y, attacks, keep_examples=0):
+        Lab.evaluated.append(model)
+        return {"clean_accuracy": 0.75, "robust_accuracy": {a.label: 0.25 for a in attacks}, "examples": {}}
+
+    monkeypatch.setattr(rx, "_trained", trained)
+    monkeypatch.setattr(rx, "_classifier", lambda ctx, run: run["best_checkpoint"].removesuffix(".ckpt"))
+    monkeypatch.setattr(rx, "robust_accuracy", robust_accuracy)
+    monkeypatch.setattr(rx, "_attack_images", lambda ctx: (torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=int),
+                                                           WHICH, ["c"] * 10))
+    monkeypatch.setattr(rx, "save_overview", lambda *a, **k: None)
+    Lab.ctx = Context(tmp_path / "report", SCALE, train=False, reuse=(tmp_path / "committed",))
+    return Lab
+
+
+def test_models_with_weights_go_first_and_rows_are_kept_between_runs(lab):
+    lab.weights = {"pgd", "standard"}
+    lab.ctx.train = True
+    result = rx.adversarial_matrix(lab.ctx)
+    # the ready models are evaluated before the one that had to be trained, whatever the scale's order
+    assert lab.evaluated == ["standard", "pgd", "fgsm"] and lab.trained == ["fgsm"]
+    assert [r["defense"] for r in result["rows"]] == ["standard", "fgsm", "pgd"] and result["missing"] == []
+    stored = sorted(p.name for p in (lab.ctx.out / "results" / "matrix_rows").iterdir())
+    assert len(stored) == 3
+    lab.evaluated.clear()
+    again = rx.adversarial_matrix(lab.ctx)  # e.g. resumed after an interruption: nothing measured twice
+    assert lab.evaluated == [] and again["rows"] == result["rows"]
+
+
+def test_no_train_leaves_out_what_needs_training_and_says_so(lab):
+    lab.weights = {"standard"}
+    result = rx.adversarial_matrix(lab.ctx)
+    assert lab.trained == [] and [r["defense"] for r in result["rows"]] == ["standard"]
+    assert result["missing"] == [rx.model_name(m) for m in MODELS[1:]]
+    assert result["wall_seconds"] == result["rows"][0]["eval_seconds"]
+    md = "\n".join(str(b) for b in build({"adversarial_matrix": result}, SCALE, {}).blocks)
+    assert "not yet in this matrix" in md and rx.model_name(MODELS[2]) in md
+
+
+def test_a_run_without_its_weights_gives_the_columns_it_measured(lab):
+    """docs/results keeps some runs without checkpoints: their training-time FGSM/PGD (same images, same
+    settings) fill those two columns, marked, and the model still counts as missing for the full matrix."""
+    lab.weights = {"standard"}
+    cfg = rx._named(lab.ctx, rx._config(lab.ctx, MODELS[1]))
+    run = lab.ctx.reuse[0] / "fgsm_run"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({
+        "config": asdict(cfg), "epochs": 5, "best_checkpoint": "gone.ckpt", "clean_test_accuracy": 0.85,
+        "test_images": 10000, "seconds_per_epoch": 900.0, "train_seconds": 4500.0,
+        "attack_eval": {"images": 4, "which": "test images with exact pixels", "clean_accuracy": 0.75,
+                        "robust_accuracy": {"fgsm": 0.5, "pgd": 0.25}, "units": "normalized"}}))
+    result = rx.adversarial_matrix(lab.ctx)
+    fgsm = result["rows"][1]
+    assert fgsm["defense"] == "fgsm" and fgsm["partial"] and fgsm["checkpoint"] is None
+    assert fgsm["robust_accuracy"] == {"FGSM ε=0.1 (norm.)": 0.5, "PGD ε=0.1 (norm.)": 0.25}
+    assert fgsm["clean_accuracy"] == 0.75 and fgsm["clean_test_accuracy"] == 0.85
+    assert rx.model_name(MODELS[1]) in result["missing"]
+    assert not ResultStore(lab.ctx.out / "results" / "matrix_rows").path(cfg.run_name).exists()  # not kept
+    table = build({"adversarial_matrix": result}, SCALE, {}).blocks
+    md = "\n".join(str(b) for b in table)
+    assert "weights not kept" in md and "50.0%" in md and "† " in md
+    # measured elsewhere (other images): not used
+    saved = json.loads((run / "results.json").read_text())
+    saved["attack_eval"]["images"] = 1000
+    (run / "results.json").write_text(json.dumps(saved))
+    assert [r["defense"] for r in rx.adversarial_matrix(lab.ctx)["rows"]] == ["standard"]
+
+
+def test_without_a_standard_model_the_matrix_is_left_out_not_stored(lab, monkeypatch):
+    lab.weights = {"pgd"}
+    with pytest.raises(NeedsTraining):
+        rx.adversarial_matrix(lab.ctx)
+    monkeypatch.setattr(report_run, "EXPERIMENTS", {"adversarial_matrix": rx.adversarial_matrix})
+    assert report_run.run_experiments(lab.ctx) == {}
+    assert report_run.load_results(lab.ctx)["adversarial_matrix"] is None
+
+
+def test_a_partial_matrix_is_run_again_until_complete(lab, monkeypatch):
+    monkeypatch.setattr(report_run, "EXPERIMENTS", {"adversarial_matrix": rx.adversarial_matrix})
+    lab.weights = {"standard"}
+    report_run.run_experiments(lab.ctx)
+    assert report_run.load_results(lab.ctx)["adversarial_matrix"]["missing"]
+    lab.ctx.train = True  # the next full run trains the rest and measures only those
+    lab.evaluated.clear()
+    report_run.run_experiments(lab.ctx)
+    assert lab.evaluated == ["fgsm", "pgd"]
+    assert report_run.load_results(lab.ctx)["adversarial_matrix"]["missing"] == []
+    assert report_run.run_experiments(lab.ctx) == {}  # complete: reused
+
+
+def test_trained_returns_none_instead_of_training_under_no_train(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(rx, "train_defenses", lambda cfg: calls.append(cfg) or [{
+        "run_dir": str(tmp_path), "epochs": 0, "best_checkpoint": "vaeadv-resnet18"}])
+    ctx = Context(tmp_path / "r", SCALES["real"], train=False)
+    assert rx._trained(ctx, rx._config(ctx, CifarModel("standard", False))) is None and calls == []
+    # shipped weights are only loaded (no training), so they are evaluated under --no-train as well
+    shipped = rx._trained(ctx, rx._config(ctx, SCALES["real"].matrix_models()[0]))
+    assert len(calls) == 1 and shipped["best_checkpoint"] == "vaeadv-resnet18"
