@@ -108,3 +108,14 @@ def test_q1_10_reads_the_figure_the_report_shows():
     assert "80-epoch figure" in at[80] and "cpu-scale" not in at[80]
     assert "cpu-scale figure" in at[4] and "80-epoch" not in at[4]
     assert "cpu-scale figure" in dict(answers({}))["Q1.10."]  # nothing run: the quick reading, not a crash
+
+
+def test_q2_1_augmentation_says_which_model_is_not_there_yet():
+    read = lambda results: dict(answers(results))["Q2.1 (augmentation)."]  # noqa: E731
+    assert "The run matrix is not in this report yet" in read({})
+    aug_only = {"images": 1000, "rows": REAL_MATRIX["rows"][:2]}  # a partial matrix: no model without crop+flip
+    assert "The standard model without augmentation is not in this report yet" in read({"adversarial_matrix": aug_only})
+    assert "A standard model's test accuracy is not" in read({"adversarial_matrix": REAL_MATRIX})
+    rows = [*REAL_MATRIX["rows"][:2], {**REAL_MATRIX["rows"][2], "clean_test_accuracy": 0.86}]
+    assert ("standard without → with crop+flip): clean 86.0% → 87.6%, FGSM 10.0% → 25.0%"
+            in read({"adversarial_matrix": {"images": 1000, "rows": rows}}))

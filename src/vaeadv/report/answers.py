@@ -296,7 +296,10 @@ def _q2_1_augmentation(r: Results) -> Answer:
     aug_clean = (_get(std, "clean_test_accuracy"), _get(std_aug, "clean_test_accuracy"))
     aug_fgsm = (_acc(std, FGSM_KEY), _acc(std_aug, FGSM_KEY))
     if None in aug_clean or None in aug_fgsm:
-        measured = " (The run matrix is missing from this report.)"
+        absent = ("The run matrix" if not r.get("adversarial_matrix") else
+                  "The standard model without augmentation" if std is None else
+                  "The augmented standard model" if std_aug is None else "A standard model's test accuracy")
+        measured = f" ({absent} is not in this report yet.)"
     else:
         helped = aug_clean[1] > aug_clean[0]
         measured = (f" Measured (run matrix, standard without → with crop+flip): clean {_pct(aug_clean[0])} → "
