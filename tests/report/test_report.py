@@ -65,6 +65,7 @@ def test_publish_copies_exactly_what_the_report_shows(smoke_report, tmp_path):
     assert not list(dest.rglob("*.ckpt")) and (dest / "results" / "vae_main.json").is_file()
     # the run matrix's rows travel too, so a run seeded from the published copy measures none of them again
     assert len(list((dest / "results" / "matrix_rows").glob("*.json"))) == 6
+    assert len(list((dest / "results" / "curve_rows").glob("*.json"))) == 3
 
 
 def test_deleted_result_is_reported_missing_not_stale(smoke_report, capsys):

@@ -138,3 +138,23 @@ def test_trained_returns_none_instead_of_training_under_no_train(tmp_path, monke
     # shipped weights are only loaded (no training), so they are evaluated under --no-train as well
     shipped = rx._trained(ctx, rx._config(ctx, SCALES["real"].matrix_models()[0]))
     assert len(calls) == 1 and shipped["best_checkpoint"] == "vaeadv-resnet18"
+
+
+def test_curves_are_kept_per_model_and_a_model_without_weights_is_listed(lab, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(rx, "accuracy_vs_eps", lambda model, x, y, kind, eps, **k: drawn.append((model, kind)) or [
+        {"eps": e, "accuracy": 1.0 - e} for e in eps])
+    monkeypatch.setattr(rx, "_plot_curves", lambda curves, path: path)
+    lab.weights = {"standard", "pgd"}
+    first = rx.robustness_curves(lab.ctx)
+    assert sorted({m for m, _ in drawn}) == ["pgd", "standard"] and len(drawn) == 6  # noise, fgsm, pgd each
+    assert list(first["curves"]) == ["standard", "pgd"] and first["missing"] == [rx.DEFENSE_NAMES["fgsm"]]
+    assert set(first["cost"]) == {"fgsm", "pgd"} and lab.evaluated == ["standard", "standard"]  # cost: standard
+    drawn.clear()
+    lab.weights.add("fgsm")  # trained meanwhile: only its curves are measured now
+    second = rx.robustness_curves(lab.ctx)
+    assert {m for m, _ in drawn} == {"fgsm"} and list(second["curves"]) == ["standard", "fgsm", "pgd"]
+    assert second["missing"] == [] and second["cost"] == first["cost"]
+    lab.weights.clear()
+    with pytest.raises(NeedsTraining):  # nothing stored for a fresh folder and no standard weights
+        rx.robustness_curves(replace(lab.ctx, out=lab.ctx.out.parent / "other"))

@@ -198,31 +198,48 @@ def _shown(ctx: Context, checkpoint: str) -> str:
 
 def robustness_curves(ctx: Context) -> dict:
     """Accuracy vs ε (pixel units) for FGSM, PGD and random-sign noise, on the plain standard and defended
-    models, plus the cost of one FGSM and one PGD evaluation."""
+    models, plus the cost of one FGSM and one PGD evaluation. Each model's curves are stored as they are
+    measured, like the run matrix's rows; a model without weights (under ``ctx.train`` False) is listed missing."""
     s = ctx.scale
-    trained = {m.defense: _trained(ctx, _config(ctx, m)) for m in s.curve_models()}
-    if trained["standard"] is None:
-        raise NeedsTraining("the standard model has no weights yet")
     x, y, _, _ = _attack_images(ctx)
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
-    models = {defense: _classifier(ctx, r) for defense, r in trained.items() if r}
-    curves = {defense: {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=s.pgd_steps,
-                                               alpha_ratio=2.5 / s.pgd_steps)
-                         for kind in ("noise", "fgsm", "pgd")}
-              for defense, model in models.items()}
-    standard = models["standard"]
-    cost = {}
-    for spec in (AttackSpec("fgsm", PIXEL_EPS, name="fgsm"),
-                 AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / s.pgd_steps, s.pgd_steps, name="pgd")):
-        start = time.perf_counter()
-        acc = robust_accuracy(standard, x, y, [spec], keep_examples=0)["robust_accuracy"][spec.name]
-        cost[spec.name] = {"accuracy": acc, "ms_per_image": 1000 * (time.perf_counter() - start) / len(x)}
+    store = ResultStore(ctx.out / "results" / "curve_rows")
+    measured, missing = {}, []
+    for m in s.curve_models():
+        cfg = _named(ctx, _config(ctx, m))
+        key = {"training": training_key(cfg), "eps": eps, "images": which, "steps": s.pgd_steps,
+               "cost": m.defense == "standard", "format": 1}
+        entry = store.get(cfg.run_name, key)
+        if entry is None:
+            run = _trained(ctx, cfg)
+            if run is None:
+                missing.append(DEFENSE_NAMES[m.defense])
+                continue
+            entry = _measure_curves(_classifier(ctx, run), x, y, eps, s.pgd_steps, with_cost=key["cost"])
+            store.put(cfg.run_name, key, entry)
+        measured[m.defense] = entry
+    if "standard" not in measured:
+        raise NeedsTraining("the standard model has no weights yet")
+    curves = {defense: entry["curves"] for defense, entry in measured.items()}
     figure = _plot_curves(curves, ctx.figures / "accuracy_vs_eps.png")
     return {"evaluated_on": which, "eps_255": list(s.eps_curve_255), "curves": curves,
-            "pgd_steps": s.pgd_steps, "cost": cost, "figure": ctx.rel(figure),
-            "missing": [DEFENSE_NAMES[d] for d, r in trained.items() if r is None]}
+            "pgd_steps": s.pgd_steps, "cost": measured["standard"]["cost"], "figure": ctx.rel(figure),
+            "missing": missing, "wall_seconds": round(sum(e["seconds"] for e in measured.values()), 1)}
+
+
+def _measure_curves(model, x, y, eps: list[float], steps: int, *, with_cost: bool) -> dict:
+    start = time.perf_counter()
+    curves = {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=steps, alpha_ratio=2.5 / steps)
+              for kind in ("noise", "fgsm", "pgd")}
+    cost = {}
+    for spec in (AttackSpec("fgsm", PIXEL_EPS, name="fgsm"),
+                 AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, name="pgd")) if with_cost else ():
+        begun = time.perf_counter()
+        acc = robust_accuracy(model, x, y, [spec], keep_examples=0)["robust_accuracy"][spec.name]
+        cost[spec.name] = {"accuracy": acc, "ms_per_image": 1000 * (time.perf_counter() - begun) / len(x)}
+    return {"curves": curves, "cost": cost, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _plot_curves(curves: dict, path: Path) -> Path:
