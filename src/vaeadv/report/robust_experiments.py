@@ -58,7 +58,7 @@ def _trained(ctx: Context, cfg: RobustTrainConfig, *, may_train: bool = True) ->
     def train() -> dict | None:
         if not (may_train and ctx.train) and not just_loads:
             return None
-        ctx.log(f"training CIFAR-10 {cfg.defenses[0]} ({cfg.run_name})")
+        ctx.log(f"{'loading' if just_loads else 'training'} CIFAR-10 {cfg.defenses[0]} ({cfg.run_name})")
         (result,) = train_defenses(cfg)
         return located({"config": asdict(cfg), **result}, Path(result["run_dir"]))
 
