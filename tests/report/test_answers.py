@@ -119,3 +119,36 @@ def test_q2_1_augmentation_says_which_model_is_not_there_yet():
     rows = [*REAL_MATRIX["rows"][:2], {**REAL_MATRIX["rows"][2], "clean_test_accuracy": 0.86}]
     assert ("standard without → with crop+flip): clean 86.0% → 87.6%, FGSM 10.0% → 25.0%"
             in read({"adversarial_matrix": {"images": 1000, "rows": rows}}))
+
+
+def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
+    rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
+    rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,
+                                  "APGD-CE+T ε=0.1 (norm.)": 0.002}
+    rows[1]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.349, "PGD ε=0.1 (norm.)": 0.191,
+                                  "APGD-CE+T ε=0.1 (norm.)": 0.033}
+    q22 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.2 (defense results)."]
+    assert "moved FGSM accuracy from 42.1% to 34.9%" in q22
+    assert "FGSM accuracy fell, yet" in q22 and "the fine-tune went from 0.2% to 3.3%" in q22
+    # without the strong column (or where FGSM accuracy rose) nothing is claimed about masking
+    assert "fell, yet" not in dict(answers({"adversarial_matrix": REAL_MATRIX}))["Q2.2 (defense results)."]
+
+
+def test_q2_3_compares_the_two_defenses_under_apgd_only_beyond_the_intervals():
+    def q23(fgsm_strong, pgd_strong):
+        rows = [_row("f", "fgsm", {"PGD ε=0.1 (norm.)": 0.191, "APGD-CE+T ε=0.1 (norm.)": fgsm_strong}),
+                _row("p", "pgd", {"PGD ε=0.1 (norm.)": 0.117, "APGD-CE+T ε=0.1 (norm.)": pgd_strong})]
+        return dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))[
+            "Q2.3 (adversarial loss vs adversarial batch)."]
+
+    # 33/1000 → [2.4, 4.6]%, 47/1000 → [3.6, 6.2]%: overlapping, so not read as a difference
+    close = q23(0.033, 0.047)
+    assert "PGD-10 leaves the FGSM-defended model 19.1% and the PGD-defended model 11.7%" in close
+    assert "APGD-CE+T leaves them 3.3% and 4.7%" in close and "within each other's 95% intervals" in close
+    # 33/1000 against 80/1000 → [6.5, 9.8]%: apart
+    assert "the batch defense is the more robust, beyond the intervals" in q23(0.033, 0.080)
+    assert "the FGSM objective is the more robust" in q23(0.080, 0.033)
+    plain = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [
+        _row("f", "fgsm", {"PGD ε=0.1 (norm.)": 0.2}), _row("p", "pgd", {"PGD ε=0.1 (norm.)": 0.1})]}}))
+    text = plain["Q2.3 (adversarial loss vs adversarial batch)."]
+    assert text.endswith("the PGD-defended model 10.0%.") and "APGD" not in text
