@@ -124,14 +124,17 @@ def test_q2_1_augmentation_says_which_model_is_not_there_yet():
 def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
     rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
     rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,
-                                  "APGD-CE+T ε=0.1 (norm.)": 0.002}
+                                  "APGD-CE+T ε=0.1 (norm.)": 0.002}  # 2/1000 → Wilson [0.05, 0.73]%
     rows[1]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.349, "PGD ε=0.1 (norm.)": 0.191,
                                   "APGD-CE+T ε=0.1 (norm.)": 0.033}
     q22 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.2 (defense results)."]
     assert "moved FGSM accuracy from 42.1% to 34.9%" in q22
     assert "FGSM accuracy fell, yet" in q22 and "the fine-tune went from 0.2% to 3.3%" in q22
+    q21 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.1 (accuracies)."]
+    assert "That FGSM figure overstates the robustness: APGD-CE+T at the same ε leaves 0.2% [0.1, 0.7]" in q21
     # without the strong column (or where FGSM accuracy rose) nothing is claimed about masking
-    assert "fell, yet" not in dict(answers({"adversarial_matrix": REAL_MATRIX}))["Q2.2 (defense results)."]
+    plain = dict(answers({"adversarial_matrix": REAL_MATRIX}))
+    assert "fell, yet" not in plain["Q2.2 (defense results)."] and "overstates" not in plain["Q2.1 (accuracies)."]
 
 
 def test_q2_3_compares_the_two_defenses_under_apgd_only_beyond_the_intervals():

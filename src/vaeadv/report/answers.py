@@ -260,6 +260,11 @@ def _q2_1_accuracies(r: Results) -> Answer:
         text += (f" The course's pretrained ResNet18 (same architecture) reaches {100 * clean:.2f}% clean and about "
                  f"{100 * fgsm:.0f}% under the same FGSM; ours was trained on 2 CPU cores (all 10,000 test images: "
                  f"{_pct(_get(std, 'clean_test_accuracy'))}).")
+    fgsm, strong = _acc(std, FGSM_KEY), _acc(std, STRONG_KEY)
+    if None not in (fgsm, strong) and fgsm - strong > MASKING_GAP:
+        text += (" That FGSM figure overstates the robustness: APGD-CE+T at the same ε leaves "
+                 f"{_with_ci(r, std, STRONG_KEY)} — the signed-gradient step is misled (gradient masking; see the "
+                 "masking table).")
     return "Q2.1 (accuracies).", text
 
 
