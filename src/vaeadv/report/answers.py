@@ -308,7 +308,8 @@ def _q2_1_augmentation(r: Results) -> Answer:
     else:
         helped = aug_clean[1] > aug_clean[0]
         measured = (f" Measured (run matrix, standard without → with crop+flip): clean {_pct(aug_clean[0])} → "
-                    f"{_pct(aug_clean[1])}, FGSM {_pct(aug_fgsm[0])} → {_pct(aug_fgsm[1])}."
+                    f"{_pct(aug_clean[1])}, FGSM {_pct(aug_fgsm[0])} → {_pct(aug_fgsm[1])}"
+                    + _strong_pair(std, std_aug) + "."
                     + ("" if helped else " Here augmentation lowered clean accuracy: with this few epochs the "
                        "harder, augmented task is still under-fitted — its benefit needs the longer schedules of "
                        "the full scale."))
@@ -318,6 +319,15 @@ def _q2_1_augmentation(r: Results) -> Answer:
             "little: crops and flips are not worst-case perturbations, so the model stays nearly linear "
             "around each image and a signed-gradient step still crosses the boundary; at most the smoother "
             "features blunt FGSM a bit." + measured)
+
+
+def _strong_pair(before, after) -> str:
+    """APGD-CE+T at the template's ε for two rows, where both have it: what is left when masking is seen through."""
+    strong = (_acc(before, STRONG_KEY), _acc(after, STRONG_KEY))
+    if None in strong:
+        return ""
+    return (f", APGD-CE+T {_pct(strong[0])} → {_pct(strong[1])} (neither model is robust: what FGSM leaves is "
+            "gradient masking)" if max(strong) < 0.05 else f", APGD-CE+T {_pct(strong[0])} → {_pct(strong[1])}")
 
 
 def _q2_2_results(r: Results) -> Answer:
