@@ -53,7 +53,7 @@ def _trained(ctx: Context, cfg: RobustTrainConfig, *, may_train: bool = True) ->
     with the same settings and copied there counts), else train it (an interrupted run resumes). None where it
     would have to be trained and ``may_train`` or the context forbids it (shipped weights only load: allowed)."""
     cfg = _named(ctx, cfg)
-    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)  # train_one trains nothing
+    just_loads = _just_loads(cfg)
 
     def train() -> dict | None:
         if not (may_train and ctx.train) and not just_loads:
@@ -66,9 +66,13 @@ def _trained(ctx: Context, cfg: RobustTrainConfig, *, may_train: bool = True) ->
                           into=ctx.runs / "robust" / cfg.run_name / cfg.defenses[0])
 
 
+def _just_loads(cfg: RobustTrainConfig) -> bool:
+    """Shipped weights under the standard defense: train_one loads them and trains nothing."""
+    return cfg.pretrained is not None and cfg.defenses == ("standard",)
+
+
 def _finished(cfg: RobustTrainConfig):
-    just_loads = cfg.pretrained is not None and cfg.defenses == ("standard",)
-    epochs = 0 if just_loads else cfg.epochs
+    epochs = 0 if _just_loads(cfg) else cfg.epochs
     return lambda r: r.get("epochs") == epochs and bool(r.get("best_checkpoint"))
 
 
