@@ -49,11 +49,27 @@ def checked_file(source: str | Path, sha256: str | None = None,
     checked against the manifest's (or the given) hash before anyone unpickles it: the one gate every loader
     of weights passes."""
     path, shipped_sha = resolve(source)
+    if shipped_sha and sha256 and shipped_sha != sha256.lower():
+        raise VaeadvError(f"the shipped '{source}' has SHA-256 {shipped_sha}, not the {sha256} asked for: the "
+                          "shipped weights changed since (install the vaeadv version that shipped that file, or "
+                          "pass that file itself).")
     path = fetch(str(path)) if fetch is not None and "://" in str(path) else Path(path)
     expected = shipped_sha or sha256
     if expected and path.is_file():
         check_sha256(path, expected)
     return path
+
+
+def weights_sha256(source: str | Path) -> str | None:
+    """The SHA-256 of the weights behind ``source`` without loading them: a shipped name's (from its manifest) or
+    a local file's; None for a URL (known once downloaded) or for what is neither (loading it will say why)."""
+    try:
+        path, shipped_sha = resolve(source)
+    except VaeadvError:
+        return None
+    if shipped_sha:
+        return shipped_sha
+    return sha256_of(path) if "://" not in str(path) and Path(path).is_file() else None
 
 
 def sha256_of(path: str | Path) -> str:

@@ -100,6 +100,30 @@ def test_finished_experiments_are_reused_and_changed_settings_rerun(tmp_path, mo
     assert report_run.load_results(ctx)["vae_main"] is None
 
 
+def test_experiments_on_shipped_weights_are_keyed_by_the_files_hashes(tmp_path, monkeypatch):
+    """New weights under an old name make the matrix and curves stale; the other experiments keep the key their
+    committed results were stored under (the published real-scale report's transfer and β sweep)."""
+    import hashlib
+
+    from vaeadv import registry
+    from vaeadv.report.store import ResultStore
+
+    real = Context(tmp_path, SCALES["real"])
+    published = ResultStore(Path(__file__).resolve().parents[2] / "docs" / "report" / "results")
+    for name in ("transfer", "beta_sweep"):
+        assert "weights_sha256" not in report_run.experiment_config(real, name)
+        assert published.get(name, report_run.experiment_config(real, name)) is not None, name
+    folder = registry.weights_folder()
+    files = {name: hashlib.sha256((folder / f"{name}.pt").read_bytes()).hexdigest()
+             for name in ("vaeadv-resnet18", "vaeadv-fast-at")}
+    assert report_run.experiment_config(real, "adversarial_matrix")["weights_sha256"] == files
+    assert report_run.experiment_config(real, "robustness_curves")["weights_sha256"] == files
+    before = report_run.experiment_config(real, "adversarial_matrix")
+    manifest = json.loads((folder / "vaeadv-resnet18.json").read_text()) | {"sha256": "0" * 64}
+    monkeypatch.setattr(registry, "manifest", lambda name: manifest)  # another file under the same name
+    assert report_run.experiment_config(real, "adversarial_matrix") != before
+
+
 def test_unknown_experiment_and_bad_scale_are_one_line_errors(tmp_path, capsys):
     assert main(["report", "--only", "nope", "--out", str(tmp_path)]) != 0
     assert "unknown experiment" in capsys.readouterr().err

@@ -6,6 +6,7 @@ last one before the rename; width 2, 64 images, 1 epoch): its checkpoint's hyper
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -65,7 +66,6 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
     """train_command's output, parsed by the real `vaeadv robust train`, gives back the settings that trained the
     run: the fast-AT budget in pixel units, the switches, and the guard."""
     import shlex
-    from dataclasses import asdict
 
     import vaeadv.robust.train as train
 
@@ -83,3 +83,18 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
                   "pgd_random_start", "cross_over", "overfit_guard", "train_subset", "eval_limit", "seed", "run_name",
                   "attack"):
         assert getattr(parsed, field) == getattr(run, field), field
+
+
+def test_configs_recorded_before_weights_hashes_are_keyed_by_the_file_shipped_then():
+    """Runs recorded before configs held the hash of their --pretrained weights started from the one file each
+    name had shipped: the fast-AT file, whose hash its own attack results recorded, still matches the shipped
+    file, so its report rows stay valid; a run from scratch keys exactly as before (no hash in its key)."""
+    from vaeadv import registry
+
+    measured = json.loads((REPO / "docs" / "results" / "fast_at" / "strong_pixel.json").read_text())["weights_sha256"]
+    old = {"defenses": ["standard"], "pretrained": "vaeadv-fast-at", "epochs": None}
+    assert training_key(old)["pretrained_sha256"] == measured == registry.weights_sha256("vaeadv-fast-at")
+    today = RobustTrainConfig(defenses=("standard",), pretrained="vaeadv-fast-at")
+    recorded_before = {k: v for k, v in asdict(today).items() if k != "pretrained_sha256"}
+    assert training_key(recorded_before) == training_key(today)
+    assert "pretrained_sha256" not in training_key(RobustTrainConfig())

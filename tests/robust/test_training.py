@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -193,6 +194,8 @@ def test_finetune_recipe_starts_an_fgsm_defense_from_pretrained_weights(real_dat
                             test_subset=100, eval_limit=16, data_dir=str(real_data_dir), log_dir=str(tmp_path))
     (r,) = train_defenses(cfg)
     assert r["trained"] and r["clean_eval"]["holdout"]["n"] == 2000  # the pretrain recipe's hold-out
+    recorded = json.loads((tmp_path / cfg.default_run_name() / "fgsm" / "results.json").read_text())["config"]
+    assert recorded["pretrained_sha256"] == hashlib.sha256((tmp_path / "start.pt").read_bytes()).hexdigest()
     ckpt = torch.load(tmp_path / cfg.default_run_name() / "fgsm" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 2  # 128 images in the template's batches of 64
     assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == 5e-4  # the template's rate, no decay yet

@@ -134,3 +134,38 @@ def test_export_keeps_robustness_measured_on_the_very_file_and_refuses_any_other
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # refused before anything was written
     export_weights(ckpt, folder, "tiny", {"other": u8["synthetic"]}, {})
     assert scored == [{"other"}]  # another test set is scored
+
+
+def test_a_run_is_known_by_the_weights_file_it_starts_from_not_by_its_name(shipped, tmp_path):
+    """Replacing the file behind a name (shipped or local) changes the training key, so the report re-runs what
+    was trained or measured from the old file instead of reusing it."""
+    from vaeadv.report.store import run_dir_name, training_key
+    from vaeadv.robust.config import RobustTrainConfig
+
+    _, folder, _, _ = shipped
+    tiny = hashlib.sha256((folder / "tiny.pt").read_bytes()).hexdigest()
+    assert registry.weights_sha256("tiny") == tiny
+    assert training_key(RobustTrainConfig(defenses=("fgsm",), pretrained="tiny"))["pretrained_sha256"] == tiny
+    local = tmp_path / "start.pt"
+    local.write_bytes(b"first")
+    cfg = RobustTrainConfig(defenses=("fgsm",), pretrained=str(local))
+    first, first_name = training_key(cfg), run_dir_name("aug", cfg)
+    assert first["pretrained_sha256"] == hashlib.sha256(b"first").hexdigest() == cfg.pinned().pretrained_sha256
+    local.write_bytes(b"second")
+    assert training_key(cfg) != first and run_dir_name("aug", cfg) != first_name  # its own folder: no resuming
+    assert registry.weights_sha256("https://example.org/w.pt") is None
+    assert registry.weights_sha256("no-such-model") is None
+
+
+def test_a_shipped_name_with_another_hash_asked_for_is_refused_in_one_line(shipped, tmp_path, capsys):
+    from vaeadv.cli import main
+
+    with pytest.raises(VaeadvError, match="not the 0{64} asked for"):
+        load_weights(ResNet18(10, width=4), "tiny", "0" * 64)
+    assert main(["robust", "train", "--pretrained", "tiny", "--pretrained-sha256", "0" * 64, "--no-progress",
+                 "--data-dir", str(tmp_path / "no-data"), "--log-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "asked for" in err and len(err.splitlines()) == 1 and not (tmp_path / "no-data").exists()
+    with pytest.raises(SystemExit) as bad:
+        main(["robust", "train", "--pretrained-sha256", "beef"])
+    assert bad.value.code == 2 and "64 hexadecimal digits" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from vaeadv.cli.types import (
     positive_float,
     positive_int,
     seed,
+    sha256_hex,
     unit_fraction,
 )
 from vaeadv.errors import VaeadvError
@@ -49,6 +50,9 @@ def add_commands(groups) -> None:
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
+    t.add_argument("--pretrained-sha256", type=sha256_hex,
+                   help="the SHA-256 the --pretrained weights must have (refused otherwise); recorded with the run "
+                        "either way, so a run is known by the file it started from")
     add_data_flags(t)
     t.add_argument("--val-from", choices=["test", "train"], help="where validation images come from")
     t.add_argument("--valid-ratio", "--valid_ratio", type=unit_fraction, default=D.valid_ratio)
@@ -255,7 +259,8 @@ def train_command(config: dict) -> str:
 # the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
 REPRODUCING_FLAGS = {
     "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
-    "pretrained": "--pretrained", "val_from": "--val-from", "valid_ratio": "--valid-ratio",
+    "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256", "val_from": "--val-from",
+    "valid_ratio": "--valid-ratio",
     "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",
     "precision": "--precision", "units": "--units", "fgsm_eps": "--fgsm-eps", "fgsm_alpha": "--fgsm-alpha",
     "pgd_eps": "--pgd-eps", "pgd_alpha": "--pgd-alpha", "pgd_steps": "--pgd-steps", "eval_limit": "--eval-limit",

@@ -25,6 +25,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def sha256_hex(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(f"expected a SHA-256 (64 hexadecimal digits), got '{text}'")
+    return value
+
+
 def nonneg_float(text: str) -> float:
     try:
         value = float(text)

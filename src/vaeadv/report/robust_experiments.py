@@ -120,22 +120,20 @@ def adversarial_matrix(ctx: Context) -> dict:
     attacks = _attacks(s.pgd_steps, s.strong_steps)
     store = ResultStore(ctx.out / "results" / "matrix_rows")
     models = s.matrix_models()
-    runs = {i: _trained(ctx, _config(ctx, m), may_train=False) for i, m in enumerate(models)}
-    order = [i for i in runs if runs[i]] + [i for i in runs if not runs[i]]
-    rows: dict[int, dict] = {}
-    for i in order:
-        m = models[i]
-        cfg = _named(ctx, _config(ctx, m))
-        key = {"training": training_key(cfg), "attacks": [asdict(a) for a in attacks], "images": which,
-               "examples": m == s.curve_models()[0], "format": 1}
-        row = store.get(cfg.run_name, key)
-        if row is None:
-            run = runs[i] or _trained(ctx, cfg)
-            if run is None:
-                row = _measured_when_trained(ctx, m, cfg, which, attacks)
-            else:
-                row = _evaluate_row(ctx, m, run, x, y, attacks, classes)
-                store.put(cfg.run_name, key, row)
+    cfgs = [_named(ctx, _config(ctx, m)) for m in models]
+    keys = [{"training": training_key(cfg), "attacks": [asdict(a) for a in attacks], "images": which,
+             "examples": m == s.curve_models()[0], "format": 1} for m, cfg in zip(models, cfgs, strict=True)]
+    rows = {i: row for i in range(len(models)) if (row := store.get(cfgs[i].run_name, keys[i])) is not None}
+    todo = [i for i in range(len(models)) if i not in rows]  # stored rows need no model loaded
+    runs = {i: _trained(ctx, cfgs[i], may_train=False) for i in todo}
+    for i in [i for i in todo if runs[i]] + [i for i in todo if not runs[i]]:
+        m, cfg = models[i], cfgs[i]
+        run = runs[i] or _trained(ctx, cfg)
+        if run is None:
+            row = _measured_when_trained(ctx, m, cfg, which, attacks)
+        else:
+            row = _evaluate_row(ctx, m, run, x, y, attacks, classes)
+            store.put(cfg.run_name, keys[i], row)
         if row is not None:
             rows[i] = row
     done = [rows[i] for i in range(len(models)) if i in rows]

@@ -18,6 +18,7 @@ import torch
 
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_bytes, atomic_write_json, ensure_writable_dir
+from vaeadv.registry import weights_sha256
 from vaeadv.report import robust_experiments as robust
 from vaeadv.report import vae_experiments as vae
 from vaeadv.report.context import Context, NeedsTraining
@@ -41,7 +42,13 @@ assert tuple(EXPERIMENTS) == EXPERIMENT_NAMES
 
 
 def experiment_config(ctx: Context, name: str) -> dict:
-    return {"experiment": name, "scale": ctx.scale.as_config(), "format": 1}
+    """The key of an experiment's stored result: the whole scale, and the SHA-256 of each shipped weights file
+    its models start from (so new weights under an old name make the experiment stale)."""
+    config = {"experiment": name, "scale": ctx.scale.as_config(), "format": 1}
+    weights = ctx.scale.shipped_weights(name)
+    if weights:
+        config["weights_sha256"] = {w: weights_sha256(w) for w in weights}
+    return config
 
 
 def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, float]:

@@ -81,10 +81,17 @@ class Scale:
             first.setdefault(m.defense, m)
         return list(first.values())
 
+    def shipped_weights(self, experiment: str) -> list[str]:
+        """The weights (shipped names) that ``experiment``'s models start from or load."""
+        models = {"adversarial_matrix": self.matrix_models, "robustness_curves": self.curve_models}.get(experiment)
+        return sorted({m.pretrained for m in models() if m.pretrained}) if models else []
+
     def as_config(self) -> dict:
-        """The whole scale, the key of its stored results; fields added later are left out while they hold
-        their (behaviour-preserving) defaults, so results stored before they existed stay valid."""
+        """The whole scale but its notes (prose, which changes no number), the key of its stored results; fields
+        added later are left out while they hold their (behaviour-preserving) defaults, so results stored before
+        they existed stay valid."""
         config = asdict(self)
+        del config["notes"]
         for key, default in _LATER_FIELDS.items():
             if config[key] == default:
                 del config[key]

@@ -32,10 +32,17 @@ NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume
 
 
 def training_key(config: Any) -> dict[str, Any]:
-    """The settings that determine a trained model: the whole config but the fields above; a config recorded
-    by older code first gains the fields added since, at the values that reproduce what it did."""
-    fields = upgrade_vae_config(upgrade_config(config)) if isinstance(config, dict) else asdict(config)
-    return {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
+    """The settings that determine a trained model: the whole config but the fields above, with the hash of the
+    weights a run started from (``pinned``); a config recorded by older code first gains the fields added since,
+    at the values that reproduce what it did. A run from no weights keys as it did before hashes were recorded."""
+    if isinstance(config, dict):
+        fields = upgrade_vae_config(upgrade_config(config))
+    else:
+        fields = asdict(config.pinned() if hasattr(config, "pinned") else config)
+    key = {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
+    if key.get("pretrained_sha256") is None:
+        key.pop("pretrained_sha256", None)
+    return key
 
 
 def run_dir_name(label: str, config: Any) -> str:

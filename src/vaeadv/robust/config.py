@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from vaeadv.registry import weights_sha256
 from vaeadv.robust.recipes import get_recipe
 
 Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
@@ -13,6 +14,12 @@ DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
 LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None}
+# the files shipped under these names until configs recorded the hash of their --pretrained weights: every run
+# recorded before then started from them (each name had shipped one file so far)
+SHA256_BEFORE_PINNING = {
+    "vaeadv-resnet18": "7f8096c22bc750977b07570b6d45d592adff59a70a301e76dfd0aa0edc3a2998",
+    "vaeadv-fast-at": "e946923b791c9cc5cf95a51d101604b462f0f6cd81c719dc4d9ac10815aab6e3",
+}
 
 
 def upgrade_config(config: dict) -> dict:
@@ -20,7 +27,9 @@ def upgrade_config(config: dict) -> dict:
     what the later fields' defaults do. Any other config (a VAE's) is returned as it is."""
     if not ({"strategies", "defenses"} & set(config)):
         return dict(config)
-    return {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}}
+    upgraded = {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}}
+    upgraded.setdefault("pretrained_sha256", SHA256_BEFORE_PINNING.get(upgraded.get("pretrained")))
+    return upgraded
 
 
 @dataclass
@@ -33,6 +42,7 @@ class RobustTrainConfig:
     lr: float | None = None
     augment: bool = False
     pretrained: str | None = None
+    pretrained_sha256: str | None = None  # of the --pretrained file: checked when given, else recorded (pinned)
     data_dir: str | None = None
     download: bool = True
     val_from: str | None = None
@@ -68,6 +78,14 @@ class RobustTrainConfig:
         """A setting given explicitly, else the recipe's."""
         value = getattr(self, key)
         return getattr(get_recipe(self.recipe), key) if value is None else value
+
+    def pinned(self) -> RobustTrainConfig:
+        """This config with the SHA-256 of its ``--pretrained`` weights filled in: a run is identified by the file
+        it started from, not by that file's name, so replacing shipped weights makes what was trained or measured
+        from the old file stale instead of silently reused. (A URL's hash is known once it is downloaded.)"""
+        if not self.pretrained or self.pretrained_sha256:
+            return self
+        return replace(self, pretrained_sha256=weights_sha256(self.pretrained))
 
     def default_run_name(self) -> str:
         aug = "_aug" if self.augment else ""

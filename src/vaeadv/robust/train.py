@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -13,6 +13,7 @@ from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine
+from vaeadv.registry import sha256_of
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
@@ -59,7 +60,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
                              fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start)
     if cfg.pretrained:
-        load_weights(model.model, cfg.pretrained)
+        load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
     guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
@@ -127,9 +128,11 @@ def overfit_guard(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, eps
 
 
 def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
-    """Every defense of ``cfg``, one run each, on one in-memory copy of the data."""
+    """Every defense of ``cfg``, one run each, on one in-memory copy of the data; the runs record the SHA-256 of
+    the weights they start from (``RobustTrainConfig.pinned``)."""
     if cfg.pretrained:  # a bad weights file is refused before the dataset is loaded
-        read_weights(cfg.pretrained)
+        path, _ = read_weights(cfg.pretrained, cfg.pretrained_sha256)
+        cfg = replace(cfg, pretrained_sha256=sha256_of(path))
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
                          train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
