@@ -15,7 +15,7 @@ LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written befo
 # fields added after runs were first recorded, with the value that reproduces what those runs did
 LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None}
 # the files shipped under these names until configs recorded the hash of their --pretrained weights: every run
-# recorded before then started from them (each name had shipped one file so far)
+# recorded before then started from them (each name had shipped a single file until then)
 SHA256_BEFORE_PINNING = {
     "vaeadv-resnet18": "7f8096c22bc750977b07570b6d45d592adff59a70a301e76dfd0aa0edc3a2998",
     "vaeadv-fast-at": "e946923b791c9cc5cf95a51d101604b462f0f6cd81c719dc4d9ac10815aab6e3",
