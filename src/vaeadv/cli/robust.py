@@ -13,6 +13,7 @@ from vaeadv.cli.types import (
     defaults_of,
     devices,
     nonneg_float,
+    nonneg_int,
     positive_float,
     positive_int,
     seed,
@@ -48,6 +49,9 @@ def add_commands(groups) -> None:
     t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's")
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
+    t.add_argument("--cutout", type=nonneg_int, default=D.cutout, metavar="PIXELS",
+                   help="blank a PIXELS×PIXELS square at a random centre of each training image (Cutout; 16 is "
+                        "DeVries & Taylor's CIFAR-10 size); 0: none")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
     t.add_argument("--pretrained-sha256", type=sha256_hex,

@@ -1,6 +1,6 @@
-"""CIFAR augmentation on whole batches: random crop after zero-padding, random horizontal flip.
+"""CIFAR augmentation on whole batches: random crop after zero-padding, random horizontal flip, Cutout.
 
-Each sample draws its own offset and flip; the work is one pad, one gather and one ``where``.
+Each sample draws its own offset, flip and square; the work is one pad, one gather and two ``where``s.
 """
 
 from __future__ import annotations
@@ -26,7 +26,30 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
     return out
 
 
-def crop_flip_transform(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def cutout(images: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cutout (DeVries & Taylor 2017): each sample loses a ``size``×``size`` square, set to 0, centred on a
+    uniformly drawn pixel and clipped at the border (so squares near an edge are smaller). It regularises the
+    way a long run of crop + flip alone does not: the network cannot rely on any one part of the object."""
+    b, _, h, w = images.shape
+    top = torch.randint(0, h, (b,), generator=generator) - size // 2
+    left = torch.randint(0, w, (b,), generator=generator) - size // 2
+    rows, cols = torch.arange(h), torch.arange(w)
+    in_rows = (rows >= top[:, None]) & (rows < top[:, None] + size)  # [B,H]
+    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + size)  # [B,W]
+    return images.masked_fill(in_rows[:, None, :, None] & in_cols[:, None, None, :], 0)
+
+
+def augment_batch(batch: tuple[torch.Tensor, ...], generator: torch.Generator, crop_flip: bool = True,
+                  cutout_size: int = 0) -> tuple[torch.Tensor, ...]:
     """Loader transform: augment the images (first tensor), leave the labels alone."""
     images, *rest = batch
-    return (random_crop_flip(images, generator=generator), *rest)
+    if crop_flip:
+        images = random_crop_flip(images, generator=generator)
+    if cutout_size:
+        images = cutout(images, cutout_size, generator=generator)
+    return (images, *rest)
+
+
+def crop_flip_transform(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Loader transform: crop + flip the images (first tensor), leave the labels alone."""
+    return augment_batch(batch, generator)

@@ -13,7 +13,7 @@ Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
-LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None}
+LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0}
 # the files shipped under these names until configs recorded the hash of their --pretrained weights: every run
 # recorded before then started from them (each name had shipped a single file until then)
 SHA256_BEFORE_PINNING = {
@@ -41,6 +41,7 @@ class RobustTrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     augment: bool = False
+    cutout: int = 0  # side of the Cutout square blanked in each training image; 0: none
     pretrained: str | None = None
     pretrained_sha256: str | None = None  # of the --pretrained file: checked when given, else recorded (pinned)
     data_dir: str | None = None
@@ -88,7 +89,7 @@ class RobustTrainConfig:
         return replace(self, pretrained_sha256=weights_sha256(self.pretrained))
 
     def default_run_name(self) -> str:
-        aug = "_aug" if self.augment else ""
+        aug = ("_aug" if self.augment else "") + (f"_cutout{self.cutout}" if self.cutout else "")
         pre = "_pretrained" if self.pretrained else ""
         part = f"_part{self.train_shard[0]}of{self.train_shard[1]}" if self.train_shard else ""
         return f"{self.recipe}{aug}{pre}{part}_seed{self.seed}"

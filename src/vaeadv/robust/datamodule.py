@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import lightning.pytorch as pl
 import torch
 
 from vaeadv.data import TensorBatchLoader, load_dataset, ratio_split, split_indices
-from vaeadv.data.augment import crop_flip_transform
+from vaeadv.data.augment import augment_batch
 from vaeadv.errors import VaeadvError
 
 
@@ -21,19 +23,20 @@ class CifarDataModule(pl.LightningDataModule):
     """``val_from="test"`` (template): validation and test carved from the official test set by
     ``valid_ratio`` (seeded). ``val_from="train"``: ``val_size`` images held out of the training set and
     the whole official test set kept for testing. ``train_shard=(k, n)`` keeps the k-th of n disjoint,
-    seeded parts of the training images."""
+    seeded parts of the training images. ``cutout`` > 0 blanks a square of that side in every training image
+    (after crop + flip when ``augment``)."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 64, augment: bool = False,
                  val_from: str = "test", valid_ratio: float = 0.75, val_size: int = 5000, seed: int = 42,
                  train_subset: int | None = None, test_subset: int | None = None, download: bool = True,
-                 dataset: str = "cifar10", train_shard: tuple[int, int] | None = None) -> None:
+                 dataset: str = "cifar10", train_shard: tuple[int, int] | None = None, cutout: int = 0) -> None:
         super().__init__()
         if val_from not in ("test", "train"):
             raise ValueError("val_from must be 'test' or 'train'")
         self.data_dir, self.batch_size, self.augment = data_dir, batch_size, augment
         self.val_from, self.valid_ratio, self.val_size, self.seed = val_from, valid_ratio, val_size, seed
         self.train_subset, self.test_subset, self.download = train_subset, test_subset, download
-        self.dataset = dataset
+        self.dataset, self.cutout = dataset, cutout
         if train_shard is not None and not 0 <= train_shard[0] < train_shard[1]:
             raise ValueError(f"train_shard (k, n) needs 0 <= k < n, got {train_shard}")
         self.train_shard = train_shard
@@ -78,15 +81,17 @@ class CifarDataModule(pl.LightningDataModule):
         what = "test images (all pixels exact)" if self.all_exact else "test images with exact pixels"
         return self.x_test[mask], self.y_test[mask], what
 
-    def _loader(self, x, y, shuffle: bool, augment: bool = False) -> TensorBatchLoader:
+    def _loader(self, x, y, shuffle: bool, train: bool = False) -> TensorBatchLoader:
         trainer = self.trainer
+        augmented = train and (self.augment or self.cutout)
+        transform = partial(augment_batch, crop_flip=self.augment, cutout_size=self.cutout) if augmented else None
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return TensorBatchLoader(x, y, batch_size=self.batch_size, shuffle=shuffle, seed=self.seed,
-                                 transform=crop_flip_transform if augment else None, rank=rank, world_size=world,
+                                 transform=transform, rank=rank, world_size=world,
                                  epoch_fn=(lambda: trainer.current_epoch) if trainer else None)
 
     def train_dataloader(self):
-        return self._loader(self.x_train, self.y_train, shuffle=True, augment=self.augment)
+        return self._loader(self.x_train, self.y_train, shuffle=True, train=True)
 
     def val_dataloader(self):
         return self._loader(self.x_val, self.y_val, shuffle=False)

@@ -136,7 +136,6 @@ def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
                          train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
-                         dataset=cfg.dataset,
-                         train_shard=cfg.train_shard)
+                         dataset=cfg.dataset, train_shard=cfg.train_shard, cutout=cfg.cutout)
     dm.setup()
     return [train_one(cfg, d, dm) for d in cfg.defenses]
