@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaeadv.data import TensorBatchLoader, quantize, random_crop_flip, ratio_split, split_indices
+from vaeadv.data import TensorBatchLoader, cutout, quantize, random_crop_flip, ratio_split, split_indices
 
 
 def test_quantize_other_level_counts_by_hand():
@@ -122,6 +122,34 @@ def test_augmentation_draws_only_from_its_generator():
     assert torch.equal(first[0], second[0]) and first[1] is y
     assert torch.equal(torch.rand(4), after_first)  # the global stream did not advance
     assert not torch.equal(first[0], x)  # and it did augment
+
+
+def test_cutout_blanks_one_clipped_square_per_image_in_every_channel():
+    """Each image loses one axis-aligned rectangle, the same in all channels: size×size where the centre lies
+    at least size/2 from the border, else clipped (side between size/2 and size), nothing else changes."""
+    size, n = 4, 2000
+    x = torch.arange(1, 1 + n * 3 * 8 * 8, dtype=torch.float32).reshape(n, 3, 8, 8)  # no zero anywhere
+    out = cutout(x, size, generator=torch.Generator().manual_seed(0))
+    blank = out == 0
+    assert torch.equal(out[~blank], x[~blank])
+    assert torch.equal(blank, blank[:, :1].expand_as(blank))  # every channel alike
+    rows, cols = blank[:, 0].any(2), blank[:, 0].any(1)  # [n,H], [n,W]
+    height, width = rows.sum(1), cols.sum(1)
+    assert torch.equal(blank[:, 0].flatten(1).sum(1), height * width)  # a rectangle: area = height × width
+    assert height.min() == size // 2 and height.max() == size  # centre at row 0: rows 0..1 only
+    assert width.min() == size // 2 and width.max() == size
+    # full height when the centre row c has c − 2 ≥ 0 and c + 2 ≤ 8: c in 2..6, 5 of the 8 rows
+    assert (height == size).float().mean().item() == pytest.approx(5 / 8, abs=0.04)
+    assert rows.any(0).all() and cols.any(0).all()  # every row and column gets blanked somewhere
+
+
+def test_cutout_fills_uint8_images_and_draws_from_its_generator():
+    x = torch.full((16, 3, 32, 32), 200, dtype=torch.uint8)
+    a = cutout(x, 16, generator=torch.Generator().manual_seed(3))
+    b = cutout(x, 16, generator=torch.Generator().manual_seed(3))
+    assert a.dtype == torch.uint8 and torch.equal(a, b)
+    assert set(a.unique().tolist()) == {0, 200}
+    assert ((a == 0).flatten(1).sum(1) >= 3 * 8 * 8).all()  # at least a quarter of the 16×16 square survives
 
 
 def test_split_lengths_are_checked_and_ratios_round_down():

@@ -98,3 +98,13 @@ def test_configs_recorded_before_weights_hashes_are_keyed_by_the_file_shipped_th
     recorded_before = {k: v for k, v in asdict(today).items() if k != "pretrained_sha256"}
     assert training_key(recorded_before) == training_key(today)
     assert "pretrained_sha256" not in training_key(RobustTrainConfig())
+
+
+def test_cutout_keys_a_run_only_when_used():
+    """Runs recorded before --cutout existed trained without it and keep their keys; a run with it is another."""
+    plain = RobustTrainConfig(recipe="pretrain", augment=True)
+    recorded_before = {k: v for k, v in asdict(plain).items() if k != "cutout"}
+    assert training_key(recorded_before) == training_key(plain) and "cutout" not in training_key(plain)
+    cut = RobustTrainConfig(recipe="pretrain", augment=True, cutout=16)
+    assert training_key(cut)["cutout"] == 16 and training_key(cut) != training_key(plain)
+    assert cut.default_run_name() == "pretrain_aug_cutout16_seed42"

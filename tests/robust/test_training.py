@@ -111,6 +111,27 @@ def test_train_shards_are_disjoint_and_cover_the_subset(real_data_dir):
         CifarDataModule(train_shard=(2, 2))
 
 
+def test_cutout_reaches_the_training_batches_only(real_data_dir):
+    """--cutout blanks a square in training batches, with or without crop + flip; validation and test batches
+    are the stored images."""
+    from vaeadv.robust.datamodule import CifarDataModule
+
+    for augment in (False, True):
+        dm = CifarDataModule(str(real_data_dir), batch_size=50, augment=augment, val_from="train", download=False,
+                             train_subset=100, test_subset=50, cutout=16)
+        dm.setup()
+        images, _ = next(iter(dm.train_dataloader()))
+        blank = (images == 0).all(1).flatten(1).sum(1)  # pixels black in all three channels
+        assert (blank >= 8 * 8).all()  # at least a clipped quarter of each 16×16 square
+        if not augment:  # no shift: outside its square each image is one of the stored ones, pixel for pixel
+            square = (images == 0).all(1, keepdim=True)
+            same = (images[:, None] == dm.x_train[None]) | square[:, None]  # [50, 100, C, H, W]
+            assert same.flatten(2).all(2).any(1).all()
+        val, _ = next(iter(dm.val_dataloader()))
+        test, _ = next(iter(dm.test_dataloader()))
+        assert torch.equal(val, dm.x_val[:50]) and torch.equal(test, dm.x_test[:50])
+
+
 def test_fused_fgsm_objective_has_the_same_value_and_gradient(batch):
     import copy
 
