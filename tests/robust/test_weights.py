@@ -155,6 +155,9 @@ def test_a_run_is_known_by_the_weights_file_it_starts_from_not_by_its_name(shipp
     assert training_key(cfg) != first and run_dir_name("aug", cfg) != first_name  # its own folder: no resuming
     assert registry.weights_sha256("https://example.org/w.pt") is None
     assert registry.weights_sha256("no-such-model") is None
+    url = RobustTrainConfig(pretrained="https://example.org/w.pt")
+    assert url.pinned().pretrained_sha256 is None  # not downloaded yet: unknown, not guessed
+    assert url.pinned(downloaded=local).pretrained_sha256 == hashlib.sha256(b"second").hexdigest()
 
 
 def test_a_shipped_name_with_another_hash_asked_for_is_refused_in_one_line(shipped, tmp_path, capsys):

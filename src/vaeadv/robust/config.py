@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal, get_args
 
 from vaeadv.registry import weights_sha256
@@ -80,13 +81,17 @@ class RobustTrainConfig:
         value = getattr(self, key)
         return getattr(get_recipe(self.recipe), key) if value is None else value
 
-    def pinned(self) -> RobustTrainConfig:
+    def pinned(self, downloaded: str | Path | None = None) -> RobustTrainConfig:
         """This config with the SHA-256 of its ``--pretrained`` weights filled in: a run is identified by the file
         it started from, not by that file's name, so replacing shipped weights makes what was trained or measured
-        from the old file stale instead of silently reused. (A URL's hash is known once it is downloaded.)"""
+        from the old file stale instead of silently reused. A shipped name's hash is its manifest's (no file is
+        read); a URL's is known once it is ``downloaded``."""
         if not self.pretrained or self.pretrained_sha256:
             return self
-        return replace(self, pretrained_sha256=weights_sha256(self.pretrained))
+        sha = weights_sha256(self.pretrained)
+        if sha is None and downloaded is not None:
+            sha = weights_sha256(downloaded)
+        return replace(self, pretrained_sha256=sha)
 
     def default_run_name(self) -> str:
         aug = ("_aug" if self.augment else "") + (f"_cutout{self.cutout}" if self.cutout else "")

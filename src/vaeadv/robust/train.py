@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -13,7 +13,6 @@ from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine
-from vaeadv.registry import sha256_of
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
@@ -132,7 +131,7 @@ def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
     the weights they start from (``RobustTrainConfig.pinned``)."""
     if cfg.pretrained:  # a bad weights file is refused before the dataset is loaded
         path, _ = read_weights(cfg.pretrained, cfg.pretrained_sha256)
-        cfg = replace(cfg, pretrained_sha256=sha256_of(path))
+        cfg = cfg.pinned(downloaded=path)
     dm = CifarDataModule(cfg.data_dir, cfg.resolved("batch_size"), cfg.augment, cfg.resolved("val_from"),
                          cfg.valid_ratio, val_size=get_recipe(cfg.recipe).val_size, seed=cfg.seed,
                          train_subset=cfg.train_subset, test_subset=cfg.test_subset, download=cfg.download,
