@@ -69,7 +69,7 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
 
     import vaeadv.robust.train as train
 
-    run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, units="pixel",
+    run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, cutout=12, units="pixel",
                             fgsm_eps=8 / 255, pgd_eps=8 / 255, pgd_alpha=2 / 255, pgd_steps=7, pgd_random_start=True,
                             cross_over=True, overfit_guard=False, train_subset=300, eval_limit=50, seed=5,
                             run_name="fast", log_dir=str(tmp_path))
@@ -79,9 +79,9 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
     assert argv[:3] == ["vaeadv", "robust", "train"]
     assert main([*argv[1:], "--log-dir", str(tmp_path), "--no-progress"]) == 0
     (parsed,) = seen
-    for field in ("defenses", "recipe", "epochs", "augment", "units", "fgsm_eps", "pgd_eps", "pgd_alpha", "pgd_steps",
-                  "pgd_random_start", "cross_over", "overfit_guard", "train_subset", "eval_limit", "seed", "run_name",
-                  "attack"):
+    for field in ("defenses", "recipe", "epochs", "augment", "cutout", "units", "fgsm_eps", "pgd_eps", "pgd_alpha",
+                  "pgd_steps", "pgd_random_start", "cross_over", "overfit_guard", "train_subset", "eval_limit", "seed",
+                  "run_name", "attack"):
         assert getattr(parsed, field) == getattr(run, field), field
 
 

@@ -262,7 +262,7 @@ def train_command(config: dict) -> str:
 
 # the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
 REPRODUCING_FLAGS = {
-    "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+    "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "cutout": "--cutout",
     "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256", "val_from": "--val-from",
     "valid_ratio": "--valid-ratio",
     "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",
