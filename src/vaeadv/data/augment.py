@@ -1,6 +1,7 @@
 """CIFAR augmentation on whole batches: random crop after zero-padding, random horizontal flip, Cutout.
 
-Each sample draws its own offset, flip and square; the work is one pad, one gather and two ``where``s.
+Each sample draws its own offset, flip and square; the work is one pad, one gather, one ``where`` and one
+masked fill.
 """
 
 from __future__ import annotations
