@@ -109,15 +109,15 @@ def test_default_padding_is_the_templates_four_pixels():
 def test_augmentation_draws_only_from_its_generator():
     """Reproducible from the loader's generator alone: the same seed gives the same batch, and torch's global
     random state is left untouched (so the training seed does not depend on how many batches were augmented)."""
-    from vaeadv.data.augment import crop_flip_transform
+    from vaeadv.data.augment import augment_batch
 
     x = torch.arange(64 * 3 * 8 * 8, dtype=torch.float32).reshape(64, 3, 8, 8)
     y = torch.arange(64)
     torch.manual_seed(123)
-    first = crop_flip_transform((x, y), torch.Generator().manual_seed(5))
+    first = augment_batch((x, y), torch.Generator().manual_seed(5), cutout_size=3)
     after_first = torch.rand(4)
     torch.manual_seed(321)
-    second = crop_flip_transform((x, y), torch.Generator().manual_seed(5))
+    second = augment_batch((x, y), torch.Generator().manual_seed(5), cutout_size=3)
     torch.manual_seed(123)
     assert torch.equal(first[0], second[0]) and first[1] is y
     assert torch.equal(torch.rand(4), after_first)  # the global stream did not advance

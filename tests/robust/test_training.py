@@ -121,10 +121,9 @@ def test_cutout_reaches_the_training_batches_only(real_data_dir):
                              train_subset=100, test_subset=50, cutout=16)
         dm.setup()
         images, _ = next(iter(dm.train_dataloader()))
-        blank = (images == 0).all(1).flatten(1).sum(1)  # pixels black in all three channels
-        assert (blank >= 8 * 8).all()  # at least a clipped quarter of each 16×16 square
+        square = (images == 0).all(1, keepdim=True)  # pixels black in all three channels
+        assert (square.flatten(1).sum(1) >= 8 * 8).all()  # at least a clipped quarter of each 16×16 square
         if not augment:  # no shift: outside its square each image is one of the stored ones, pixel for pixel
-            square = (images == 0).all(1, keepdim=True)
             same = (images[:, None] == dm.x_train[None]) | square[:, None]  # [50, 100, C, H, W]
             assert same.flatten(2).all(2).any(1).all()
         val, _ = next(iter(dm.val_dataloader()))

@@ -49,8 +49,3 @@ def augment_batch(batch: tuple[torch.Tensor, ...], generator: torch.Generator, c
     if cutout_size:
         images = cutout(images, cutout_size, generator=generator)
     return (images, *rest)
-
-
-def crop_flip_transform(batch: tuple[torch.Tensor, ...], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """Loader transform: crop + flip the images (first tensor), leave the labels alone."""
-    return augment_batch(batch, generator)
