@@ -171,11 +171,12 @@ SCALES: dict[str, Scale] = {
             CifarModel("fgsm-rs", True, pretrained="vaeadv-fast-at", load_only=True),
         ),
         notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "
-               "label smoothing, 60 epochs, crop+flip; docs/weights.md); the FGSM and PGD defenses fine-tuned from "
-               "it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 epochs); a standard model "
+               "label smoothing, 80 epochs, crop+flip and Cutout 16 px; docs/weights.md); the FGSM and PGD defenses "
+               "fine-tuned from it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 epochs, "
+               "crop+flip); a standard model "
                "without augmentation trained from scratch with the 'pretrain' recipe at 20 epochs; transfer models "
-               "A/B with the 'pretrain' recipe at 20 epochs on disjoint halves (a reduction: the pretrained model "
-               "has 60)",
+               "A/B with the 'pretrain' recipe at 20 epochs on disjoint halves, crop+flip without Cutout (a "
+               "reduction: the pretrained model has 80 epochs and Cutout)",
                "defenses without augmentation are not trained at this scale (the cpu scale compares them)",
                "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)",
                "the fgsm-rs row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
