@@ -9,6 +9,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 import torch
 
 from vaeadv.cli import main
@@ -69,19 +70,19 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
 
     import vaeadv.robust.train as train
 
-    run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, cutout=12, units="pixel",
-                            fgsm_eps=8 / 255, pgd_eps=8 / 255, pgd_alpha=2 / 255, pgd_steps=7, pgd_random_start=True,
-                            cross_over=True, overfit_guard=False, train_subset=300, eval_limit=50, seed=5,
-                            run_name="fast", log_dir=str(tmp_path))
+    run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, cutout=12,
+                            ema_decay=0.99, units="pixel", fgsm_eps=8 / 255, pgd_eps=8 / 255, pgd_alpha=2 / 255,
+                            pgd_steps=7, pgd_random_start=True, cross_over=True, overfit_guard=False,
+                            train_subset=300, eval_limit=50, seed=5, run_name="fast", log_dir=str(tmp_path))
     seen = []
     monkeypatch.setattr(train, "train_defenses", lambda cfg: seen.append(cfg) or [])
     argv = shlex.split(train_command(asdict(run)))
     assert argv[:3] == ["vaeadv", "robust", "train"]
     assert main([*argv[1:], "--log-dir", str(tmp_path), "--no-progress"]) == 0
     (parsed,) = seen
-    for field in ("defenses", "recipe", "epochs", "augment", "cutout", "units", "fgsm_eps", "pgd_eps", "pgd_alpha",
-                  "pgd_steps", "pgd_random_start", "cross_over", "overfit_guard", "train_subset", "eval_limit", "seed",
-                  "run_name", "attack"):
+    for field in ("defenses", "recipe", "epochs", "augment", "cutout", "ema_decay", "units", "fgsm_eps", "pgd_eps",
+                  "pgd_alpha", "pgd_steps", "pgd_random_start", "cross_over", "overfit_guard", "train_subset",
+                  "eval_limit", "seed", "run_name", "attack"):
         assert getattr(parsed, field) == getattr(run, field), field
 
 
@@ -100,11 +101,20 @@ def test_configs_recorded_before_weights_hashes_are_keyed_by_the_file_shipped_th
     assert "pretrained_sha256" not in training_key(RobustTrainConfig())
 
 
-def test_cutout_keys_a_run_only_when_used():
-    """Runs recorded before --cutout existed trained without it and keep their keys; a run with it is another."""
+@pytest.mark.parametrize(("field", "value", "named"), [("cutout", 16, "_cutout16"), ("ema_decay", 0.999, "_ema0.999")])
+def test_later_training_fields_key_a_run_only_when_used(field, value, named):
+    """Runs recorded before --cutout and --ema existed trained without them and keep their keys; a run with one
+    is another run."""
     plain = RobustTrainConfig(recipe="pretrain", augment=True)
-    recorded_before = {k: v for k, v in asdict(plain).items() if k != "cutout"}
-    assert training_key(recorded_before) == training_key(plain) and "cutout" not in training_key(plain)
-    cut = RobustTrainConfig(recipe="pretrain", augment=True, cutout=16)
-    assert training_key(cut)["cutout"] == 16 and training_key(cut) != training_key(plain)
-    assert cut.default_run_name() == "pretrain_aug_cutout16_seed42"
+    recorded_before = {k: v for k, v in asdict(plain).items() if k != field}
+    assert training_key(recorded_before) == training_key(plain) and field not in training_key(plain)
+    used = RobustTrainConfig(recipe="pretrain", augment=True, **{field: value})
+    assert training_key(used)[field] == value and training_key(used) != training_key(plain)
+    assert used.default_run_name() == f"pretrain_aug{named}_seed42"
+
+
+def test_a_vae_config_keys_its_ema_decay_as_before():
+    """Only a classifier's later fields are dropped when unset: a VAE's key has always held its ema_decay."""
+    from vaeadv.vae.config import VAETrainConfig
+
+    assert training_key(VAETrainConfig())["ema_decay"] == 0.0

@@ -1,5 +1,7 @@
 import hashlib
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,6 +131,30 @@ def test_cutout_reaches_the_training_batches_only(real_data_dir):
         val, _ = next(iter(dm.val_dataloader()))
         test, _ = next(iter(dm.test_dataloader()))
         assert torch.equal(val, dm.x_val[:50]) and torch.equal(test, dm.x_test[:50])
+
+
+def test_ema_run_checkpoints_the_average_of_its_steps_and_resumes_only_with_it(real_data_dir, tmp_path,
+                                                                              monkeypatch):
+    """--ema: the checkpoint's weights are the moving average of the weights after each step, recomputed here
+    by hand (the first step's weights, then avg ← d·avg + (1 − d)·w); the raw weights are kept beside them for
+    resuming, and a resume without the same averaging is refused."""
+    after_step = []
+    monkeypatch.setattr(RobustClassifier, "on_train_batch_end",
+                        lambda self, *args: after_step.append(self.model.fc.weight.detach().clone()))
+    cfg = RobustTrainConfig(defenses=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path),
+                            ema_decay=0.5, attack=False, **{k: v for k, v in TINY.items() if k != "eval_limit"})
+    (r,) = train_defenses(cfg)
+    assert len(after_step) == 4 and "_ema0.5_" in r["run_dir"]
+    by_hand = after_step[0]
+    for w in after_step[1:]:
+        by_hand = 0.5 * by_hand + 0.5 * w
+    ckpt = torch.load(Path(r["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert torch.allclose(ckpt["state_dict"]["model.fc.weight"], by_hand, atol=1e-6)
+    assert torch.equal(ckpt["current_model_state"]["model.fc.weight"], after_step[-1])
+    assert not torch.allclose(by_hand, after_step[-1])
+    assert ckpt["hyper_parameters"]["ema_decay"] == 0.5
+    with pytest.raises(VaeadvError, match="ema_decay 0.5 → 0.0"):
+        train_defenses(replace(cfg, ema_decay=0.0, resume=True, run_name=Path(r["run_dir"]).parent.name))
 
 
 def test_fused_fgsm_objective_has_the_same_value_and_gradient(batch):

@@ -10,6 +10,7 @@ from vaeadv.cli.types import (
     add_data_flags,
     batches_limit,
     config_from_args,
+    decay_rate,
     defaults_of,
     devices,
     nonneg_float,
@@ -52,6 +53,9 @@ def add_commands(groups) -> None:
     t.add_argument("--cutout", type=nonneg_int, default=D.cutout, metavar="PIXELS",
                    help="blank a PIXELS×PIXELS square at a random centre of each training image (Cutout; 16 is "
                         "DeVries & Taylor's CIFAR-10 size); 0: none")
+    t.add_argument("--ema", type=decay_rate, default=D.ema_decay, metavar="DECAY", dest="ema_decay",
+                   help="validate, checkpoint and keep an exponential moving average of the weights, updated "
+                        "every step (e.g. 0.999); 0: off")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
     t.add_argument("--pretrained-sha256", type=sha256_hex,
@@ -263,8 +267,8 @@ def train_command(config: dict) -> str:
 # the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
 REPRODUCING_FLAGS = {
     "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "cutout": "--cutout",
-    "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256", "val_from": "--val-from",
-    "valid_ratio": "--valid-ratio",
+    "ema_decay": "--ema", "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256",
+    "val_from": "--val-from", "valid_ratio": "--valid-ratio",
     "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",
     "precision": "--precision", "units": "--units", "fgsm_eps": "--fgsm-eps", "fgsm_alpha": "--fgsm-alpha",
     "pgd_eps": "--pgd-eps", "pgd_alpha": "--pgd-alpha", "pgd_steps": "--pgd-steps", "eval_limit": "--eval-limit",

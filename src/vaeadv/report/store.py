@@ -29,20 +29,22 @@ def config_hash(config: dict[str, Any]) -> str:
 # reports, and the evaluation run after training (the report makes its own).
 NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force", "attack",
                           "cross_over", "eval_limit"})
-KEYED_WHEN_SET = {"pretrained_sha256": None, "cutout": 0}
+# Fields a classifier's config gained after runs were first keyed: runs that leave them unset keep their keys. (A
+# VAE config keys its own ema_decay always, as it has since that field was added.)
+KEYED_WHEN_SET = {"pretrained_sha256": None, "cutout": 0, "ema_decay": 0.0}
 
 
 def training_key(config: Any) -> dict[str, Any]:
     """The settings that determine a trained model: the whole config but the fields above, with the hash of the
     weights a run started from (``pinned``); a config recorded by older code first gains the fields added since,
-    at the values that reproduce what it did. A run from no weights, or without Cutout, keys as it did before
-    those fields existed."""
+    at the values that reproduce what it did. A classifier run from no weights, without Cutout or EMA, keys as it
+    did before those fields existed."""
     if isinstance(config, dict):
         fields = upgrade_vae_config(upgrade_config(config))
     else:
         fields = asdict(config.pinned() if hasattr(config, "pinned") else config)
     key = {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
-    for field, unset in KEYED_WHEN_SET.items():  # fields added later: runs without them keep their keys
+    for field, unset in KEYED_WHEN_SET.items() if "defenses" in key else ():
         if key.get(field, unset) == unset:
             key.pop(field, None)
     return key

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
@@ -57,7 +58,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     eps = budget(cfg.pgd_eps if defense == "pgd" else cfg.fgsm_eps, cfg.units)
     model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
-                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start)
+                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start,
+                             ema_decay=cfg.ema_decay)
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
@@ -70,7 +72,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
         callbacks=[checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
-        + ([guard] if guard else []) + ([] if cfg.progress else [EpochLine()]),
+        + ([guard] if guard else []) + ([EMAWeights(cfg.ema_decay)] if cfg.ema_decay else [])
+        + ([] if cfg.progress else [EpochLine()]),
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()

@@ -1,13 +1,11 @@
-"""Lightning callbacks: 8×8 sample grids, the 2-D manifold, the epoch history, EMA weights."""
+"""Lightning callbacks: 8×8 sample grids, the 2-D manifold, the epoch history (EMA weights: vaeadv.averaging)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from vaeadv.vae.viz import sample_grid, save_image, visualize_manifold
 
@@ -96,22 +94,3 @@ class EpochHistory(pl.Callback):
         # only a resumed fit takes the history back; trainer.test(ckpt_path="best") would roll it back to the best epoch
         if trainer.state.fn == TrainerFn.FITTING:
             self.history = list(checkpoint.get("callbacks", {}).get(self.state_key, {}).get("history", []))
-
-
-class EMAWeights(WeightAveraging):
-    """An exponential moving average of the weights, updated after every step; validation, checkpoints'
-    ``state_dict`` and the final model use the average (the sample grids during training show the raw weights).
-
-    Lightning's ``WeightAveraging`` with two choices of ours: the EMA update is torch's foreach version (Lightning's
-    ``EMAWeightAveraging`` takes the per-parameter one, a few kernel launches per tensor, which made an H100 run
-    launch-bound); and outside fitting a checkpoint is loaded as written.
-    Lightning's callback otherwise restores the *raw* weights it keeps beside the average (``current_model_state``),
-    so ``trainer.test(ckpt_path="best")`` would test weights the best-val choice never saw.
-    """
-
-    def __init__(self, decay: float = 0.999) -> None:
-        super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:
-            super().on_load_checkpoint(trainer, pl_module, checkpoint)

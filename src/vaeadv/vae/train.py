@@ -10,13 +10,14 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine
 from vaeadv.runinfo import versions
 from vaeadv.runs import RunCheckpoint, check_run_size, make_trainer, resume_checkpoint, run_lock
-from vaeadv.vae.callbacks import EMAWeights, EpochHistory, Manifold, SampleGrids
+from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.datamodule import QuantizedImageDataModule
 from vaeadv.vae.module import VAE
