@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vaeadv.io import atomic_write_json
-from vaeadv.robust.config import upgrade_config
+from vaeadv.robust.config import LATER_FIELDS, upgrade_config
 from vaeadv.vae.config import upgrade_vae_config
 
 
@@ -29,9 +29,9 @@ def config_hash(config: dict[str, Any]) -> str:
 # reports, and the evaluation run after training (the report makes its own).
 NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force", "attack",
                           "cross_over", "eval_limit"})
-# Fields a classifier's config gained after runs were first keyed: runs that leave them unset keep their keys. (A
-# VAE config keys its own ema_decay always, as it has since that field was added.)
-KEYED_WHEN_SET = {"pretrained_sha256": None, "cutout": 0, "ema_decay": 0.0}
+# Fields a classifier's config gained after runs were first keyed, at their values that leave them unset: runs that
+# do so keep their keys. (A VAE config keys its own ema_decay always, as it has since that field was added.)
+KEYED_WHEN_SET = {"pretrained_sha256": None, **{field: LATER_FIELDS[field] for field in ("cutout", "ema_decay")}}
 
 
 def training_key(config: Any) -> dict[str, Any]:
