@@ -13,13 +13,13 @@ class EMAWeights(WeightAveraging):
     ``state_dict`` and the final model use the average (callbacks that draw during training, such as the VAE's
     sample grids, see the raw weights).
 
-    Lightning's ``WeightAveraging`` with two choices of ours: the EMA update is torch's foreach version (Lightning's
-    ``EMAWeightAveraging`` takes the per-parameter one, a few kernel launches per tensor, which made an H100 run
-    launch-bound); outside fitting a checkpoint is loaded as written; and the checkpoint written when fitting ends
-    keeps the raw weights for resuming, as every earlier one does.
-    Lightning's callback otherwise restores the *raw* weights it keeps beside the average (``current_model_state``),
-    so ``trainer.test(ckpt_path="best")`` would test weights the best-val choice never saw.
-    Shared by both halves (``vae train --ema``, ``robust train --ema``).
+    Lightning's ``WeightAveraging`` with three choices of ours: the EMA update is torch's foreach version
+    (Lightning's ``EMAWeightAveraging`` takes the per-parameter one, a few kernel launches per tensor, which made an
+    H100 run launch-bound); outside fitting a checkpoint is loaded as written (Lightning's callback would restore the
+    *raw* weights it keeps beside the average, ``current_model_state``, so ``trainer.test(ckpt_path="best")`` would
+    test weights the best-val choice never saw); and the checkpoint written when fitting ends keeps the raw weights
+    for resuming, as every earlier one does. Shared by both halves (``vae train --ema``, ``robust train --ema``);
+    each module records its decay in its hyper-parameters, so a run is resumed with the averaging it began with.
     """
 
     def __init__(self, decay: float = 0.999) -> None:

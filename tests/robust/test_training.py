@@ -142,7 +142,7 @@ def test_ema_run_checkpoints_the_average_of_its_steps_and_resumes_only_with_it(r
     monkeypatch.setattr(RobustClassifier, "on_train_batch_end",
                         lambda self, *args: after_step.append(self.model.fc.weight.detach().clone()))
     cfg = RobustTrainConfig(defenses=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path),
-                            ema_decay=0.5, attack=False, **{k: v for k, v in TINY.items() if k != "eval_limit"})
+                            ema_decay=0.5, attack=False, **TINY)
     (r,) = train_defenses(cfg)
     assert len(after_step) == 4 and "_ema0.5_" in r["run_dir"]
     by_hand = after_step[0]

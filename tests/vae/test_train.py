@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaeadv.errors import VaeadvError
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import load_vae
 from vaeadv.vae.train import train_vae
@@ -139,7 +140,6 @@ def test_history_keeps_the_epochs_after_the_best_one(real_data_dir, tmp_path, mo
 
 
 def test_recipes_set_the_optimisation_and_explicit_settings_win():
-    from vaeadv.errors import VaeadvError
     from vaeadv.vae.config import recipe_config
 
     assert recipe_config("template") == VAETrainConfig()
@@ -195,3 +195,7 @@ def test_resumed_ema_run_continues_the_average(real_data_dir, tmp_path):
     # one average over both sessions' steps, not a fresh one started at the resume
     assert int(last["averaging_state"]["n_averaged"]) == last["global_step"] == 2 * 16
     assert [h["epoch"] for h in resumed["history"]] == [1, 2] and first["epochs_completed"] == 1
+    # resuming the same folder without the averaging would train on from the average as if it were the weights
+    with pytest.raises(VaeadvError, match="ema_decay 0.9 → 0.0"):
+        train_vae(VAETrainConfig(epochs=3, resume=True, run_name=Path(resumed["run_dir"]).name,
+                                 **{**settings, "ema_decay": 0.0}))

@@ -55,7 +55,7 @@ class RobustClassifier(pl.LightningModule):
     """The ResNet18 under training. ``defense`` is standard, fgsm, pgd or fgsm-rs; ``recipe`` names the
     optimisation (``vaeadv.robust.recipes``). ε and α are pixel-space budgets; inputs arrive as uint8 batches.
     ``channels_last=None`` decides at fit start from the device and precision. ``ema_decay`` is only recorded
-    (the averaging is ``vaeadv.averaging.EMAWeights``), so that a run is resumed with the averaging it began with."""
+    (the averaging is ``vaeadv.averaging.EMAWeights``)."""
 
     def __init__(self, defense: str = "standard", recipe: str = "template", *, lr: float | None = None,
                  epochs: int = 30, eps: list[float] | float = 0.025, alpha: list[float] | float = 0.0025,

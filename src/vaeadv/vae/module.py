@@ -12,13 +12,14 @@ from vaeadv.vae.networks import CNNDecoder, CNNEncoder
 class VAE(pl.LightningModule):
     """The assignment's CNN VAE on k-level images: batches arrive as integer levels ``[B,1,H,W]`` (uint8 or long,
     0..levels−1); the loss is the negative ELBO (reconstruction + β·KL) in bits per dimension, logged with the β=1
-    bpd beside it. ``lr_schedule`` is "constant" or "cosine" over ``max_epochs``; ``weight_decay`` > 0 uses AdamW."""
+    bpd beside it. ``lr_schedule`` is "constant" or "cosine" over ``max_epochs``; ``weight_decay`` > 0 uses AdamW.
+    ``ema_decay`` is only recorded (the averaging is ``vaeadv.averaging.EMAWeights``)."""
 
     # not mutated (make mutate): save_hyperparameters reads this frame's arguments, which mutmut's wrapper hides
     def __init__(self, num_filters: int = 32, z_dim: int = 20, lr: float = 1e-3, *, beta: float = 1.0,
                  levels: int = 16, image_size: int = 28, lr_schedule: str = "constant",
                  max_epochs: int = 80, channels_last: bool = False,
-                 weight_decay: float = 0.0) -> None:  # pragma: no mutate block
+                 weight_decay: float = 0.0, ema_decay: float = 0.0) -> None:  # pragma: no mutate block
         super().__init__()
         self.save_hyperparameters()
         self.encoder = CNNEncoder(1, num_filters, z_dim, levels=levels, image_size=image_size)

@@ -50,7 +50,7 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
     dm.setup()
     model = VAE(cfg.num_filters, cfg.z_dim, cfg.lr, beta=cfg.beta, image_size=dm.image_size,
                 lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last,
-                weight_decay=cfg.weight_decay)
+                weight_decay=cfg.weight_decay, ema_decay=cfg.ema_decay)
     check_run_size(model, run_dir, cfg.force)
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
     if cfg.compile:
