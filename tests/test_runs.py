@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vaeadv.errors import VaeadvError
+from vaeadv.progress import EpochLine, TrainingClock
 from vaeadv.runs import (
     RunCheckpoint,
     check_devices,
@@ -182,3 +183,68 @@ def test_the_timed_checkpoint_saves_mid_epoch_and_a_resume_finishes_the_epoch(tm
     assert saved["global_step"] == 5 and saved["epoch"] == 0
     done = fit(ckpt_path=str(tmp_path / "last.ckpt"))
     assert done.global_step == 10 and done.current_epoch == 1  # the rest of the epoch, not a new one
+
+
+class _Ticks:
+    """A clock that moves only when told: 1 s per training step (with ``_Tick``)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Tick(__import__("lightning").pytorch.Callback):
+    def __init__(self, ticks):
+        self.ticks = ticks
+
+    def on_train_batch_end(self, *args):
+        self.ticks.now += 1.0
+
+
+def test_the_training_clock_sums_the_sessions_of_a_killed_and_resumed_run(tmp_path):
+    import lightning.pytorch as pl
+
+    def fit(clock, ticks, *callbacks, ckpt_path=None):
+        trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             default_root_dir=tmp_path,
+                             callbacks=[clock, _Tick(ticks), timed_last_checkpoint(tmp_path, 0.0), *callbacks])
+        trainer.fit(_Tiny(), ckpt_path=ckpt_path, weights_only=True)
+
+    first_ticks = _Ticks(1000.0)
+    first = TrainingClock(first_ticks)
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(first, first_ticks, _KillAt(6))
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 5
+    assert saved["callbacks"]["TrainingClock"] == {"seconds": 5.0}  # 5 steps of 1 s were in the weights
+    second_ticks = _Ticks(50.0)  # another process: its clock's origin means nothing
+    second = TrainingClock(second_ticks)
+    fit(second, second_ticks, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert second.resumed_seconds == 5.0
+    assert second.seconds == 10.0  # 5 s before the kill + steps 6..10 now; the lost 6th step is not counted
+    second_ticks.now += 30.0  # time after the end of training (testing, writing results) is not training
+    second.load_state_dict({"seconds": 3.0})  # what trainer.test(ckpt_path="best") does: not a resume
+    assert second.seconds == 10.0
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"]["TrainingClock"] == {"seconds": 10.0}
+
+
+def test_the_epoch_line_shows_the_runs_time_when_given_its_clock():
+    import io
+    from types import SimpleNamespace
+
+    ticks = _Ticks(0.0)
+    clock = TrainingClock(ticks)
+    clock.load_state_dict({"seconds": 600.0})  # 10 min in earlier sessions
+    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, current_epoch=2, max_epochs=4,
+                              callback_metrics={"val_acc": torch.tensor(0.5)})
+    with_clock, without = io.StringIO(), io.StringIO()
+    lines = [EpochLine(stream=with_clock, clock=clock), EpochLine(stream=without)]
+    for cb in (clock, *lines):
+        cb.on_train_start(trainer, None)
+    ticks.now = 90.0
+    for line in lines:
+        line.on_validation_end(trainer, None)
+    assert with_clock.getvalue() == "epoch 3/4  val_acc 0.5000  (11.5 min)\n"
+    assert without.getvalue().endswith("(0.0 min)\n")  # this session's real time: a moment

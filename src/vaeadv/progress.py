@@ -1,19 +1,61 @@
-"""Progress for both halves: a bar on a terminal, one line per epoch elsewhere (CI, a log file, a notebook)."""
+"""Progress for both halves: a bar on a terminal, one line per epoch elsewhere (CI, a log file, a notebook),
+and the training time of a run summed over the sessions it took."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import lightning.pytorch as pl
 
 
+class TrainingClock(pl.Callback):
+    """Wall seconds of training, summed over every session of a run: the total so far is stored in each
+    checkpoint and taken back on resume, so a run killed and resumed reports the time its weights cost, not only
+    its last session's (work lost after the last checkpoint is not counted; redoing it is)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._before = 0.0  # seconds of earlier sessions, from the resumed checkpoint
+        self._start: float | None = None
+        self._stop: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self._start is None:
+            return self._before
+        return self._before + ((self._stop if self._stop is not None else self._clock()) - self._start)
+
+    @property
+    def resumed_seconds(self) -> float:
+        """The part of :attr:`seconds` that earlier sessions spent."""
+        return self._before
+
+    def on_train_start(self, trainer, module) -> None:
+        self._start, self._stop = self._clock(), None
+
+    def on_train_end(self, trainer, module) -> None:
+        self._stop = self._clock()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self._start is not None:  # a checkpoint loaded after training (``trainer.test(ckpt_path="best")``)
+            return  # is not a resume: its older total must not replace this run's
+        self._before = float(state_dict.get("seconds", 0.0))
+
+
 class EpochLine(pl.Callback):
     """Prints ``epoch N/M  metric value ...  (elapsed)`` after each validation, flushed at once, so a run's log
-    is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step."""
+    is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step. Given the
+    run's :class:`TrainingClock`, the elapsed time is the run's (all sessions), else this session's."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, clock: TrainingClock | None = None) -> None:
         self.stream = stream
+        self.clock = clock
         self._start = None
 
     def on_train_start(self, trainer, module) -> None:
@@ -24,6 +66,6 @@ class EpochLine(pl.Callback):
             return
         metrics = "  ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items())
                             if v.numel() == 1)
-        elapsed = time.perf_counter() - self._start
+        elapsed = self.clock.seconds if self.clock else time.perf_counter() - self._start
         print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {metrics}  ({elapsed / 60:.1f} min)",
               file=self.stream or sys.stdout, flush=True)

@@ -190,7 +190,13 @@ def test_ema_run_validates_checkpoints_and_tests_the_average(real_data_dir, tmp_
 def test_resumed_ema_run_continues_the_average(real_data_dir, tmp_path):
     settings = dict(data_dir=str(real_data_dir), ema_decay=0.9, log_dir=str(tmp_path), **QUICK)
     first = train_vae(VAETrainConfig(epochs=1, **settings))
+    last_path = Path(first["run_dir"]) / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last_path, weights_only=True)
+    ckpt["callbacks"]["TrainingClock"]["seconds"] = 1e6  # as if the first session had trained for 1e6 s
+    torch.save(ckpt, last_path)
     resumed = train_vae(VAETrainConfig(epochs=2, resume=True, **settings))
+    # the training time reported is the run's: the first session's (from its checkpoint) plus this one's
+    assert 1e6 < resumed["wall_time_s"] < 1e6 + resumed["wall_time_s_this_session"]
     last = torch.load(Path(resumed["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
     # one average over both sessions' steps, not a fresh one started at the resume
     assert int(last["averaging_state"]["n_averaged"]) == last["global_step"] == 2 * 16

@@ -67,7 +67,7 @@ def vae_main(ctx: Context) -> dict:
         "curves": ctx.rel(run_dir / "bpd_curves.png"),
         "samples": {str(e): ctx.rel(p) for e, p in grids.items() if p.exists()},
         "q16_kl": mc_kl_vs_closed_form(mean, log_std),
-        "train_seconds": run.get("wall_time_s_this_session"),
+        "train_seconds": run.get("wall_time_s", run.get("wall_time_s_this_session")),  # older runs: one session
     }
 
 

@@ -13,7 +13,7 @@ from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.progress import EpochLine
+from vaeadv.progress import EpochLine, TrainingClock
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
@@ -66,14 +66,15 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
                                  monitor="val_acc", mode="max", save_last=True, save_top_k=1)
+    clock = TrainingClock()
     trainer = make_trainer(
         max_epochs=epochs, precision=cfg.resolved("precision"), accelerator=cfg.accelerator, devices=cfg.devices,
         strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
+        callbacks=[clock, checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
         + ([guard] if guard else []) + ([EMAWeights(cfg.ema_decay)] if cfg.ema_decay else [])
-        + ([] if cfg.progress else [EpochLine()]),
+        + ([] if cfg.progress else [EpochLine(clock=clock)]),
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
@@ -92,8 +93,10 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     model.eval()
     result = {"defense": defense, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
               checkpoint.best_model_path if trained else cfg.pretrained,
-              "epochs": epochs if trained else 0, "train_seconds": round(fit_s, 1),
-              "seconds_per_epoch": round(fit_s / max(1, trainer.current_epoch), 1) if trained else None,
+              "epochs": epochs if trained else 0,
+              "train_seconds": round(clock.seconds, 1) if trained else 0.0,  # all sessions of the run
+              "train_seconds_this_session": round(fit_s, 1),
+              "seconds_per_epoch": round(clock.seconds / max(1, trainer.current_epoch), 1) if trained else None,
               "clean_test_accuracy": None, "test_images": len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
     if guard:

@@ -14,7 +14,7 @@ from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.progress import EpochLine
+from vaeadv.progress import EpochLine, TrainingClock
 from vaeadv.runinfo import versions
 from vaeadv.runs import RunCheckpoint, check_run_size, make_trainer, resume_checkpoint, run_lock
 from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
@@ -57,12 +57,12 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
         model.compile_loss_graph(compile_mode(cfg.accelerator))
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
-    history_cb = EpochHistory()
-    callbacks = [checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)]
+    history_cb, clock = EpochHistory(), TrainingClock()
+    callbacks = [clock, checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)]
     if cfg.ema_decay:
         callbacks.append(EMAWeights(decay=cfg.ema_decay))
     if not cfg.progress:
-        callbacks.append(EpochLine())
+        callbacks.append(EpochLine(clock=clock))
     trainer = make_trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
@@ -89,6 +89,7 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
         "test_bpd": tested[0]["test_bpd"] if tested else None,
         "best_checkpoint": checkpoint.best_model_path,
         "final_train_bpd": history[-1].get("train_bpd") if history else None,
+        "wall_time_s": round(clock.seconds, 1),  # training, all sessions of the run
         "wall_time_s_this_session": round(fit_s, 1),
         "history": history,
         "versions": versions(),
