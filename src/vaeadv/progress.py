@@ -50,22 +50,17 @@ class TrainingClock(pl.Callback):
 
 class EpochLine(pl.Callback):
     """Prints ``epoch N/M  metric value ...  (elapsed)`` after each validation, flushed at once, so a run's log
-    is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step. Given the
-    run's :class:`TrainingClock`, the elapsed time is the run's (all sessions), else this session's."""
+    is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step. The elapsed
+    time is the run's :class:`TrainingClock` (all its sessions)."""
 
-    def __init__(self, stream=None, clock: TrainingClock | None = None) -> None:
-        self.stream = stream
+    def __init__(self, clock: TrainingClock, stream=None) -> None:
         self.clock = clock
-        self._start = None
-
-    def on_train_start(self, trainer, module) -> None:
-        self._start = time.perf_counter()
+        self.stream = stream
 
     def on_validation_end(self, trainer, module) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or self._start is None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         metrics = "  ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items())
                             if v.numel() == 1)
-        elapsed = self.clock.seconds if self.clock else time.perf_counter() - self._start
-        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {metrics}  ({elapsed / 60:.1f} min)",
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {metrics}  ({self.clock.seconds / 60:.1f} min)",
               file=self.stream or sys.stdout, flush=True)

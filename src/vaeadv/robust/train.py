@@ -94,7 +94,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     result = {"defense": defense, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
               checkpoint.best_model_path if trained else cfg.pretrained,
               "epochs": epochs if trained else 0,
-              "train_seconds": round(clock.seconds, 1) if trained else 0.0,  # all sessions of the run
+              "train_seconds": round(clock.seconds, 1),  # all sessions of the run (0 where nothing trained)
               "train_seconds_this_session": round(fit_s, 1),
               "seconds_per_epoch": round(clock.seconds / max(1, trainer.current_epoch), 1) if trained else None,
               "clean_test_accuracy": None, "test_images": len(dm.x_test),
