@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if isinstance(exc, SystemExit) and not _is_lightning_sigterm(exc):
             raise
-        print("vaeadv: terminated (SIGTERM); run the same command with --resume (a report: run it again) to "
+        print("vaeadv: terminated (SIGTERM); run the same command with --resume (a report or a sweep: run it again) to "
               "continue from the last checkpoint", file=sys.stderr)
         return EXIT_SIGTERM
     finally:
@@ -88,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, previous_int)
 
 
-INTERRUPTED = ("vaeadv: interrupted; run the same command with --resume (a report: run it again) to continue from "
-               "the last checkpoint")
+INTERRUPTED = ("vaeadv: interrupted; run the same command with --resume (a report or a sweep: run it again) to "
+               "continue from the last checkpoint")
 
 
 def _is_main_thread() -> bool:

@@ -33,44 +33,29 @@ def add_commands(groups) -> None:
 
     t = cmds.add_parser("train", help="train a VAE with Lightning (template defaults)",
                         formatter_class=DefaultsHelp)
-    # dest = the VAETrainConfig field, default = the field's (None: the recipe's): one place per default
-    t.add_argument("--dataset", choices=list(get_args(DatasetName)), default=D.dataset)
-    add_data_flags(t)
-    t.add_argument("--z-dim", "--z_dim", type=positive_int, default=D.z_dim, help="latent dimensions")
-    t.add_argument("--num-filters", "--num_filters", type=positive_int, default=D.num_filters, help="CNN width c")
-    t.add_argument("--recipe", choices=list(RECIPES), default="template",
-                   help="optimisation of the same model and epochs: 'template' = Adam 1e-3, constant; 'improved' = "
-                        "cosine decay from 3e-3, weight decay 0.01, EMA 0.999 (measured in docs/results). The four "
-                        "flags below override single settings")
-    t.add_argument("--lr", type=positive_float, help="default: the recipe's")
-    t.add_argument("--lr-schedule", choices=list(get_args(LrSchedule)), help="default: the recipe's")
-    t.add_argument("--weight-decay", type=nonneg_float, help="decoupled (AdamW) when > 0; default: the recipe's")
-    t.add_argument("--ema", type=decay_rate, metavar="DECAY", dest="ema_decay",
-                   help="validate, checkpoint and test an exponential moving average of the weights (e.g. 0.999; "
-                        "0 = off); default: the recipe's")
-    t.add_argument("--beta", type=nonneg_float, default=D.beta, help="β-VAE weight of the KL term")
-    t.add_argument("--batch-size", "--batch_size", type=positive_int, default=D.batch_size)
-    t.add_argument("--epochs", type=positive_int, default=D.epochs)
-    t.add_argument("--seed", type=seed, default=D.seed)
-    t.add_argument("--log-dir", "--log_dir", default=D.log_dir)
+    _add_training_flags(t, grid=False)
     t.add_argument("--run-name", help="sub-folder of --log-dir (default: derived from the settings)")
-    t.add_argument("--accelerator", default=D.accelerator, help="Lightning accelerator: auto, cpu, gpu, ...")
     t.add_argument("--devices", type=devices, default=D.devices, help="Lightning devices: auto, N, or a list")
     t.add_argument("--strategy", default=D.strategy, help="Lightning strategy, e.g. ddp")
-    t.add_argument("--limit-train-batches", type=batches_limit, help="quick runs: batches (int) or fraction")
-    t.add_argument("--limit-val-batches", type=batches_limit)
-    t.add_argument("--limit-test-batches", type=batches_limit)
-    t.add_argument("--train-subset", type=positive_int, help="use only the first N training images")
-    t.add_argument("--sample-every", type=positive_int, default=D.sample_every, help="sample grid every N epochs")
     t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
-    t.add_argument("--compile", action="store_true",
-                   help="torch.compile the per-image loss (a one-off compile; checkpoints unchanged), with CUDA "
-                        "graphs on a GPU; what it gains is measured in docs/benchmarks.md")
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar "
                                                                 "(the default off a terminal)")
-    t.add_argument("--force", action="store_true", help="write a run folder estimated above 1 GB or the free disk")
     t.set_defaults(run=_train)
+
+    s = cmds.add_parser("sweep", help="train a grid of VAEs (β × z × recipe), several at once on one machine",
+                        description="Every combination of --beta, --z-dim and --recipe is one 'vae train' run in "
+                                    "its own folder under --log-dir, trained in its own process, --concurrent at a "
+                                    "time (on a GPU the small VAE is bound by the CPU launching its kernels, so "
+                                    "several runs share one GPU well). Run it again to resume: finished runs are "
+                                    "skipped, interrupted ones continue from their last checkpoint. Writes "
+                                    "sweep.json (every run's test bpd and wall time) in --log-dir.",
+                        formatter_class=DefaultsHelp)
+    _add_training_flags(s, grid=True)
+    s.add_argument("--concurrent", type=positive_int, default=1, help="runs trained at the same time")
+    s.add_argument("--threads", type=positive_int, help="torch CPU threads per run (default: the cores / "
+                                                          "--concurrent)")
+    s.set_defaults(run=_sweep, log_dir="VAE_sweep")
 
     e = cmds.add_parser("evaluate", help="test ELBO and IWAE bpd, KL per dimension, active units",
                         formatter_class=DefaultsHelp)
@@ -110,6 +95,42 @@ def add_commands(groups) -> None:
     d.set_defaults(run=_decompress)
 
 
+def _add_training_flags(t: argparse.ArgumentParser, grid: bool) -> None:
+    """The flags of one run's training; with ``grid`` the β, z and recipe flags take several values."""
+    several = {"nargs": "+"} if grid else {}
+    t.add_argument("--dataset", choices=list(get_args(DatasetName)), default=D.dataset)
+    add_data_flags(t)
+    t.add_argument("--z-dim", "--z_dim", type=positive_int, default=[D.z_dim] if grid else D.z_dim, **several,
+                   help="latent dimensions")
+    t.add_argument("--num-filters", "--num_filters", type=positive_int, default=D.num_filters, help="CNN width c")
+    t.add_argument("--recipe", choices=list(RECIPES), default=["template"] if grid else "template", **several,
+                   help="optimisation of the same model and epochs: 'template' = Adam 1e-3, constant; 'improved' = "
+                        "cosine decay from 3e-3, weight decay 0.01, EMA 0.999 (measured in docs/results). The four "
+                        "flags below override single settings")
+    t.add_argument("--lr", type=positive_float, help="default: the recipe's")
+    t.add_argument("--lr-schedule", choices=list(get_args(LrSchedule)), help="default: the recipe's")
+    t.add_argument("--weight-decay", type=nonneg_float, help="decoupled (AdamW) when > 0; default: the recipe's")
+    t.add_argument("--ema", type=decay_rate, metavar="DECAY", dest="ema_decay",
+                   help="validate, checkpoint and test an exponential moving average of the weights (e.g. 0.999; "
+                        "0 = off); default: the recipe's")
+    t.add_argument("--beta", type=nonneg_float, default=[D.beta] if grid else D.beta, **several,
+                   help="β-VAE weight of the KL term")
+    t.add_argument("--batch-size", "--batch_size", type=positive_int, default=D.batch_size)
+    t.add_argument("--epochs", type=positive_int, default=D.epochs)
+    t.add_argument("--seed", type=seed, default=D.seed)
+    t.add_argument("--log-dir", "--log_dir", default=D.log_dir)
+    t.add_argument("--accelerator", default=D.accelerator, help="Lightning accelerator: auto, cpu, gpu, ...")
+    t.add_argument("--limit-train-batches", type=batches_limit, help="quick runs: batches (int) or fraction")
+    t.add_argument("--limit-val-batches", type=batches_limit)
+    t.add_argument("--limit-test-batches", type=batches_limit)
+    t.add_argument("--train-subset", type=positive_int, help="use only the first N training images")
+    t.add_argument("--sample-every", type=positive_int, default=D.sample_every, help="sample grid every N epochs")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the per-image loss (a one-off compile; checkpoints unchanged), with CUDA "
+                        "graphs on a GPU; what it gains is measured in docs/benchmarks.md")
+    t.add_argument("--force", action="store_true", help="write a run folder estimated above 1 GB or the free disk")
+
+
 def train_config(args: argparse.Namespace) -> VAETrainConfig:
     """The run's settings: the flags by field name over the recipe's optimisation settings over the defaults."""
     recipe_keys = ("lr", "lr_schedule", "weight_decay", "ema_decay")
@@ -129,6 +150,39 @@ def _train(args: argparse.Namespace) -> int:
     r = train_vae(cfg)
     print(f"best epoch {r['best_epoch']}: val bpd {r['best_val_bpd']:.4f}, test bpd {r['test_bpd']:.4f} "
           f"(best-val checkpoint). Results: {r['run_dir']}/results.json")
+    return 0
+
+
+def sweep_configs(args: argparse.Namespace) -> list[VAETrainConfig]:
+    """One config per combination of the recipes, latent sizes and βs given (in that order), each in its own
+    folder named by its settings."""
+    from dataclasses import replace
+
+    from vaeadv.vae.sweep import sweep_run_name
+
+    configs = []
+    for recipe in dict.fromkeys(args.recipe):
+        for z_dim in dict.fromkeys(args.z_dim):
+            for beta in dict.fromkeys(args.beta):
+                one = argparse.Namespace(**{**vars(args), "recipe": recipe, "z_dim": z_dim, "beta": beta,
+                                            "no_progress": True})
+                cfg = train_config(one)
+                configs.append(replace(cfg, run_name=sweep_run_name(cfg)))
+    return configs
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from vaeadv.io import ensure_writable_dir
+    from vaeadv.vae.sweep import run_many
+
+    configs = sweep_configs(args)
+    log_dir = ensure_writable_dir(Path(args.log_dir))
+    outcomes = run_many(configs, args.concurrent, threads=args.threads, summary=log_dir / "sweep.json")
+    failed = [o["run"] for o in outcomes if o["status"] != "finished" and o["status"] != "done earlier"]
+    print(f"{len(outcomes) - len(failed)} of {len(configs)} runs finished. Summary: {log_dir / 'sweep.json'}")
+    if failed:
+        raise VaeadvError(f"{len(failed)} run(s) failed: {', '.join(failed)}; see train.log in each folder, then "
+                          "run the same command again to retry them (finished runs are skipped)")
     return 0
 
 
