@@ -34,6 +34,10 @@ def add_commands(groups) -> None:
     p.add_argument("--render-only", action="store_true", help="run nothing; render from the stored results")
     p.add_argument("--publish", metavar="DIR", help="also copy the report, its results and the figures it "
                    "shows (no checkpoints or logs) to DIR, e.g. docs/report")
+    p.add_argument("--concurrent", type=positive_int, metavar="N",
+                   help="train the VAEs of Part 1 first, N at a time, each in its own process (on a GPU the small "
+                        "VAE is bound by the CPU launching its kernels, so several share one GPU well); default: "
+                        "one after another inside the experiments")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     add_data_flags(p)
@@ -63,7 +67,7 @@ def _report(args: argparse.Namespace) -> int:
                   train=not args.no_train)
     with run_lock(out):  # one report writes a folder at a time
         if not args.render_only:
-            run_experiments(ctx, args.only)
+            run_experiments(ctx, args.only, concurrent=args.concurrent)
         paths = render(ctx)
     for kind, path in paths.items():
         print(f"{kind:<9}{path}")

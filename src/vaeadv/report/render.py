@@ -4,6 +4,8 @@ a result that is missing (never run, deleted, or produced under other settings) 
 
 from __future__ import annotations
 
+import json
+
 from vaeadv.report.answers import MASKING_GAP, answers, masking_gaps
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
@@ -65,6 +67,10 @@ def _compute(doc: Document, results: dict[str, dict | None]) -> None:
     """Wall time and hardware per piece, as each was measured when it ran (pieces may run on different days)."""
     rows = [[name, num(r["wall_seconds"] / 60, 1), r.get("hardware", "?")] for name, r in results.items()
             if r and r.get("wall_seconds") is not None]
+    together = {json.dumps(r["concurrent_training"], sort_keys=True): r["concurrent_training"]
+                for r in results.values() if r and r.get("concurrent_training")}
+    rows += [[f"Part 1's VAEs, trained {c['concurrent']} at a time (before the experiments above)",
+              num(c["wall_seconds"] / 60, 1), c["hardware"]] for c in together.values()]
     if rows:
         doc.add(Table(["experiment", "wall time (min)", "hardware"], rows,
                       "each piece as it ran; a training run reused from an earlier run (`--reuse`) is not counted "

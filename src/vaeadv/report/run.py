@@ -51,18 +51,30 @@ def experiment_config(ctx: Context, name: str) -> dict:
     return config
 
 
-def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, float]:
-    """Run what is missing or stale; returns the seconds spent per experiment run now."""
+def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int | None = None) -> dict[str, float]:
+    """Run what is missing or stale; returns the seconds spent per experiment run now. With ``concurrent``, the
+    VAEs those experiments train are trained first, that many at a time in their own processes."""
     store = ResultStore(ctx.out / "results")
     spent = {}
-    for name, experiment in EXPERIMENTS.items():
+    todo = []
+    for name in EXPERIMENTS:
         if (only and name not in only) or name not in ctx.scale.experiments():
             continue
-        config = experiment_config(ctx, name)
-        stored = store.get(name, config)
+        stored = store.get(name, experiment_config(ctx, name))
         if stored is not None and not stored.get("missing"):
             ctx.log(f"{name}: done earlier, reused")
-            continue
+        else:
+            todo.append(name)
+    shared = {}  # how the VAEs were trained, stated with each experiment that uses them
+    if concurrent and ctx.train:
+        start = time.perf_counter()
+        if vae.pretrain_concurrently(ctx, todo, concurrent):
+            seconds = time.perf_counter() - start
+            shared = {"concurrent_training": {"concurrent": concurrent, "wall_seconds": round(seconds, 1),
+                                              "hardware": hardware()}}
+            ctx.log(f"VAEs trained {concurrent} at a time in {seconds:.0f} s")
+    for name in todo:
+        experiment, config = EXPERIMENTS[name], experiment_config(ctx, name)
         ctx.log(f"{name}: running" + (" (what is trained already)" if not ctx.train else ""))
         start = time.perf_counter()
         try:
@@ -75,6 +87,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, fl
             ctx.log(f"{name}: stored without {', '.join(result['missing'])} (not trained yet)")
         # an experiment resumed from stored parts states its own wall time (the sum of its parts)
         store.put(name, config, {"wall_seconds": round(spent[name], 1), **result, "hardware": hardware(),
+                                 **(shared if name in vae.planned_runs(ctx.scale) else {}),
                                  "versions": f"torch {torch.__version__}, Python {platform.python_version()}"})
         ctx.log(f"{name}: finished in {spent[name]:.0f} s")
     return spent

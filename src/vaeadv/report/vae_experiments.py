@@ -4,6 +4,7 @@ figure paths are relative to the report folder."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.context import Context
+from vaeadv.report.scales import Scale
 from vaeadv.report.store import reuse_or_train, run_dir_name
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.evaluate import evaluate_vae, load_vae, mc_kl_vs_closed_form, prior_sampling_bpd
@@ -18,22 +20,59 @@ from vaeadv.vae.train import train_vae
 from vaeadv.vae.viz import levels_to_unit, make_grid, sample_grid, save_image
 
 
-def train_or_reuse_vae(ctx: Context, *, z_dim: int, beta: float, epochs: int, subset: int | None) -> dict:
-    """One VAE training run, shared by every experiment that asks for the same settings; a finished run is
-    read back, an interrupted one resumes from its last checkpoint."""
+def planned_runs(s: Scale) -> dict[str, list[tuple[int, float, int, int | None]]]:
+    """(z_dim, β, epochs, training images) of the VAEs each Part 1 experiment trains: one list, read by the
+    experiments and by ``pretrain_concurrently``."""
+    main = (20, 1.0, s.vae_epochs, s.vae_train_subset)
+    return {"vae_main": [main], "vae_manifold": [(2, 1.0, s.vae_epochs, s.vae_train_subset)],
+            "q12_prior_vs_importance": [(z, 1.0, s.q12_epochs, s.q12_train_subset) for z in s.q12_z_dims],
+            "beta_sweep": [(20, beta, s.beta_epochs, s.beta_train_subset) for beta in s.betas],
+            "compression": [main]}
+
+
+def vae_run_config(ctx: Context, z_dim: int, beta: float, epochs: int, subset: int | None) -> VAETrainConfig:
+    """A report VAE's training config, with the report folder's place for the run as its log_dir/run_name."""
     cfg = VAETrainConfig(data_dir=ctx.data_dir, download=ctx.download, z_dim=z_dim, beta=beta, epochs=epochs,
                          train_subset=subset, sample_every=ctx.scale.vae_sample_every, resume=True,
                          progress=ctx.progress)
     run_dir = ctx.runs / "vae" / run_dir_name(f"z{z_dim}_beta{beta:g}_e{epochs}", cfg)
-    cfg = replace(cfg, log_dir=str(run_dir.parent), run_name=run_dir.name)
+    return replace(cfg, log_dir=str(run_dir.parent), run_name=run_dir.name)
+
+
+def _found(ctx: Context, cfg: VAETrainConfig, train: Callable[[], dict | None]) -> dict | None:
+    """The finished run of ``cfg`` in the report folder or (copied in) under ``ctx.reuse``; else ``train()``."""
+    return reuse_or_train(cfg, ctx.runs / "vae", train,
+                          lambda r: r.get("epochs_completed") == cfg.epochs and r.get("test_bpd") is not None,
+                          elsewhere=ctx.reuse, into=Path(cfg.log_dir) / cfg.run_name)
+
+
+def train_or_reuse_vae(ctx: Context, z_dim: int, beta: float, epochs: int, subset: int | None) -> dict:
+    """One VAE training run, shared by every experiment that asks for the same settings; a finished run is
+    read back, an interrupted one resumes from its last checkpoint."""
+    cfg = vae_run_config(ctx, z_dim, beta, epochs, subset)
 
     def train() -> dict:
-        ctx.log(f"training VAE z={z_dim} β={beta:g} for {epochs} epochs → {run_dir}")
+        ctx.log(f"training VAE z={z_dim} β={beta:g} for {epochs} epochs → {cfg.log_dir}/{cfg.run_name}")
         return train_vae(cfg)
 
-    return reuse_or_train(cfg, ctx.runs / "vae", train,
-                          lambda r: r.get("epochs_completed") == epochs and r.get("test_bpd") is not None,
-                          elsewhere=ctx.reuse, into=run_dir)
+    return _found(ctx, cfg, train)
+
+
+def pretrain_concurrently(ctx: Context, experiments: list[str], concurrent: int) -> list[dict]:
+    """Train the VAEs that ``experiments`` need and nobody has trained yet, ``concurrent`` at a time in their own
+    processes (``vaeadv.vae.sweep``), so the experiments then find them finished. Returns the runs' outcomes."""
+    from vaeadv.vae.sweep import run_many
+
+    plans = planned_runs(ctx.scale)
+    configs = {}
+    for name in experiments:
+        for settings in plans.get(name, []):
+            cfg = vae_run_config(ctx, *settings)
+            configs[cfg.run_name] = cfg
+    missing = [cfg for cfg in configs.values() if _found(ctx, cfg, lambda: None) is None]
+    if not missing:
+        return []
+    return run_many(missing, concurrent, summary=ctx.runs / "vae" / "concurrent.json", say=ctx.log)
 
 
 def _test_images(ctx: Context, count: int, levels: int = 16) -> torch.Tensor:
@@ -51,7 +90,7 @@ def sample_epochs(epochs: int, every: int) -> list[int]:
 
 def vae_main(ctx: Context) -> dict:
     s = ctx.scale
-    run = train_or_reuse_vae(ctx, z_dim=20, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
+    run = train_or_reuse_vae(ctx, *planned_runs(s)["vae_main"][0])
     run_dir = ctx.local(run["run_dir"])
     model = load_vae(ctx.local(run["best_checkpoint"]))
     imgs = _test_images(ctx, s.vae_eval_images)
@@ -73,7 +112,7 @@ def vae_main(ctx: Context) -> dict:
 
 def vae_manifold(ctx: Context) -> dict:
     s = ctx.scale
-    run = train_or_reuse_vae(ctx, z_dim=2, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
+    run = train_or_reuse_vae(ctx, *planned_runs(s)["vae_manifold"][0])
     model = load_vae(ctx.local(run["best_checkpoint"]))
     evaluation = evaluate_vae(model, _test_images(ctx, s.vae_eval_images), iw_samples=s.iw_samples)
     manifold = ctx.local(run["run_dir"]) / "vae_manifold.png"
@@ -91,8 +130,9 @@ def q12_prior_vs_importance(ctx: Context) -> dict:
     s = ctx.scale
     imgs = _test_images(ctx, s.q12_images)
     rows = []
-    for z_dim in s.q12_z_dims:
-        run = train_or_reuse_vae(ctx, z_dim=z_dim, beta=1.0, epochs=s.q12_epochs, subset=s.q12_train_subset)
+    for settings in planned_runs(s)["q12_prior_vs_importance"]:
+        z_dim = settings[0]
+        run = train_or_reuse_vae(ctx, *settings)
         model = load_vae(ctx.local(run["best_checkpoint"]))
         ev = evaluate_vae(model, imgs, iw_samples=s.iw_samples)
         few = max(1, s.prior_samples // 10)
@@ -117,8 +157,9 @@ def beta_sweep(ctx: Context) -> dict:
     s = ctx.scale
     imgs = _test_images(ctx, s.beta_eval_images)
     rows = []
-    for beta in s.betas:
-        run = train_or_reuse_vae(ctx, z_dim=20, beta=beta, epochs=s.beta_epochs, subset=s.beta_train_subset)
+    for settings in planned_runs(s)["beta_sweep"]:
+        beta = settings[1]
+        run = train_or_reuse_vae(ctx, *settings)
         run_dir = ctx.local(run["run_dir"])
         model = load_vae(ctx.local(run["best_checkpoint"]))
         ev = evaluate_vae(model, imgs, iw_samples=s.beta_iw_samples)
@@ -161,7 +202,7 @@ def compression(ctx: Context) -> dict:
     from vaeadv.vae.compress import compress, decompress, generic_baselines
 
     s = ctx.scale
-    run = train_or_reuse_vae(ctx, z_dim=20, beta=1.0, epochs=s.vae_epochs, subset=s.vae_train_subset)
+    run = train_or_reuse_vae(ctx, *planned_runs(s)["compression"][0])
     model = load_vae(ctx.local(run["best_checkpoint"])).cpu()
     levels = _test_images(ctx, s.compress_images)
     images = levels[:, 0].numpy().astype(np.uint8)
