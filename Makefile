@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
 export VAEADV_DATA
 
-.PHONY: install demo test lint bench report report-cpu mutate clean
+.PHONY: install demo test lint bench report report-cpu mutate clean gpu-data
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,9 @@ bench: install
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache mutants
+
+# The data a device call needs, in the git-ignored .data (name it in the call's carry): MNIST for
+# scripts/gpu_part1.sh (issue 15).
+gpu-data:
+	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding mnist/"; exit 1; }
+	mkdir -p .data && cp -R $(VAEADV_DATA)/mnist .data/

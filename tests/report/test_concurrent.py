@@ -60,3 +60,11 @@ def test_a_sweep_with_the_report_settings_is_reused_not_retrained(real_data_dir,
     assert json.loads(adopted.read_text())["test_bpd"] == json.loads(trained.read_text())["test_bpd"]
     result = json.loads((out / "results" / "vae_manifold.json").read_text())["result"]
     assert result["test_bpd"] == json.loads(trained.read_text())["test_bpd"]
+
+
+def test_compiled_vaes_are_other_runs(tmp_path):
+    plain = vae_run_config(Context(tmp_path, SCALES["full"]), 20, 1.0, 80, None)
+    compiled = vae_run_config(Context(tmp_path, SCALES["full"], compile=True), 20, 1.0, 80, None)
+    assert compiled.compile and not plain.compile
+    assert compiled.run_name != plain.run_name and compiled.log_dir == plain.log_dir
+    assert (plain.epochs, plain.sample_every, plain.z_dim, plain.beta) == (80, 10, 20, 1.0)

@@ -38,6 +38,9 @@ def add_commands(groups) -> None:
                    help="train the VAEs of Part 1 first, N at a time, each in its own process (on a GPU the small "
                         "VAE is bound by the CPU launching its kernels, so several share one GPU well); default: "
                         "one after another inside the experiments")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the VAEs' loss, with CUDA graphs on a GPU (what it gains: docs/benchmarks.md); "
+                        "such runs are trained and kept apart from uncompiled ones")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     add_data_flags(p)
@@ -64,7 +67,7 @@ def _report(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(Path(args.out or f"report_out/{args.scale}").resolve())
     ctx = Context(out, SCALES[args.scale], args.data_dir, not args.no_download,
                   progress=not args.no_progress and is_terminal(), reuse=tuple(Path(d) for d in args.reuse),
-                  train=not args.no_train)
+                  train=not args.no_train, compile=args.compile)
     with run_lock(out):  # one report writes a folder at a time
         if not args.render_only:
             run_experiments(ctx, args.only, concurrent=args.concurrent)

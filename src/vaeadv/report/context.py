@@ -21,6 +21,7 @@ class Context:
     progress: bool = True
     reuse: tuple[Path, ...] = ()  # folders whose finished training runs are copied in instead of retrained
     train: bool = True  # False: evaluate only models trained already (shipped, in the report folder or reuse)
+    compile: bool = False  # torch.compile the VAEs' loss (CUDA graphs on a GPU): other runs, keyed apart
 
     @property
     def runs(self) -> Path:

@@ -34,7 +34,7 @@ def vae_run_config(ctx: Context, z_dim: int, beta: float, epochs: int, subset: i
     """A report VAE's training config, with the report folder's place for the run as its log_dir/run_name."""
     cfg = VAETrainConfig(data_dir=ctx.data_dir, download=ctx.download, z_dim=z_dim, beta=beta, epochs=epochs,
                          train_subset=subset, sample_every=ctx.scale.vae_sample_every, resume=True,
-                         progress=ctx.progress)
+                         progress=ctx.progress, compile=ctx.compile)
     run_dir = ctx.runs / "vae" / run_dir_name(f"z{z_dim}_beta{beta:g}_e{epochs}", cfg)
     return replace(cfg, log_dir=str(run_dir.parent), run_name=run_dir.name)
 
