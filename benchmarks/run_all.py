@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 here = Path(__file__).parent
-SCRIPTS = ("bench_load_times.py", "bench_vae_throughput.py", "bench_robust.py", "bench_precision.py", "bench_apgd.py")
+SCRIPTS = ("bench_load_times.py", "bench_vae_throughput.py", "bench_robust.py", "bench_precision.py", "bench_apgd.py",
+           "bench_vae_concurrent.py")
 for script in SCRIPTS:
     subprocess.run([sys.executable, str(here / script)], check=True, cwd=here)
