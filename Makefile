@@ -58,8 +58,8 @@ bench: install
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache mutants
 
-# The data a device call needs, in the git-ignored .data (name it in the call's carry): MNIST for
-# scripts/gpu_part1.sh (issue 15).
-gpu-data:
+# The data a device call needs, coded into shards in the git-ignored .data (name them in the call's carry; a call
+# carries the checkout and 64 MiB in all): MNIST for scripts/gpu_part1.sh (issue 15) is one 8.8 MiB shard.
+gpu-data: install
 	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding mnist/"; exit 1; }
-	mkdir -p .data && cp -R $(VAEADV_DATA)/mnist .data/
+	$(BIN)/vaeadv data shard .data/shards $(VAEADV_DATA)/mnist

@@ -6,15 +6,20 @@
 #   summary.json (per piece: seconds and exit status; the GPU; the concurrency)   vae_concurrent.json (benchmark)
 #   report.tar.gz (results, figures, every log)   best-checkpoints.tar.part-aa, -ab (split below 16 MiB)
 # Run from the repository root; a rerun in the same place resumes every run from its last checkpoint.
-#   OUT=dir [DATA=.data] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
-# DATA must hold mnist/ (`make gpu-data` copies it into .data, which is git-ignored: name it in the call's carry).
+#   OUT=dir [DATA=.data/shards] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
+# DATA is a data folder holding mnist/, or shards of one (`make gpu-data` writes .data/shards: 8.8 MiB, one shard,
+# git-ignored; name it in the call's carry), which are checked and decoded into $WORK/data first.
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
-DATA=${DATA:-.data} SCALE=${SCALE:-full} CONCURRENT=${CONCURRENT:-8} PY=${PY:-python3}
+DATA=${DATA:-.data/shards} SCALE=${SCALE:-full} CONCURRENT=${CONCURRENT:-8} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} COMPILE=${COMPILE:-1} BENCH=${BENCH:-1}  # BENCH_FLAGS: more benchmark flags (--compile)
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_DATA="$(cd "$DATA" && pwd)" VAEADV_OFFLINE=1
-export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK/logs"
+if [ -f "$DATA/manifest.json" ]; then
+  "$PY" -m vaeadv data unshard "$DATA" "$WORK/data" || exit 1
+  DATA=$WORK/data
+fi
+export VAEADV_DATA="$(cd "$DATA" && pwd)"
 rm -f "$WORK"/logs/*.status
 compile=()
 [ "$COMPILE" = 1 ] && compile=(--compile)
