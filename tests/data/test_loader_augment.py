@@ -165,3 +165,17 @@ def test_split_lengths_are_checked_and_ratios_round_down():
     first, _ = ratio_split(100, 0.5, 1)
     assert torch.equal(first, split_indices(100, (50, 50), 1)[0])  # the seed reaches the permutation
     assert not torch.equal(first, ratio_split(100, 0.5, 2)[0])
+
+
+def test_augmentation_and_batches_stay_on_the_images_device():
+    """A device other than the CPU ("meta": shapes only) takes no CPU tensor in: what a GPU-resident data set
+    needs. Only the random draws are made on the CPU generator, so the draws are the same on any device."""
+    from vaeadv.data.augment import augment_batch
+
+    images = torch.zeros(6, 3, 8, 8, dtype=torch.uint8, device="meta")
+    labels = torch.arange(6, device="meta")
+    loader = TensorBatchLoader(images, labels, batch_size=4, shuffle=True,
+                               transform=lambda b, g: augment_batch(b, g, crop_flip=True, cutout_size=4))
+    batches = list(loader)
+    assert [tuple(b[0].shape) for b in batches] == [(4, 3, 8, 8), (2, 3, 8, 8)]
+    assert all(t.device.type == "meta" for b in batches for t in b)

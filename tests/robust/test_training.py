@@ -265,3 +265,29 @@ def test_fused_fgsm_objective_tolerates_parameters_the_loss_does_not_use(batch):
     x, y = batch
     *_, grads, _ = fgsm_objective_fused(model, x, y, 0.03, 0.3, [*model.parameters(), unused])
     assert torch.equal(grads[-1], torch.zeros(3)) and grads[0].abs().sum() > 0
+
+
+def test_data_moves_once_to_an_accelerator_and_stays_put_on_the_cpu(real_data_dir):
+    """On a device other than the CPU ("meta" stands in for a GPU) every loader draws from one resident copy of
+    the uint8 images; on the CPU the loaders use the tensors in memory as they are."""
+    from types import SimpleNamespace
+
+    from vaeadv.robust.datamodule import CifarDataModule
+
+    dm = CifarDataModule(str(real_data_dir), batch_size=32, augment=True, val_from="train", download=False,
+                         train_subset=64, test_subset=32)
+    dm.setup()
+
+    def attach(device):
+        dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), global_rank=0,
+                                     world_size=1, current_epoch=0)
+
+    attach("cpu")
+    assert dm.train_dataloader().tensors[0] is dm.x_train
+    attach("meta")
+    first, again = dm.train_dataloader(), dm.train_dataloader()
+    assert first.tensors[0].device.type == "meta" and first.tensors[0].dtype == torch.uint8
+    assert again.tensors[0] is first.tensors[0]  # moved once, not per epoch
+    images, labels = next(iter(first))
+    assert images.device.type == labels.device.type == "meta" and images.shape == (32, 3, 32, 32)
+    assert dm.test_dataloader().tensors[1].device.type == "meta"

@@ -52,7 +52,7 @@ class TensorBatchLoader:
         epoch = self.epoch_fn() if self.epoch_fn else self._iterations
         self._iterations += 1
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = self._indices(generator)
+        order = self._indices(generator).to(self.tensors[0].device)  # one copy per epoch to a GPU, if there
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             batch = tuple(t[idx] for t in self.tensors)
