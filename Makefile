@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
 export VAEADV_DATA
 
-.PHONY: install demo test lint bench report report-cpu mutate clean gpu-data
+.PHONY: install demo test lint bench report report-cpu mutate clean gpu-data gpu-data-cifar
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,3 +63,8 @@ clean:
 gpu-data: install
 	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding mnist/"; exit 1; }
 	$(BIN)/vaeadv data shard .data/shards $(VAEADV_DATA)/mnist
+
+# CIFAR-10 for scripts/gpu_recipe.sh (issue 16): coded shards of 9 MiB, one per device call (several minutes)
+gpu-data-cifar: install
+	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding cifar10/"; exit 1; }
+	$(BIN)/vaeadv data shard .data/cifar-shards $(VAEADV_DATA)/cifar10

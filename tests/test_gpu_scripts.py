@@ -38,3 +38,37 @@ def test_part1_script_at_the_smoke_scale(real_data_dir, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(joined)) as tar:
         checkpoints = [n for n in tar.getnames() if n.endswith(".ckpt")]
     assert len(checkpoints) == 9  # the smoke scale's 8 distinct VAEs and the improved run, one best file each
+
+
+def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
+    """Issue 16's call: the shards decoded (checked), a width-8 model trained one epoch from them on the CPU, and
+    the summary holding the exact-pixel accuracy with its interval. Real CIFAR-10 files of 2,600 training and
+    100 test images (exact pixels, with their overlay file) stand in for the whole set, so coding them takes
+    seconds."""
+    import numpy as np
+
+    from vaeadv.data.shards import pack, stored_names
+
+    with np.load(real_data_dir / "cifar10" / "cifar10_exact_subset_train0-3999_test0-999.npz") as exact:
+        small = {"x_train": exact["x_train"][:2600], "y_train": exact["y_train"][:2600],
+                 "x_test": exact["x_test"][:100], "y_test": exact["y_test"][:100]}
+    folder = tmp_path / "cifar10"
+    folder.mkdir()
+    np.savez(folder / "cifar10_jpeg_q75_original_order.npz", **small)
+    np.savez(folder / "cifar10_exact_subset_train0-3999_test0-999.npz", **small,  # the exact-pixel overlay
+             train_index=np.arange(2600), test_index=np.arange(100))
+    pack(stored_names([folder]), tmp_path / "shards", shard_bytes=2**20)
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), SHARDS=str(tmp_path / "shards"), WORK=str(tmp_path / "work"),
+               EPOCHS="1", BATCH="64", LR="0.05", PY=sys.executable, BENCH="0", OMP_NUM_THREADS="1",
+               EXTRA="--width 8 --limit-val-batches 2 --accelerator cpu")
+    done = subprocess.run(["bash", "scripts/gpu_recipe.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "train.log"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_exit"] == 0 and summary["epochs"] == 1 and summary["train_images"] == 600
+    assert summary["config"]["batch_size"] == 64 and summary["train_seconds"] > 0
+    exact = summary["clean_eval"]["exact"]
+    assert exact["n"] == 100 and exact["ci95_low"] <= exact["accuracy"] <= exact["ci95_high"]
+    assert "checksum verified" in (out / "train.log").read_text()

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 16's device call, prepared and smoke-tested on the CPU: the full-width course ResNet18 trained from scratch
+# with vaeadv's recipe on the GPU (data resident there as uint8, batch augmentation there, bf16), scored once in
+# fp32 on the 1,000 exact-pixel test images with its Wilson interval; then the training-throughput benchmark
+# (the recipe against the template's pipeline, FGSM/PGD-10 epochs against a standard one) in the same call.
+#
+# CIFAR-10 travels as shards (`make gpu-data-cifar` writes them to the git-ignored .data/cifar-shards; each
+# call carries the checkout plus at most 64 MiB): carry manifest.json and part-000.bin in the first call,
+# one more part per call after it while the machine stays warm (it keeps what earlier calls left), and run this
+# script in the call that carries the last part. It checks every part and decodes them into $WORK/data first.
+#   OUT=dir [SHARDS=.data/cifar-shards] [EPOCHS=18] [BATCH=512] [LR=0.4] [PY=python3] [BENCH=1] bash scripts/gpu_recipe.sh
+# What comes back (3 files): summary.json (accuracy with its interval, training and wall seconds, the benchmark),
+# train.log and bench.log.
+set -uo pipefail
+: "${OUT:?set OUT to the folder that comes back}"
+SHARDS=${SHARDS:-.data/cifar-shards} EPOCHS=${EPOCHS:-18} BATCH=${BATCH:-512} LR=${LR:-0.4} PY=${PY:-python3}
+WORK=${WORK:-gpu_work} BENCH=${BENCH:-1} SUBSET=${SUBSET:-}  # SUBSET: training images (smoke tests only)
+EXTRA=${EXTRA:-}  # more `robust train` flags (smoke tests: --width 8 --limit-val-batches 2 ...)
+BENCH_FLAGS=${BENCH_FLAGS:---device cuda --steps 40 --skip 10 --workers 4 --train-subset 50000}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
+mkdir -p "$OUT" "$WORK"
+start=$SECONDS
+"$PY" -m vaeadv data unshard "$SHARDS" "$WORK/data" >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
+export VAEADV_DATA="$PWD/$WORK/data"
+[[ "$WORK" = /* ]] && VAEADV_DATA="$WORK/data"
+unshard_s=$((SECONDS - start))
+
+run=gpu_e${EPOCHS}_b${BATCH}
+# shellcheck disable=SC2086  # SUBSET and EXTRA are word lists on purpose
+"$PY" -m vaeadv robust train --defense standard --recipe pretrain --epochs "$EPOCHS" --batch-size "$BATCH" \
+  --lr "$LR" --augment --no-attack --seed 0 --no-progress --no-download --log-dir "$WORK/robust_logs" \
+  --run-name "$run" --resume ${SUBSET:+--train-subset $SUBSET} $EXTRA >>"$OUT/train.log" 2>&1
+train_exit=$?
+bench_exit=0
+if [ "$BENCH" = 1 ]; then
+  # shellcheck disable=SC2086
+  (cd benchmarks && "$PY" bench_train_throughput.py $BENCH_FLAGS) >"$OUT/bench.log" 2>&1
+  bench_exit=$?
+fi
+"$PY" - "$OUT" "$WORK/robust_logs/$run/standard/results.json" "$train_exit" "$bench_exit" "$unshard_s" <<'PYTHON'
+import json, sys
+from pathlib import Path
+out, results, train_exit, bench_exit, unshard_s = sys.argv[1], Path(sys.argv[2]), *map(int, sys.argv[3:])
+summary = {"train_exit": train_exit, "bench_exit": bench_exit, "unshard_seconds": unshard_s}
+if results.is_file():
+    r = json.loads(results.read_text())
+    summary.update({k: r.get(k) for k in ("train_seconds", "seconds_per_epoch", "epochs", "train_images",
+                                          "clean_eval", "hardware", "versions")})
+    summary["config"] = {k: r["config"].get(k) for k in ("recipe", "epochs", "batch_size", "lr", "augment", "seed")}
+bench = sorted(Path("benchmarks/results").glob("train_throughput*_cuda.json")) if bench_exit == 0 else []
+if bench:
+    summary["benchmark"] = json.loads(bench[-1].read_text())
+Path(out, "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+print(json.dumps(summary, indent=2))
+sys.exit(0 if train_exit == 0 and bench_exit == 0 else 1)
+PYTHON
