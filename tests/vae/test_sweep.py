@@ -132,3 +132,20 @@ def test_a_failed_run_does_not_stop_the_others(real_data_dir, tmp_path):
     failed = next(line for line in lines if line.startswith("failed"))
     assert "exit 1" in failed and "is in use by process" in failed
     assert json.loads((tmp_path / "sweep.json").read_text())["runs"] == outcomes
+
+
+def test_cli_grid_is_every_combination_with_the_recipes_settings(capsys):
+    from vaeadv.cli.main import build_parser
+    from vaeadv.cli.vae import sweep_configs
+
+    args = build_parser().parse_args(["vae", "sweep", "--beta", "1", "4", "--z-dim", "2", "20", "--recipe",
+                                      "template", "improved", "--epochs", "3", "--lr", "2e-3"])
+    configs = sweep_configs(args)
+    assert [(c.lr_schedule, c.z_dim, c.beta) for c in configs] == [
+        (schedule, z, b) for schedule in ("constant", "cosine") for z in (2, 20) for b in (1.0, 4.0)]
+    assert {c.lr for c in configs} == {2e-3} and {c.epochs for c in configs} == {3}  # a flag beats the recipe
+    assert {c.ema_decay for c in configs[4:]} == {0.999} and {c.ema_decay for c in configs[:4]} == {0.0}
+    assert len({c.run_name for c in configs}) == 8 and {c.log_dir for c in configs} == {"VAE_sweep"}
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["vae", "sweep", "--concurrent", "0"])
+    assert exc.value.code == 2 and "concurrent" in capsys.readouterr().err
