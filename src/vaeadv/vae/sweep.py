@@ -120,11 +120,11 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
             todo.append(i)
     say(f"{len(configs)} runs: {len(configs) - len(todo)} done earlier, {len(todo)} to train"
         + (f", {min(concurrent, len(todo))} at a time with {threads} torch threads each" if todo else ""))
-    start, to_train = time.perf_counter(), len(todo)
+    start, to_train, machine = time.perf_counter(), len(todo), hardware()
 
     def record() -> None:
         if summary is not None:
-            atomic_write_json(summary, {"concurrent": concurrent, "threads_per_run": threads, "hardware": hardware(),
+            atomic_write_json(summary, {"concurrent": concurrent, "threads_per_run": threads, "hardware": machine,
                                         "trained_now": to_train,
                                         "wall_seconds": round(time.perf_counter() - start, 1),  # this call's
                                         "runs": [o for o in outcomes if o is not None]})
