@@ -7,6 +7,8 @@
 #   report.tar.gz (results, figures, every log)   best-checkpoints.tar.part-aa, -ab (split below 16 MiB)
 # Run from the repository root; a rerun in the same place resumes every run from its last checkpoint.
 #   OUT=dir [DATA=.data/shards] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
+# The compression section (bits-back ANS, CPU-bound, needs the optional constriction package the GPU image lacks)
+# runs here afterwards on the returned z=20 checkpoint (`vaeadv report --reuse`).
 # DATA is a data folder holding mnist/, or shards of one (`make gpu-data` writes .data/shards: 8.8 MiB, one shard,
 # git-ignored; name it in the call's carry), which are checked and decoded into $WORK/data first.
 set -uo pipefail
@@ -38,7 +40,7 @@ subset=$($PY -c "from vaeadv.report.scales import SCALES; print(SCALES['$SCALE']
 piece improved "$PY" -m vaeadv vae sweep --recipe improved --z-dim 20 --epochs "$epochs" --sample-every "$every" \
   --log-dir "$WORK/improved" --no-download ${subset:+--train-subset "$subset"} "${compile[@]}" &
 piece report "$PY" -m vaeadv report --scale "$SCALE" --out "$WORK/report" --no-progress --no-download \
-  --only vae_main vae_manifold q12_prior_vs_importance beta_sweep compression --concurrent "$CONCURRENT" \
+  --only vae_main vae_manifold q12_prior_vs_importance beta_sweep --concurrent "$CONCURRENT" \
   "${compile[@]}"
 wait
 if [ "$BENCH" = 1 ]; then  # eager by default: the kernel-launch-bound case that concurrency is for

@@ -38,6 +38,7 @@ def test_part1_script_at_the_smoke_scale(real_data_dir, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(joined)) as tar:
         checkpoints = [n for n in tar.getnames() if n.endswith(".ckpt")]
     assert len(checkpoints) == 9  # the smoke scale's 8 distinct VAEs and the improved run, one best file each
+    assert "compression.json" not in " ".join(names)  # left to the CPU (the GPU image has no constriction)
 
 
 def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
