@@ -248,3 +248,17 @@ def test_the_epoch_line_shows_the_runs_time_from_its_clock():
     trainer.sanity_checking = True  # the sanity check's validation is not an epoch
     line.on_validation_end(trainer, None)
     assert out.getvalue().count("\n") == 1
+
+
+def test_first_step_timer_states_the_first_steps_excess():
+    from vaeadv.progress import FirstStepTimer
+
+    ticks = iter([0.0, 5.0, 5.0, 6.0, 6.0, 7.0, 7.0, 9.0])  # steps of 5, 1, 1 and 2 seconds
+    timer = FirstStepTimer(steps=3, clock=lambda: next(ticks))
+    assert timer.excess_seconds is None
+    for i in range(4):
+        timer.on_train_batch_start(None, None, None, i)
+        timer.on_train_batch_end(None, None, None, None, i)
+    assert timer.excess_seconds == 5.0 - 1.0  # the median of 1, 1, 2
+    timer.on_train_batch_start(None, None, None, 4)  # later steps are not timed: the clock is not read
+    timer.on_train_batch_end(None, None, None, None, 4)

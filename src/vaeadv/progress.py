@@ -48,6 +48,30 @@ class TrainingClock(pl.Callback):
         self._before = float(state_dict.get("seconds", 0.0))
 
 
+class FirstStepTimer(pl.Callback):
+    """How much longer this session's first training step took than a typical one (the median of the next
+    ``steps``): with ``torch.compile`` that is the compile time, which is then stated apart from training."""
+
+    def __init__(self, steps: int = 10, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock, self._steps, self._durations, self._start = clock, steps, [], 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if len(self._durations) <= self._steps:
+            self._start = self._clock()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if len(self._durations) <= self._steps:
+            self._durations.append(self._clock() - self._start)
+
+    @property
+    def excess_seconds(self) -> float | None:
+        """First step minus the median of the later ones; None before two steps ran."""
+        if len(self._durations) < 2:
+            return None
+        later = sorted(self._durations[1:])
+        return max(0.0, self._durations[0] - later[len(later) // 2])
+
+
 class EpochLine(pl.Callback):
     """Prints ``epoch N/M  metric value ...  (elapsed)`` after each validation, flushed at once, so a run's log
     is readable while it runs and is a few hundred bytes per epoch instead of a bar frame per step. The elapsed

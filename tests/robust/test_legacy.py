@@ -118,3 +118,16 @@ def test_a_vae_config_keys_its_ema_decay_as_before():
     from vaeadv.vae.config import VAETrainConfig
 
     assert training_key(VAETrainConfig())["ema_decay"] == 0.0
+
+
+def test_compile_keys_a_run_only_when_used_and_reproduces():
+    """Runs recorded before --compile existed ran uncompiled and keep their keys; the command of a compiled run
+    says --compile."""
+    from vaeadv.cli.robust import train_command
+
+    plain = RobustTrainConfig(recipe="pretrain", augment=True)
+    recorded_before = {k: v for k, v in asdict(plain).items() if k != "compile"}
+    assert training_key(recorded_before) == training_key(plain) and "compile" not in training_key(plain)
+    compiled = RobustTrainConfig(recipe="pretrain", augment=True, compile=True)
+    assert training_key(compiled)["compile"] is True
+    assert "--compile" in train_command(asdict(compiled)) and "--compile" not in train_command(asdict(plain))

@@ -291,3 +291,30 @@ def test_data_moves_once_to_an_accelerator_and_stays_put_on_the_cpu(real_data_di
     images, labels = next(iter(first))
     assert images.device.type == labels.device.type == "meta" and images.shape == (32, 3, 32, 32)
     assert dm.test_dataloader().tensors[1].device.type == "meta"
+
+
+def test_compile_covers_training_steps_only_and_its_time_is_stated(real_data_dir, tmp_path, monkeypatch):
+    """--compile: training steps run through torch.compile's function (a recording stand-in here: the real compile
+    takes half a minute on a CPU), evaluation through the plain network; checkpoints keep plain names; the first
+    step's excess over a typical one is reported."""
+    compiled_calls = []
+
+    def fake_compile(fn, mode=None):
+        def run(x):
+            compiled_calls.append(torch.is_grad_enabled())
+            return fn(x)
+        return run
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    cfg = RobustTrainConfig(defenses=("standard",), data_dir=str(real_data_dir), log_dir=str(tmp_path), compile=True,
+                            attack=False, **TINY)
+    (result,) = train_defenses(cfg)
+    steps = 256 // 64
+    assert len(compiled_calls) == steps and all(compiled_calls)  # one call per training step, none in evaluation
+    assert result["first_step_excess_seconds"] is not None and result["first_step_excess_seconds"] >= 0
+    state = torch.load(result["best_checkpoint"], weights_only=True)["state_dict"]
+    assert all(k.startswith("model.") and "_orig_mod" not in k for k in state)
+    module = RobustClassifier(width=4).compile_network()
+    module.eval()
+    module(torch.rand(2, 3, 32, 32))
+    assert len(compiled_calls) == steps  # eval mode: the plain network

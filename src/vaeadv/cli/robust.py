@@ -56,6 +56,9 @@ def add_commands(groups) -> None:
     t.add_argument("--ema", type=decay_rate, default=D.ema_decay, metavar="DECAY", dest="ema_decay",
                    help="validate, checkpoint and keep an exponential moving average of the weights, updated "
                         "every step (e.g. 0.999); 0: off")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the network for training steps (where it pays: docs/benchmarks.md); the "
+                        "compile time is reported apart (compile_seconds) and checkpoints are unchanged")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
     t.add_argument("--pretrained-sha256", type=sha256_hex,
@@ -273,4 +276,5 @@ REPRODUCING_FLAGS = {
     "precision": "--precision", "units": "--units", "fgsm_eps": "--fgsm-eps", "fgsm_alpha": "--fgsm-alpha",
     "pgd_eps": "--pgd-eps", "pgd_alpha": "--pgd-alpha", "pgd_steps": "--pgd-steps", "eval_limit": "--eval-limit",
     "run_name": "--run-name"}
-SWITCHES = {"augment": "--augment", "pgd_random_start": "--pgd-random-start", "cross_over": "--cross-over"}
+SWITCHES = {"augment": "--augment", "pgd_random_start": "--pgd-random-start", "cross_over": "--cross-over",
+            "compile": "--compile"}

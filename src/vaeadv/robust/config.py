@@ -14,7 +14,7 @@ Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
-LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0}
+LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0, "compile": False}
 # the files shipped under these names until configs recorded the hash of their --pretrained weights: every run
 # recorded before then started from them (each name had shipped a single file until then)
 SHA256_BEFORE_PINNING = {
@@ -44,6 +44,7 @@ class RobustTrainConfig:
     augment: bool = False
     cutout: int = 0  # side of the Cutout square blanked in each training image; 0: none
     ema_decay: float = 0.0  # > 0: validate, checkpoint and keep an exponential moving average of the weights
+    compile: bool = False  # torch.compile the network for training steps (its compile time is reported apart)
     pretrained: str | None = None
     pretrained_sha256: str | None = None  # of the --pretrained file: checked when given, else recorded (pinned)
     data_dir: str | None = None

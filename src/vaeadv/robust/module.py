@@ -86,10 +86,18 @@ class RobustClassifier(pl.LightningModule):
                 self.hparams.width, self.trainer.strategy.root_device.type, str(self.trainer.precision)):
             self._use_channels_last()
 
+    def compile_network(self, mode: str | None = None) -> RobustClassifier:
+        """``torch.compile`` the network's forward for training steps. Not wrapped as a module, so checkpoints keep
+        their plain names; evaluation and the eval-mode attacks run the plain network (no recompiles for other
+        modes and precisions). Compiling happens on the first training step (timed apart: ``FirstStepTimer``)."""
+        self._compiled_forward = torch.compile(self.model.forward, mode=mode)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        compiled = getattr(self, "_compiled_forward", None)
+        return compiled(x) if compiled is not None and self.training else self.model(x)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch

@@ -13,7 +13,7 @@ from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.progress import EpochLine, TrainingClock
+from vaeadv.progress import EpochLine, FirstStepTimer, TrainingClock
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
@@ -62,6 +62,9 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
                              ema_decay=cfg.ema_decay)
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
+    first_step = FirstStepTimer()
+    if cfg.compile:
+        model.compile_network()
     resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
     guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
@@ -72,7 +75,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
         strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[clock, checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
+        callbacks=[clock, first_step, checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
         + ([guard] if guard else []) + ([EMAWeights(cfg.ema_decay)] if cfg.ema_decay else [])
         + ([] if cfg.progress else [EpochLine(clock=clock)]),
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
@@ -97,6 +100,9 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
               "train_seconds": round(clock.seconds, 1),  # all sessions of the run (0 where nothing trained)
               "train_seconds_this_session": round(fit_s, 1),
               "seconds_per_epoch": round(clock.seconds / max(1, trainer.current_epoch), 1) if trained else None,
+              # the first step's excess over a typical one: with --compile, the compile time inside train_seconds
+              "first_step_excess_seconds": (None if first_step.excess_seconds is None
+                                            else round(first_step.excess_seconds, 2)),
               "clean_test_accuracy": None, "test_images": len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
     if guard:
