@@ -8,13 +8,15 @@
 # call carries the checkout plus at most 64 MiB): carry manifest.json and part-000.bin in the first call,
 # one more part per call after it while the machine stays warm (it keeps what earlier calls left), and run this
 # script in the call that carries the last part. It checks every part and decodes them into $WORK/data first.
-#   OUT=dir [SHARDS=.data/cifar-shards] [EPOCHS=18] [BATCH=512] [LR=0.4] [PY=python3] [BENCH=1] bash scripts/gpu_recipe.sh
+#   OUT=dir [SHARDS=.data/cifar-shards] [EPOCHS=18] [BATCH=512] [LR=0.4] [COMPILE=1] [PY=python3] [BENCH=1] \
+#     bash scripts/gpu_recipe.sh
 # What comes back (3 files): summary.json (accuracy with its interval, training and wall seconds, the benchmark),
 # train.log and bench.log.
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
 SHARDS=${SHARDS:-.data/cifar-shards} EPOCHS=${EPOCHS:-18} BATCH=${BATCH:-512} LR=${LR:-0.4} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} BENCH=${BENCH:-1} SUBSET=${SUBSET:-}  # SUBSET: training images (smoke tests only)
+COMPILE=${COMPILE:-1}  # torch.compile the network; its compile time is reported apart (compile_seconds)
 EXTRA=${EXTRA:-}  # more `robust train` flags (smoke tests: --width 8 --limit-val-batches 2 ...)
 BENCH_FLAGS=${BENCH_FLAGS:---device cuda --steps 40 --skip 10 --workers 4 --train-subset 50000}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -29,7 +31,8 @@ run=gpu_e${EPOCHS}_b${BATCH}
 # shellcheck disable=SC2086  # SUBSET and EXTRA are word lists on purpose
 "$PY" -m vaeadv robust train --defense standard --recipe pretrain --epochs "$EPOCHS" --batch-size "$BATCH" \
   --lr "$LR" --augment --no-attack --seed 0 --no-progress --no-download --log-dir "$WORK/robust_logs" \
-  --run-name "$run" --resume ${SUBSET:+--train-subset $SUBSET} $EXTRA >>"$OUT/train.log" 2>&1
+  --run-name "$run" --resume ${SUBSET:+--train-subset $SUBSET} $([ "$COMPILE" = 1 ] && echo --compile) $EXTRA \
+  >>"$OUT/train.log" 2>&1
 train_exit=$?
 bench_exit=0
 if [ "$BENCH" = 1 ]; then
@@ -46,7 +49,9 @@ if results.is_file():
     r = json.loads(results.read_text())
     summary.update({k: r.get(k) for k in ("train_seconds", "seconds_per_epoch", "epochs", "train_images",
                                           "clean_eval", "hardware", "versions")})
-    summary["config"] = {k: r["config"].get(k) for k in ("recipe", "epochs", "batch_size", "lr", "augment", "seed")}
+    summary["compile_seconds"] = r.get("first_step_excess_seconds")  # inside train_seconds
+    summary["config"] = {k: r["config"].get(k) for k in ("recipe", "epochs", "batch_size", "lr", "augment", "seed",
+                                                         "compile")}
 bench = sorted(Path("benchmarks/results").glob("train_throughput*_cuda.json")) if bench_exit == 0 else []
 if bench:
     summary["benchmark"] = json.loads(bench[-1].read_text())

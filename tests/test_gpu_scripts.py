@@ -61,7 +61,7 @@ def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
     pack(stored_names([folder]), tmp_path / "shards", shard_bytes=2**20)
     out = tmp_path / "out"
     env = dict(os.environ, OUT=str(out), SHARDS=str(tmp_path / "shards"), WORK=str(tmp_path / "work"),
-               EPOCHS="1", BATCH="64", LR="0.05", PY=sys.executable, BENCH="0", OMP_NUM_THREADS="1",
+               EPOCHS="1", BATCH="64", LR="0.05", PY=sys.executable, BENCH="0", COMPILE="0", OMP_NUM_THREADS="1",
                EXTRA="--width 8 --limit-val-batches 2 --accelerator cpu")
     done = subprocess.run(["bash", "scripts/gpu_recipe.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
@@ -70,6 +70,7 @@ def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_exit"] == 0 and summary["epochs"] == 1 and summary["train_images"] == 600
     assert summary["config"]["batch_size"] == 64 and summary["train_seconds"] > 0
+    assert summary["config"]["compile"] is False and "compile_seconds" in summary
     exact = summary["clean_eval"]["exact"]
     assert exact["n"] == 100 and exact["ci95_low"] <= exact["accuracy"] <= exact["ci95_high"]
     assert "checksum verified" in (out / "train.log").read_text()
