@@ -179,3 +179,28 @@ def test_augmentation_and_batches_stay_on_the_images_device():
     batches = list(loader)
     assert [tuple(b[0].shape) for b in batches] == [(4, 3, 8, 8), (2, 3, 8, 8)]
     assert all(t.device.type == "meta" for b in batches for t in b)
+
+
+def test_cutout_square_is_centred_on_the_drawn_pixel():
+    """Size 5 around the centre drawn (row first, then column, from the generator): rows and columns c−2..c+2,
+    clipped at the border."""
+    size, n = 5, 64
+    x = torch.ones(n, 1, 12, 12)
+    out = cutout(x, size, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    cy, cx = torch.randint(0, 12, (n,), generator=g), torch.randint(0, 12, (n,), generator=g)
+    for i in range(n):
+        expected = torch.ones(12, 12)
+        expected[max(0, cy[i] - 2):cy[i] + 3, max(0, cx[i] - 2):cx[i] + 3] = 0
+        assert torch.equal(out[i, 0], expected), i
+
+
+def test_augment_batch_defaults_to_crop_and_flip_without_cutout():
+    from vaeadv.data.augment import augment_batch
+
+    x = torch.arange(1, 1 + 16 * 3 * 8 * 8, dtype=torch.float32).reshape(16, 3, 8, 8)  # no zero anywhere
+    y = torch.arange(16)
+    images, labels = augment_batch((x, y), torch.Generator().manual_seed(4))
+    assert labels is y
+    assert torch.equal(images, random_crop_flip(x, generator=torch.Generator().manual_seed(4)))
+    assert not torch.equal(images, x)
