@@ -178,7 +178,7 @@ def _sweep(args: argparse.Namespace) -> int:
     configs = sweep_configs(args)
     log_dir = ensure_writable_dir(Path(args.log_dir))
     outcomes = run_many(configs, args.concurrent, threads=args.threads, summary=log_dir / "sweep.json")
-    failed = [o["run"] for o in outcomes if o["status"] != "finished" and o["status"] != "done earlier"]
+    failed = [o["run"] for o in outcomes if o["status"] not in ("finished", "done earlier")]
     print(f"{len(outcomes) - len(failed)} of {len(configs)} runs finished. Summary: {log_dir / 'sweep.json'}")
     if failed:
         raise VaeadvError(f"{len(failed)} run(s) failed: {', '.join(failed)}; see train.log in each folder, then "
