@@ -152,3 +152,10 @@ def test_npz_with_objects_is_refused(tmp_path):
     (tmp_path / "d" / "x.npz").write_bytes(buffer.getvalue())
     with pytest.raises(ValueError):  # numpy refuses to unpickle it: nothing is ever unpickled
         pack(stored_names([tmp_path / "d"]), tmp_path / "out", 1000)
+
+
+def test_a_malformed_idx_file_is_refused_before_packing(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "train-images-idx3-ubyte").write_bytes(_idx(np.zeros((4, 5, 5)))[:-3])
+    with pytest.raises(VaeadvError, match="train-images-idx3-ubyte: truncated"):
+        pack(stored_names([tmp_path / "mnist"]), tmp_path / "out", 1000)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaeadv.data.idx import parse_idx
 from vaeadv.data.imagecodec import decode_images, encode_images
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_bytes, atomic_write_json
@@ -60,15 +61,14 @@ def _decode_array(entry: dict, stream: memoryview) -> np.ndarray:
     return arr
 
 
-def _idx_parts(data: bytes) -> tuple[bytes, np.ndarray]:
-    """An IDX file's header, and its body as an array (images as ``[N,H,W,1]``, other bodies as raw bytes)."""
-    ndim = data[3]
-    header = data[: 4 + 4 * ndim]
-    shape = tuple(int(d) for d in np.frombuffer(header, ">u4", count=ndim, offset=4))
-    body = np.frombuffer(data, np.uint8, offset=len(header))
-    if data[2] == 0x08 and ndim == 3 and body.size == int(np.prod(shape)):
-        return header, body.reshape(*shape, 1)
-    return header, body
+def _idx_parts(data: bytes, name: str) -> tuple[bytes, np.ndarray]:
+    """An IDX file's header, and its body as an array (uint8 images as ``[N,H,W,1]``, other bodies as raw bytes);
+    a malformed file is refused by the IDX reader's own checks."""
+    arr = parse_idx(data, name)
+    header = data[: 4 + 4 * arr.ndim]
+    if arr.dtype == np.uint8 and arr.ndim == 3:
+        return header, arr[..., None]
+    return header, np.frombuffer(data, np.uint8, offset=len(header))
 
 
 def pack(files: dict[str, Path], out: Path, shard_bytes: int) -> dict:
@@ -88,7 +88,7 @@ def pack(files: dict[str, Path], out: Path, shard_bytes: int) -> dict:
             entries.append({"name": name, "kind": "npz", "arrays": arrays})
         elif "-ubyte" in name:  # IDX (MNIST-like), stored decompressed: the readers take either form
             raw = gzip.decompress(data) if name.endswith(".gz") else data
-            header, body = _idx_parts(raw)
+            header, body = _idx_parts(raw, name)
             stream.append(header)
             body_entry, offset = _code_array(body, stream, offset + len(header))
             entries.append({"name": name.removesuffix(".gz"), "kind": "idx", "header_length": len(header),
