@@ -58,7 +58,8 @@ def add_commands(groups) -> None:
                         "every step (e.g. 0.999); 0: off")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the network for training steps (where it pays: docs/benchmarks.md); the "
-                        "compile time is reported apart (compile_seconds) and checkpoints are unchanged")
+                        "compile time is reported apart (first_step_excess_seconds in results.json) and checkpoints "
+                        "are unchanged")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
     t.add_argument("--pretrained-sha256", type=sha256_hex,

@@ -65,7 +65,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int
             ctx.log(f"{name}: done earlier, reused")
         else:
             todo.append(name)
-    shared = {}  # how the VAEs were trained, stated with each experiment that uses them
+    shared, uses_vaes = {}, vae.planned_runs(ctx.scale)  # how the VAEs were trained, stated where they are used
     if concurrent and ctx.train:
         start = time.perf_counter()
         if vae.pretrain_concurrently(ctx, todo, concurrent):
@@ -87,7 +87,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int
             ctx.log(f"{name}: stored without {', '.join(result['missing'])} (not trained yet)")
         # an experiment resumed from stored parts states its own wall time (the sum of its parts)
         store.put(name, config, {"wall_seconds": round(spent[name], 1), **result, "hardware": hardware(),
-                                 **(shared if name in vae.planned_runs(ctx.scale) else {}),
+                                 **(shared if name in uses_vaes else {}),
                                  "versions": f"torch {torch.__version__}, Python {platform.python_version()}"})
         ctx.log(f"{name}: finished in {spent[name]:.0f} s")
     return spent

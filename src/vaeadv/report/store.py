@@ -17,7 +17,7 @@ from typing import Any
 
 from vaeadv.io import atomic_write_json
 from vaeadv.robust.config import LATER_FIELDS, upgrade_config
-from vaeadv.vae.config import upgrade_vae_config
+from vaeadv.vae.config import PLUMBING, upgrade_vae_config
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -26,9 +26,8 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 # Fields of a training config that do not change the trained model: where it is written and read from, how it
-# reports, and the evaluation run after training (the report makes its own).
-NOT_TRAINING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force", "attack",
-                          "cross_over", "eval_limit"})
+# reports (``PLUMBING``), and a classifier's evaluation after training (the report makes its own).
+NOT_TRAINING = PLUMBING | {"attack", "cross_over", "eval_limit"}
 # Fields a classifier's config gained after runs were first keyed, at their values that leave them unset: runs that
 # do so keep their keys. (A VAE config keys its own ema_decay always, as it has since that field was added.)
 KEYED_WHEN_SET = {"pretrained_sha256": None,

@@ -21,10 +21,8 @@ from pathlib import Path
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json, ensure_writable_dir
 from vaeadv.runinfo import hardware
-from vaeadv.vae.config import VAETrainConfig, upgrade_vae_config
+from vaeadv.vae.config import PLUMBING, VAETrainConfig, upgrade_vae_config
 
-# where a run is written and read from and how it reports: not part of what it trains
-PLUMBING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force"})
 LOG_NAME = "train.log"
 
 
@@ -74,11 +72,11 @@ def _train_in_child(cfg: VAETrainConfig, log_path: str, threads: int, env: dict[
         sys.exit(1)
 
 
-def _outcome(name: str, status: str, results: dict | None, log: Path) -> dict:
+def _outcome(name: str, status: str, results: dict | None = None) -> dict:
     results = results or {}
     return {"run": name, "status": status, "test_bpd": results.get("test_bpd"),
             "best_val_bpd": results.get("best_val_bpd"), "epochs": results.get("epochs_completed"),
-            "wall_time_s": results.get("wall_time_s"), "log": log.name}
+            "wall_time_s": results.get("wall_time_s"), "log": LOG_NAME}
 
 
 def _last_line(log: Path) -> str:
@@ -115,7 +113,7 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
     for i, (cfg, run_dir) in enumerate(zip(configs, names, strict=True)):
         done = finished_results(run_dir, cfg)
         if done:
-            outcomes[i] = _outcome(run_dir.name, "done earlier", done, run_dir / LOG_NAME)
+            outcomes[i] = _outcome(run_dir.name, "done earlier", done)
         else:
             todo.append(i)
     say(f"{len(configs)} runs: {len(configs) - len(todo)} done earlier, {len(todo)} to train"
@@ -151,7 +149,7 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
                 run_dir, ended = names[i], ended + 1
                 results = finished_results(run_dir, configs[i])
                 status = "finished" if proc.exitcode == 0 and results else "failed"
-                outcomes[i] = _outcome(run_dir.name, status, results, run_dir / LOG_NAME)
+                outcomes[i] = _outcome(run_dir.name, status, results)
                 detail = (f"test bpd {results['test_bpd']:.4f}" if results
                           else f"exit {proc.exitcode}: {_last_line(run_dir / LOG_NAME)} (log: {run_dir / LOG_NAME})")
                 say(f"{status:<8} {run_dir.name} [{ended}/{to_train}] {detail}")
@@ -164,7 +162,7 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-            outcomes[i] = _outcome(names[i].name, "interrupted", None, names[i] / LOG_NAME)
+            outcomes[i] = _outcome(names[i].name, "interrupted")
         if running:
             record()
     record()
