@@ -50,15 +50,16 @@ def test_no_weight_decay_on_batchnorm_and_biases():
     assert len(single["params"]) == sum(1 for _ in m.parameters())
 
 
-def test_pretrain_loss_is_label_smoothed_cross_entropy():
-    m = RobustClassifier("standard", "pretrain", width=4)
+def test_pretrain_loss_is_plain_cross_entropy_unless_smoothing_is_asked_for():
     logits = torch.tensor([[2.0, 0.0, -1.0] + [0.0] * 7])
     y = torch.tensor([0])
     logp = F.log_softmax(logits, 1)[0]
+    for recipe in ("pretrain", "template"):  # the course's loss: −log p(y)
+        assert RobustClassifier("standard", recipe, width=4).criterion(logits, y).item() == pytest.approx(
+            -logp[0].item(), rel=1e-6)
+    smoothed = RobustClassifier("standard", "pretrain", width=4, label_smoothing=0.1)
     by_hand = -(0.9 * logp[0] + 0.1 * logp.mean())  # (1 − ε)·NLL + ε·mean over the 10 classes
-    assert m.criterion(logits, y).item() == pytest.approx(by_hand.item(), rel=1e-6)
-    assert RobustClassifier("standard", "template", width=4).criterion(logits, y).item() == pytest.approx(
-        -logp[0].item(), rel=1e-6)
+    assert smoothed.criterion(logits, y).item() == pytest.approx(by_hand.item(), rel=1e-6)
 
 
 def test_unknown_recipe_is_refused():

@@ -19,6 +19,7 @@ from vaeadv.cli.types import (
     positive_int,
     seed,
     sha256_hex,
+    smoothing,
     unit_fraction,
 )
 from vaeadv.errors import VaeadvError
@@ -49,6 +50,8 @@ def add_commands(groups) -> None:
     t.add_argument("--epochs", type=positive_int, help="default: the recipe's")
     t.add_argument("--batch-size", "--batch_size", type=positive_int, help="default: the recipe's")
     t.add_argument("--lr", type=positive_float, help="default: the recipe's")
+    t.add_argument("--label-smoothing", type=smoothing, metavar="S",
+                   help="label smoothing of the training loss (default: the recipe's; 0 for every recipe)")
     t.add_argument("--augment", action="store_true", help="random crop (zero padding 4) + horizontal flip")
     t.add_argument("--cutout", type=nonneg_int, default=D.cutout, metavar="PIXELS",
                    help="blank a PIXELS×PIXELS square at a random centre of each training image (Cutout; 16 is "
@@ -271,6 +274,7 @@ def train_command(config: dict) -> str:
 # the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
 REPRODUCING_FLAGS = {
     "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "cutout": "--cutout",
+    "label_smoothing": "--label-smoothing",
     "ema_decay": "--ema", "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256",
     "val_from": "--val-from", "valid_ratio": "--valid-ratio",
     "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",

@@ -64,6 +64,14 @@ def unit_fraction(text: str) -> float:
     return value
 
 
+def smoothing(text: str) -> float:
+    """A label-smoothing weight in [0, 1): 0 is plain cross-entropy, 1 would erase the label."""
+    value = nonneg_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a label smoothing in [0, 1), got {text}")
+    return value
+
+
 def decay_rate(text: str) -> float:
     """A moving-average decay in [0, 1): 0 keeps no history."""
     value = nonneg_float(text)

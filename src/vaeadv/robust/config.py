@@ -14,7 +14,11 @@ Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
-LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0, "compile": False}
+LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0, "compile": False,
+                "label_smoothing": None}
+# the recipes' label smoothing before it was a setting of its own: the pretrain recipe trained with 0.1 until its
+# default became the course's plain cross-entropy (a controlled run showed the smoothing masking FGSM's gradient)
+LABEL_SMOOTHING_BEFORE_SETTING = {"pretrain": 0.1}
 # the files shipped under these names until configs recorded the hash of their --pretrained weights: every run
 # recorded before then started from them (each name had shipped a single file until then)
 SHA256_BEFORE_PINNING = {
@@ -30,6 +34,8 @@ def upgrade_config(config: dict) -> dict:
         return dict(config)
     upgraded = {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}}
     upgraded.setdefault("pretrained_sha256", SHA256_BEFORE_PINNING.get(upgraded.get("pretrained")))
+    if "label_smoothing" not in config:
+        upgraded["label_smoothing"] = LABEL_SMOOTHING_BEFORE_SETTING.get(upgraded.get("recipe"))
     return upgraded
 
 
@@ -41,6 +47,7 @@ class RobustTrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    label_smoothing: float | None = None  # of the training loss; None: the recipe's
     augment: bool = False
     cutout: int = 0  # side of the Cutout square blanked in each training image; 0: none
     ema_decay: float = 0.0  # > 0: validate, checkpoint and keep an exponential moving average of the weights

@@ -54,14 +54,15 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and
 class RobustClassifier(pl.LightningModule):
     """The ResNet18 under training. ``defense`` is standard, fgsm, pgd or fgsm-rs; ``recipe`` names the
     optimisation (``vaeadv.robust.recipes``). ε and α are pixel-space budgets; inputs arrive as uint8 batches.
-    ``channels_last=None`` decides at fit start from the device and precision. ``ema_decay`` is only recorded
+    ``channels_last=None`` decides at fit start from the device and precision; ``label_smoothing=None`` takes the
+    recipe's. ``ema_decay`` is only recorded
     (the averaging is ``vaeadv.averaging.EMAWeights``)."""
 
     def __init__(self, defense: str = "standard", recipe: str = "template", *, lr: float | None = None,
                  epochs: int = 30, eps: list[float] | float = 0.025, alpha: list[float] | float = 0.0025,
                  pgd_steps: int = 10, fgsm_alpha: float = 0.5, width: int = 64, weight_decay: float | None = None,
                  channels_last: bool | None = None, pgd_random_start: bool = False, ema_decay: float = 0.0,
-                 strategy: str | None = None) -> None:
+                 label_smoothing: float | None = None, strategy: str | None = None) -> None:
         super().__init__()
         if strategy is not None:  # the defense's name in checkpoints written before it was called a defense
             defense = strategy
@@ -73,7 +74,8 @@ class RobustClassifier(pl.LightningModule):
         self._channels_last = False
         if channels_last:
             self._use_channels_last()
-        self.criterion = partial(F.cross_entropy, label_smoothing=self.recipe.label_smoothing)
+        smoothing = self.recipe.label_smoothing if label_smoothing is None else label_smoothing
+        self.criterion = partial(F.cross_entropy, label_smoothing=smoothing)
         self.register_buffer("eps", torch.as_tensor(eps, dtype=torch.float32), persistent=False)
         self.register_buffer("alpha", torch.as_tensor(alpha, dtype=torch.float32), persistent=False)
 

@@ -3,9 +3,10 @@
 A recipe is data, not code: ``RobustClassifier.configure_optimizers`` and ``train_one`` read its fields, so a
 new recipe is one entry here. ``template`` is the course's; ``fast`` a short CPU-sized one-cycle run;
 ``pretrain`` the recipe of vaeadv's own pretrained full-width ResNet18 (bf16 mixed precision, SGD Nesterov
-with a linear warm-up/decay, label smoothing, no weight decay on BatchNorm and biases); ``finetune`` the
-template's optimiser for defenses started from those weights, under bf16 and with the pretrained run's hold-out;
-``fast-at`` Wong, Rice & Kolter's schedule for fast adversarial training from scratch (``--defense fgsm-rs``).
+with a linear warm-up/decay, plain cross-entropy as the course's model, no weight decay on BatchNorm and biases);
+``finetune`` the template's optimiser for defenses started from those weights, under bf16 and with the pretrained
+run's hold-out; ``fast-at`` Wong, Rice & Kolter's schedule for fast adversarial training from scratch
+(``--defense fgsm-rs``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Recipe:
     weight_decay: float = 0.0
     decay_norm_and_bias: bool = True  # False: BatchNorm parameters and biases get no weight decay
     warmup: float = 0.25  # fraction of the steps spent warming up (onecycle, linear)
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # of the training loss; evaluation and attacks always use plain cross-entropy
     precision: str = "32-true"  # Lightning's precision of training; evaluation is always fp32
 
 
@@ -43,7 +44,7 @@ RECIPES: dict[str, Recipe] = {
                    weight_decay=5e-4),
     "pretrain": Recipe(epochs=20, batch_size=256, val_from="train", val_size=2000, lr=0.2, schedule="linear",
                        nesterov=True, weight_decay=5e-4, decay_norm_and_bias=False, warmup=0.15,
-                       label_smoothing=0.1, precision="bf16-mixed"),
+                       precision="bf16-mixed"),
     # the template's optimiser and batch for fine-tuning a defense from pretrained weights, under bf16; the
     # 2,000 held-out training images are the pretrain run's (same seed), which the pretrained model never saw
     "finetune": Recipe(epochs=5, batch_size=64, val_from="train", val_size=2000, lr=5e-4, schedule="step",
@@ -60,7 +61,7 @@ DESCRIPTIONS: dict[str, str] = {
     "template": "SGD 5e-4/0.9, StepLR(7,0.1), 30 epochs, batch 64, val from the test set",
     "fast": "one-cycle SGD + weight decay, 8 epochs, batch 128, val held out of train",
     "pretrain": "vaeadv's full-width recipe (bf16 mixed precision, SGD Nesterov peak 0.2 with linear warm-up/decay, "
-                "label smoothing 0.1, no decay on BN/bias, 20 epochs, batch 256, 2,000 training images held out)",
+                "plain cross-entropy, no decay on BN/bias, 20 epochs, batch 256, 2,000 training images held out)",
     "finetune": "the template's optimiser (SGD 5e-4/0.9, StepLR(7,0.1), batch 64) under bf16, 5 epochs, for defenses "
                 "started from --pretrained weights; val on the pretrain recipe's 2,000 held-out training images",
     "fast-at": "Wong et al.'s fast adversarial training schedule (SGD 0.9, weight decay 5e-4, triangular rate "

@@ -59,7 +59,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
                              fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start,
-                             ema_decay=cfg.ema_decay)
+                             ema_decay=cfg.ema_decay, label_smoothing=cfg.label_smoothing)
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
     first_step = FirstStepTimer()
