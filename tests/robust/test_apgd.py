@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from tests.robust.helpers import synthetic_data, trained_tiny_model
-from vaeadv.robust.autopgd import apgd, apgd_targeted, checkpoints, dlr_loss
-from vaeadv.robust.evaluate import AttackSpec, robust_accuracy, strong_attack
+from vaeadv.robust.autopgd import apgd, apgd_targeted, checkpoints, dlr_loss, strong_attack
+from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 
 EPS = 0.05
 
@@ -159,7 +159,7 @@ def test_strong_is_apgd_ce_then_apgd_t_and_never_weaker():
 def test_strong_attack_is_apgd_ce_then_apgd_t_on_the_survivors(monkeypatch):
     """Recomposed by hand from the two attacks with the same generator stream: APGD-CE on all images, then
     APGD-T (3 target classes by default, the given steps) on those still classified correctly."""
-    import vaeadv.robust.evaluate as ev
+    import vaeadv.robust.autopgd as ev
 
     model = trained_tiny_model()
     x, y = synthetic_data(64, seed=11)
@@ -176,3 +176,48 @@ def test_strong_attack_is_apgd_ce_then_apgd_t_on_the_survivors(monkeypatch):
     monkeypatch.setattr(ev, "apgd_targeted", lambda *a, **k: seen.append(k["targets"]) or real(*a, **k))
     strong_attack(model, x, y, 0.02, steps=6)
     assert seen == [3]
+
+
+class PeakedLoss(nn.Module):
+    """One pixel in, two logits out: [0, −5 − 100·(x − 0.53)²]. Class 0 always wins (the image is never fooled,
+    so no early exit), and the cross-entropy of class 0 rises as x nears 0.53: its gradient's sign is
+    sign(0.53 − x). Every input the attack evaluates is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float] = []
+        self.dummy = nn.Parameter(torch.zeros(()))  # a parameter, so the model has a device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += x.detach().flatten().tolist()
+        z1 = -5 - 100 * (x.flatten(1)[:, :1] - 0.53) ** 2
+        return torch.cat([torch.zeros_like(z1), z1], 1) + 0 * self.dummy
+
+
+# APGD on x0 = 0.5, ε = 0.1 (the ball is [0.4, 0.6]), 10 iterations: checkpoints after every step from the 2nd
+# (first interval ⌊0.22·10⌋ = 2, then 1). Step η starts at 2ε; a step is z = P(x + η·sign g), then
+# x ← P(x + a·(z − x) + (1 − a)·(x − x_prev)) with a = 1 at the first step and 0.75 after (momentum). At a
+# checkpoint η halves where the loss rose in ≤ 75% of the steps since the last one (or, not halved last time, the
+# best loss did not improve), and x restarts from the best point. From the random start at the upper edge, by hand:
+#   start 0.6 (one pixel: the random start is ±ε)
+#   1: z = 0.4, a = 1 → 0.4                                       (loss falls)
+#   2: z = 0.6 → 0.4 + 0.75·0.2 + 0.25·(0.4 − 0.6) = 0.5           (rises; best) check: 1 rise ≤ 1.5 → η = ε, x = 0.5
+#   3: z = 0.6 → 0.5 + 0.75·0.1 + 0.25·(0.5 − 0.4) = 0.6           (falls) check: 0 ≤ 0.75 → η = ε/2, back to 0.5
+#   4: z = 0.55 → 0.5 + 0.75·0.05 + 0.25·(0.5 − 0.5) = 0.5375      (rises; best) check: 1 rise > 0.75 → keep η
+#   5: z = 0.5375 − 0.05 = 0.4875 → 0.5375 − 0.0375 + 0.25·0.0375 = 0.509375   (falls) check: 0 rises → η = ε/4,
+#      back to 0.5375
+#   6: z = 0.5125 → 0.5375 − 0.01875 + 0.25·(0.5375 − 0.509375) = 0.51875 ...
+# and from the lower edge by the same rules. The later iterates continue the same arithmetic.
+FROM_UPPER = [0.6, 0.4, 0.5, 0.6, 0.5375, 0.509375, 0.51875, 0.5328125, 0.517578125, 0.5234375, 0.53046875]
+FROM_LOWER = [0.4, 0.6, 0.5, 0.55, 0.45, 0.475, 0.53125, 0.4703125, 0.49375, 0.521875, 0.521875]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_apgd_trajectory_by_hand_momentum_halving_and_restart_from_the_best_point(seed):
+    model = PeakedLoss()
+    x0, y = torch.full((1, 1, 1, 1), 0.5), torch.tensor([0])
+    upper = float(torch.rand((1, 1, 1, 1), generator=torch.Generator().manual_seed(seed))) > 0.5
+    out = apgd(model, x0, y, 0.1, steps=10, generator=torch.Generator().manual_seed(seed))
+    expected = FROM_UPPER if upper else FROM_LOWER
+    assert model.seen == pytest.approx(expected, abs=1e-6)
+    assert float(out) == pytest.approx(max(expected, key=lambda v: -abs(v - 0.53)), abs=1e-6)  # the best point

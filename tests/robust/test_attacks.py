@@ -83,13 +83,13 @@ def test_pgd_is_stronger_than_fgsm_and_noise_is_weakest(tiny):
 
 
 def test_pgd_with_given_first_gradient_matches_computed(tiny):
-    from vaeadv.robust.attacks import _fgsm, _pgd, input_gradient
+    from vaeadv.robust.attacks import fgsm_unchecked, input_gradient, pgd_unchecked
 
     model, x, y = tiny
     g, _ = input_gradient(model, x, y)
-    assert torch.equal(_pgd(model, x, y, 0.03, 0.01, 4, random_start=False, restarts=1, loss="ce", grad=g),
+    assert torch.equal(pgd_unchecked(model, x, y, 0.03, 0.01, 4, random_start=False, restarts=1, loss="ce", grad=g),
                        pgd(model, x, y, 0.03, 0.01, 4))
-    assert torch.equal(_fgsm(model, x, y, 0.03, loss="ce", grad=g), fgsm(model, x, y, 0.03))
+    assert torch.equal(fgsm_unchecked(model, x, y, 0.03, loss="ce", grad=g), fgsm(model, x, y, 0.03))
 
 
 def test_restarts_keep_per_sample_worst_case(tiny):
@@ -322,3 +322,32 @@ def test_the_output_check_accepts_values_exactly_at_its_tolerance():
     adv = torch.stack([low, high, x[0, 2, 0, 0] + step]).view(1, 3, 1, 1)
     assert adv[0, 2, 0, 0] - x[0, 2, 0, 0] == step  # the distance is exactly ε + tolerance
     assert check_adversarial(adv, x, 0.25) is adv
+
+
+def test_margin_loss_by_hand():
+    from vaeadv.robust.attacks import loss_function, margin_loss
+
+    logits = torch.tensor([[3.0, 1.0, 2.5, -4.0],    # true 0, best other 2.5: 2.5 − 3 = −0.5
+                           [0.0, 7.0, 2.0, 6.5],     # true 3, best other 7: 7 − 6.5 = 0.5 (misclassified)
+                           [-1.0, -2.0, -3.0, -0.5]])  # true 1, best other −0.5: −0.5 + 2 = 1.5
+    labels = torch.tensor([0, 3, 1])
+    assert margin_loss(logits, labels).tolist() == [-0.5, 0.5, 1.5]
+    assert loss_function("margin")(logits, labels).item() == 1.5  # summed, as the other attack losses
+    assert margin_loss(logits + 100, labels).tolist() == [-0.5, 0.5, 1.5]  # blind to a shift of all logits
+
+
+def test_fgsm_with_the_margin_loss_on_a_linear_model_follows_the_runner_up_weights():
+    """On a 3-class linear model the margin of label 0 is z_k − z_0 for the runner-up class k, so its gradient is
+    w_k − w_0: FGSM moves each pixel by ε along sign(w_k − w_0), whatever the softmax says."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    x = torch.full((1, 3, 4, 4), 0.5)
+    y = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        z = model(x)[0]
+    k = 1 if z[1] > z[2] else 2
+    w = model[1].weight.detach()
+    expected = 0.1 * torch.sign(w[k] - w[0]).view(1, 3, 4, 4)
+    assert torch.allclose(fgsm(model, x, y, 0.1, loss="margin") - x, expected, atol=1e-7)
+    with pytest.raises(ValueError, match="unknown attack loss 'hinge' \\(use ce, nll, margin or a callable\\)"):
+        fgsm(model, x, y, 0.1, loss="hinge")

@@ -299,7 +299,7 @@ def test_attack_seconds_add_up_over_batches(tiny, monkeypatch):
 def test_apgd_kinds_ask_for_the_authors_100_steps_unless_given(monkeypatch):
     """What each APGD kind and the strong attack request: the caller's model, images, labels and ε, their loss,
     restarts, targets and generator, and 100 iterations (the authors' budget) when ``steps`` is 0."""
-    import vaeadv.robust.evaluate as ev
+    import vaeadv.robust.autopgd as ev
 
     seen = []
     for name in ("apgd", "apgd_targeted", "strong_attack"):
@@ -315,7 +315,8 @@ def test_apgd_kinds_ask_for_the_authors_100_steps_unless_given(monkeypatch):
         ("strong_attack", {"steps": 20, "targets": 4, "generator": g})]
     for (_, args, _), eps in zip(seen, (0.03, 0.03, 0.03, 0.05), strict=True):
         assert len(args) == 4 and args[0] is model and args[1] is x and args[2] is y and args[3] == eps
-    with pytest.raises(ValueError, match="^unknown attack kind 'cw'$"):
+    known = r"fgsm, pgd, noise, apgd-ce, apgd-dlr, apgd-t, strong"
+    with pytest.raises(ValueError, match=rf"^unknown attack kind 'cw' \(use {known}\)$"):
         AttackSpec("cw", 0.03).run(model, x, y)
 
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaeadv.report.columns import FGSM_KEY, NORM, PGD_KEY, PGD_PIXEL_KEY, PIXEL, STRONG_KEY, STRONG_PIXEL_KEY
 from vaeadv.stats import percent_with_ci, wilson_interval
 
 Results = dict[str, dict[str, Any] | None]  # experiment name → its stored result (None: not run at this scale)
 Answer = tuple[str, str]  # (question, answer)
 
-FGSM_KEY = "FGSM ε=0.1 (norm.)"  # the run matrix's column names for the template's attacks
-PGD_KEY = "PGD ε=0.1 (norm.)"
-PGD_PIXEL_KEY = "PGD ε=8/255"
-STRONG_KEY = "APGD-CE+T ε=0.1 (norm.)"  # AutoAttack-lite columns, where the scale has them
-STRONG_PIXEL_KEY = "APGD-CE+T ε=8/255"
 MASKING_GAP = 0.10  # PGD-10 this far above APGD-CE+T: the PGD number is not a robustness estimate
 # The course's reference figures, set beside ours where a scale has comparable models: its pretrained ResNet18
 # (width 64, 3×3 stem, max-pool kept) under the template's FGSM (ε = 0.1 normalised), and a student's run of the
@@ -64,7 +60,7 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
     stalls, so its PGD number overstates the robustness. Empty where the matrix has no strong columns."""
     out = []
     for row in (matrix or {}).get("rows", []):
-        for eps, pgd_key, strong_key in (("0.1 (norm.)", PGD_KEY, STRONG_KEY), ("8/255", PGD_PIXEL_KEY,
+        for eps, pgd_key, strong_key in ((NORM, PGD_KEY, STRONG_KEY), (PIXEL, PGD_PIXEL_KEY,
                                                                                 STRONG_PIXEL_KEY)):
             pgd, strong = _acc(row, pgd_key), _acc(row, strong_key)
             if pgd is not None and strong is not None:

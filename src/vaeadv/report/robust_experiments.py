@@ -11,11 +11,20 @@ from pathlib import Path
 import torch
 
 from vaeadv.io import pyplot, save_figure
+from vaeadv.report.columns import (
+    FGSM_KEY,
+    FGSM_PIXEL_KEY,
+    NOISE_PIXEL_KEY,
+    PGD_KEY,
+    PGD_PIXEL_KEY,
+    STRONG_KEY,
+    STRONG_PIXEL_KEY,
+)
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.scales import CifarModel
 from vaeadv.report.store import ResultStore, find_run, located, reuse_or_train, run_dir_name, training_key
 from vaeadv.robust.datamodule import CifarDataModule
-from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, transfer_accuracies
+from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, template_attacks, transfer_accuracies
 from vaeadv.robust.models import load_classifier
 from vaeadv.robust.train import RobustTrainConfig, train_defenses
 from vaeadv.robust.units import budget
@@ -93,13 +102,16 @@ def template_alpha(steps: int) -> float:
 def _attacks(steps: int, strong_steps: int = 0) -> list[AttackSpec]:
     """The matrix's columns; ``strong_steps`` > 0 adds AutoAttack-lite (APGD-CE, then APGD-T on the survivors)."""
     norm_eps, norm_alpha = budget(TEMPLATE_EPS, "normalized"), budget(template_alpha(steps), "normalized")
-    strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name="APGD-CE+T ε=0.1 (norm.)"),
-              AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name="APGD-CE+T ε=8/255")] if strong_steps else []
-    return [AttackSpec("fgsm", norm_eps, name="FGSM ε=0.1 (norm.)"),
-            AttackSpec("pgd", norm_eps, norm_alpha, steps, name="PGD ε=0.1 (norm.)"),
-            AttackSpec("fgsm", PIXEL_EPS, name="FGSM ε=8/255"),
-            AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, name="PGD ε=8/255"),
-            AttackSpec("noise", PIXEL_EPS, name="noise ε=8/255"), *strong]
+    strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name=STRONG_KEY),
+              AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name=STRONG_PIXEL_KEY)] if strong_steps else []
+    return [*template_attacks(norm_eps, norm_eps, norm_alpha, steps, names=(FGSM_KEY, PGD_KEY)),
+            *_pixel_attacks(steps, names=(FGSM_PIXEL_KEY, PGD_PIXEL_KEY)),
+            AttackSpec("noise", PIXEL_EPS, name=NOISE_PIXEL_KEY), *strong]
+
+
+def _pixel_attacks(steps: int, names: tuple[str, str] = ("fgsm", "pgd")) -> tuple[AttackSpec, AttackSpec]:
+    """FGSM and PGD at 8/255 (α = 2.5ε/steps, Madry et al.'s ratio)."""
+    return template_attacks(PIXEL_EPS, PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, names=names)
 
 
 def _attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[str]]:
@@ -236,8 +248,7 @@ def _measure_curves(model, x, y, eps: list[float], steps: int, *, with_cost: boo
     curves = {kind: accuracy_vs_eps(model, x, y, kind, eps, steps=steps, alpha_ratio=2.5 / steps)
               for kind in ("noise", "fgsm", "pgd")}
     cost = {}
-    for spec in (AttackSpec("fgsm", PIXEL_EPS, name="fgsm"),
-                 AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, name="pgd")) if with_cost else ():
+    for spec in _pixel_attacks(steps) if with_cost else ():
         begun = time.perf_counter()
         acc = robust_accuracy(model, x, y, [spec], keep_examples=0)["robust_accuracy"][spec.name]
         cost[spec.name] = {"accuracy": acc, "ms_per_image": 1000 * (time.perf_counter() - begun) / len(x)}
@@ -272,9 +283,8 @@ def transfer(ctx: Context) -> dict:
             raise NeedsTraining(f"transfer model {name} is not trained yet")
         models[name] = (_classifier(ctx, r), r)
     x, y, which, _ = _attack_images(ctx)
-    attacks = {"FGSM ε=8/255": AttackSpec("fgsm", PIXEL_EPS),
-               "PGD ε=8/255": AttackSpec("pgd", PIXEL_EPS, 2.5 * PIXEL_EPS / s.pgd_steps, s.pgd_steps),
-               "noise ε=8/255": AttackSpec("noise", PIXEL_EPS)}
+    fgsm, pgd = _pixel_attacks(s.pgd_steps, names=("", ""))
+    attacks = {FGSM_PIXEL_KEY: fgsm, PGD_PIXEL_KEY: pgd, NOISE_PIXEL_KEY: AttackSpec("noise", PIXEL_EPS)}
     targets = {name: model for name, (model, _) in models.items()}
     matrix: dict[str, dict[str, dict[str, float]]] = {}
     clean: dict[str, float] = {}

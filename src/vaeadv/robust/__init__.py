@@ -20,8 +20,10 @@ from vaeadv.lazy import lazy_exports
 
 _EXPORTS = {
     "fgsm": "attacks", "pgd": "attacks", "random_sign_noise": "attacks",
-    "apgd": "autopgd", "apgd_targeted": "autopgd", "dlr_loss": "autopgd",
-    "AttackSpec": "evaluate", "robust_accuracy": "evaluate", "strong_attack": "evaluate",
+    "margin_loss": "attacks",
+    "apgd": "autopgd", "apgd_targeted": "autopgd", "dlr_loss": "autopgd", "strong_attack": "autopgd",
+    "AttackSpec": "evaluate", "robust_accuracy": "evaluate",
+    "ATTACKS": "kinds", "ATTACK_LOSSES": "kinds",
     "clean_accuracy": "evaluate", "accuracy_vs_eps": "evaluate", "transfer_accuracy": "evaluate",
     "resnet18": "models", "load_weights": "models", "load_classifier": "models",
     "fgsm_objective": "objectives",

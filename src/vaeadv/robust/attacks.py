@@ -15,21 +15,35 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vaeadv.robust.kinds import ATTACK_LOSSES
+
 Budget = float | torch.Tensor
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 TOLERANCE = 1e-6
 
 
+def margin_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Carlini–Wagner's margin per image: the largest other logit minus the true one (positive = misclassified).
+    Unlike cross-entropy its gradient does not fade when the logits are squashed (e.g. by label smoothing)."""
+    true = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf"))
+    return others.amax(1) - true
+
+
 def loss_function(loss: str | LossFn) -> LossFn:
-    """``"ce"``: summed cross-entropy (per-sample gradients, unscaled by the batch size); ``"nll"``: the
-    template's FGSM-evaluation quirk, ``nll_loss`` on raw logits, i.e. −(true-class logit)."""
+    """The loss an attack climbs, summed over the batch (per-sample gradients, unscaled by the batch size):
+    ``"ce"`` cross-entropy; ``"nll"`` the template's FGSM-evaluation quirk, ``nll_loss`` on raw logits, i.e.
+    −(true-class logit); ``"margin"`` Carlini–Wagner's margin (``margin_loss``). The names are
+    ``vaeadv.robust.kinds.ATTACK_LOSSES``."""
     if callable(loss):
         return loss
     if loss == "ce":
         return lambda logits, y: F.cross_entropy(logits, y, reduction="sum")
     if loss == "nll":
         return lambda logits, y: F.nll_loss(logits, y, reduction="sum")
-    raise ValueError(f"unknown attack loss '{loss}' (use 'ce', 'nll' or a callable)")
+    if loss == "margin":
+        return lambda logits, y: margin_loss(logits, y).sum()
+    raise ValueError(f"unknown attack loss '{loss}' (use {', '.join(ATTACK_LOSSES)} or a callable)")
 
 
 def as_budget(value: Budget, like: torch.Tensor) -> torch.Tensor:
@@ -76,19 +90,29 @@ def check_inputs(images: torch.Tensor, labels: torch.Tensor, allow_uint8: bool =
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
 
 
-def _check_label_range(labels: torch.Tensor, logits: torch.Tensor) -> None:
+def check_label_range(labels: torch.Tensor, logits: torch.Tensor) -> None:
+    """Labels must name one of the model's classes (known only once it has produced logits)."""
     if int(labels.max()) >= logits.shape[1]:
         raise ValueError(f"labels must be < the model's {logits.shape[1]} classes, found {int(labels.max())}")
+
+
+def loss_and_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str | LossFn = "ce"
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(∇ₓ Σ loss, logits, loss) at ``images``, without touching parameter gradients. A callable ``loss`` may
+    return one value per image (APGD's losses): the gradient is of their sum, and they come back as they are."""
+    x = images.detach().requires_grad_(True)
+    logits = model(x)
+    check_label_range(labels, logits)
+    value = loss_function(loss)(logits, labels)
+    (grad,) = torch.autograd.grad(value.sum(), x)
+    return grad, logits.detach(), value.detach()
 
 
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str | LossFn = "ce"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(∇ₓ loss, logits) at ``images``, without touching parameter gradients."""
-    x = images.detach().requires_grad_(True)
-    logits = model(x)
-    _check_label_range(labels, logits)
-    (grad,) = torch.autograd.grad(loss_function(loss)(logits, labels), x)
-    return grad, logits.detach()
+    grad, logits, _ = loss_and_gradient(model, images, labels, loss)
+    return grad, logits
 
 
 def fgsm_step(images: torch.Tensor, grad: torch.Tensor, eps: Budget) -> torch.Tensor:
@@ -118,11 +142,11 @@ def fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budg
          ) -> torch.Tensor:
     """Fast Gradient Sign Method (Goodfellow et al., 2015): x + ε·sign(∇ₓ loss), in [0,1]."""
     check_inputs(images, labels, eps=eps)
-    return _fgsm(model, images, labels, eps, loss=loss)
+    return fgsm_unchecked(model, images, labels, eps, loss=loss)
 
 
-def _fgsm(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *, loss: str | LossFn,
-          grad: torch.Tensor | None = None) -> torch.Tensor:
+def fgsm_unchecked(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *,
+                   loss: str | LossFn, grad: torch.Tensor | None = None) -> torch.Tensor:
     """FGSM without the input checks; ``grad`` is ∇ₓ loss at ``images`` when the caller (``robust_accuracy``'s
     clean forward pass) already has it. No defaults: each caller states its settings."""
     with eval_mode(model):
@@ -138,13 +162,13 @@ def pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budge
     ε-ball and [0,1]. ``random_start`` begins at a uniform point of the ball; with ``restarts`` > 1 the worst
     case per sample (misclassified if any restart achieves it, else the highest loss) is kept."""
     check_inputs(images, labels, eps=eps, alpha=alpha)
-    return _pgd(model, images, labels, eps, alpha, steps, random_start=random_start, restarts=restarts, loss=loss,
-                generator=generator)
+    return pgd_unchecked(model, images, labels, eps, alpha, steps, random_start=random_start, restarts=restarts,
+                         loss=loss, generator=generator)
 
 
-def _pgd(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int, *,
-         random_start: bool, restarts: int, loss: str | LossFn, grad: torch.Tensor | None = None,
-         generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd_unchecked(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget,
+                  steps: int, *, random_start: bool, restarts: int, loss: str | LossFn,
+                  grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """PGD without the input checks; ``grad`` (∇ₓ loss at ``images``, when known) serves as the first step of the
     first restart without random start. No defaults for the settings: each caller states them."""
     if steps < 0 or restarts < 1:
@@ -185,3 +209,21 @@ def random_sign_noise(images: torch.Tensor, eps: Budget, generator: torch.Genera
     """x + ε·s with random signs s: the same L∞ size as FGSM, no gradient information (assignment Q2.1)."""
     signs = torch.randint(0, 2, images.shape, generator=generator, device="cpu").to(images) * 2 - 1
     return fgsm_step(images, signs, eps)
+
+
+# The runners of ``vaeadv.robust.kinds`` (one signature for every kind): an ``AttackSpec``'s settings, the clean
+# pass's gradient where it has one, the generator for random draws.
+def run_fgsm(spec, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, grad: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    return fgsm_unchecked(model, images, labels, spec.eps, loss=spec.loss, grad=grad)
+
+
+def run_pgd(spec, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, grad: torch.Tensor | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    return pgd_unchecked(model, images, labels, spec.eps, spec.alpha, spec.steps, random_start=spec.random_start,
+                         restarts=spec.restarts, loss=spec.loss, grad=grad, generator=generator)
+
+
+def run_noise(spec, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, grad: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    return random_sign_noise(images, spec.eps, generator)

@@ -24,7 +24,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vaeadv.robust.attacks import Budget, _check_label_range, as_budget, check_adversarial, check_inputs, eval_mode
+from vaeadv.robust.attacks import (
+    Budget,
+    as_budget,
+    check_adversarial,
+    check_inputs,
+    check_label_range,
+    eval_mode,
+    loss_and_gradient,
+    project,
+)
+from vaeadv.robust.kinds import APGD_STEPS
 
 RHO = 0.75  # the halving test's threshold on the fraction of steps that raised the loss
 MOMENTUM = 0.75
@@ -94,7 +104,7 @@ def apgd_targeted(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     with eval_mode(model):
         with torch.no_grad():
             logits = model(images)
-        _check_label_range(labels, logits)
+        check_label_range(labels, logits)
         if not 1 <= targets < logits.shape[1]:
             raise ValueError(f"targets must be 1..{logits.shape[1] - 1} for a {logits.shape[1]}-class model, "
                              f"got {targets}")
@@ -140,11 +150,7 @@ def _random_start(images: torch.Tensor, e: torch.Tensor, generator: torch.Genera
     """The authors' start: a uniform direction scaled so its largest coordinate reaches the ball's edge."""
     t = torch.rand(images.shape, generator=generator, device="cpu").to(images) * 2 - 1
     t = t / t.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return _project(images + e * t, images, e)
-
-
-def _project(x: torch.Tensor, images: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-    return torch.max(torch.min(x, images + e), images - e).clamp_(0.0, 1.0)
+    return project(images + e * t, images, e)
 
 
 def _apgd_run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
@@ -190,9 +196,9 @@ def _apgd_run(model, images, labels, eps, steps, lossf, target, generator, with_
         if len(live) == 0:
             break
         with torch.no_grad():
-            z = _project(x + step * e * grad.sign(), x0, e)
+            z = project(x + step * e * grad.sign(), x0, e)
             a = MOMENTUM if i > 1 else 1.0
-            x_new = _project(x + a * (z - x) + (1 - a) * (x - x_prev), x0, e)
+            x_new = project(x + a * (z - x) + (1 - a) * (x - x_prev), x0, e)
         x_prev, x = x, x_new
         grad, logits, loss = _loss_and_grad(model, x, y, t, lossf)
         rises += (loss > last_loss).float()
@@ -214,10 +220,40 @@ def _apgd_run(model, images, labels, eps, steps, lossf, target, generator, with_
 
 
 def _loss_and_grad(model, x, labels, target, lossf):
-    """(∇ₓ Σ loss, logits, per-image loss) at ``x``; parameter gradients are never touched."""
-    x = x.detach().requires_grad_(True)
-    logits = model(x)
-    _check_label_range(labels, logits)
-    loss = lossf(logits, labels, target)
-    (grad,) = torch.autograd.grad(loss.sum(), x)
-    return grad.detach(), logits.detach(), loss.detach()
+    """(∇ₓ Σ loss, logits, per-image loss) at ``x`` for a loss that may take a target class."""
+    return loss_and_gradient(model, x, labels, lambda logits, y: lossf(logits, y, target))
+
+
+def strong_attack(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *,
+                  steps: int = APGD_STEPS, targets: int = 3, generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """AutoAttack-lite: APGD-CE, then APGD-T on the images it left correctly classified; the worst case per
+    image. No PGD inside, as in AutoAttack."""
+    adv = apgd(model, images, labels, eps, steps=steps, generator=generator)
+    with eval_mode(model), torch.no_grad():
+        alive = (model(adv).argmax(1) == labels).nonzero().flatten()
+    if len(alive):
+        adv[alive] = apgd_targeted(model, images[alive], labels[alive], eps, steps=steps, targets=targets,
+                                   generator=generator)
+    return adv
+
+
+# The runners of ``vaeadv.robust.kinds``; a spec's 0 steps means the authors' 100.
+def run_apgd_ce(spec, model, images, labels, grad=None, generator=None) -> torch.Tensor:
+    return apgd(model, images, labels, spec.eps, steps=spec.steps or APGD_STEPS, loss="ce", restarts=spec.restarts,
+                generator=generator)
+
+
+def run_apgd_dlr(spec, model, images, labels, grad=None, generator=None) -> torch.Tensor:
+    return apgd(model, images, labels, spec.eps, steps=spec.steps or APGD_STEPS, loss="dlr", restarts=spec.restarts,
+                generator=generator)
+
+
+def run_apgd_t(spec, model, images, labels, grad=None, generator=None) -> torch.Tensor:
+    return apgd_targeted(model, images, labels, spec.eps, steps=spec.steps or APGD_STEPS, targets=spec.targets,
+                         generator=generator)
+
+
+def run_strong(spec, model, images, labels, grad=None, generator=None) -> torch.Tensor:
+    return strong_attack(model, images, labels, spec.eps, steps=spec.steps or APGD_STEPS, targets=spec.targets,
+                         generator=generator)

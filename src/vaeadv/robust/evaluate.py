@@ -17,17 +17,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from vaeadv.robust.attacks import Budget, _fgsm, _pgd, check_inputs, eval_mode, loss_function, random_sign_noise
-from vaeadv.robust.autopgd import apgd, apgd_targeted
+from vaeadv.robust.attacks import Budget, check_inputs, eval_mode, loss_function
+from vaeadv.robust.kinds import attack_kind
 from vaeadv.stats import accuracy_with_ci
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """One attack configuration. ``kind`` is ``fgsm``, ``pgd``, ``noise`` (random signs of size ε), ``apgd-ce``,
-    ``apgd-dlr``, ``apgd-t`` (targeted DLR over ``targets`` classes) or ``strong`` (AutoAttack-lite: APGD-CE,
-    then APGD-T on the images it did not flip; the worst case per image). APGD kinds run ``steps`` iterations
-    (the authors' 100 when ``steps`` is 0)."""
+    """One attack configuration. ``kind`` is one of ``vaeadv.robust.kinds.KINDS`` (fgsm, pgd, noise, apgd-ce,
+    apgd-dlr, apgd-t, strong); ``loss`` the loss FGSM and PGD climb (``kinds.ATTACK_LOSSES``). APGD kinds run
+    ``steps`` iterations (the authors' 100 when ``steps`` is 0); apgd-t and strong target ``targets`` classes."""
 
     kind: str
     eps: Budget
@@ -48,46 +47,23 @@ class AttackSpec:
 
     @property
     def uses_clean_gradient(self) -> bool:
-        return self.kind == "fgsm" or (self.kind == "pgd" and not self.random_start and self.steps > 0)
+        """FGSM, and PGD's first step without a random start, begin from the gradient of the clean pass."""
+        return attack_kind(self.kind).gradient_steps and not (self.kind == "pgd" and (self.random_start or
+                                                                                      self.steps == 0))
 
     def run(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
             grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        if self.kind == "fgsm":
-            return _fgsm(model, images, labels, self.eps, loss=self.loss, grad=grad)
-        if self.kind == "pgd":
-            return _pgd(model, images, labels, self.eps, self.alpha, self.steps, random_start=self.random_start,
-                        restarts=self.restarts, loss=self.loss, grad=grad, generator=generator)
-        if self.kind == "noise":
-            return random_sign_noise(images, self.eps, generator)
-        steps = self.steps or APGD_STEPS
-        if self.kind in ("apgd-ce", "apgd-dlr"):
-            return apgd(model, images, labels, self.eps, steps=steps, loss=self.kind[5:], restarts=self.restarts,
-                        generator=generator)
-        if self.kind == "apgd-t":
-            return apgd_targeted(model, images, labels, self.eps, steps=steps, targets=self.targets,
-                                 generator=generator)
-        if self.kind == "strong":
-            return strong_attack(model, images, labels, self.eps, steps=steps, targets=self.targets,
-                                 generator=generator)
-        raise ValueError(f"unknown attack kind '{self.kind}'")
+        """The adversarial images, by the function ``vaeadv.robust.kinds`` names for this kind (no input checks:
+        ``robust_accuracy`` makes them once)."""
+        return attack_kind(self.kind).run()(self, model, images, labels, grad, generator)
 
 
-KINDS = ("fgsm", "pgd", "noise", "apgd-ce", "apgd-dlr", "apgd-t", "strong")
-APGD_STEPS = 100
-
-
-def strong_attack(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, *,
-                  steps: int = APGD_STEPS, targets: int = 3, generator: torch.Generator | None = None
-                  ) -> torch.Tensor:
-    """AutoAttack-lite: APGD-CE, then APGD-T on the images it left correctly classified; the worst case per
-    image. No PGD inside, as in AutoAttack."""
-    adv = apgd(model, images, labels, eps, steps=steps, generator=generator)
-    with eval_mode(model), torch.no_grad():
-        alive = (model(adv).argmax(1) == labels).nonzero().flatten()
-    if len(alive):
-        adv[alive] = apgd_targeted(model, images[alive], labels[alive], eps, steps=steps, targets=targets,
-                                   generator=generator)
-    return adv
+def template_attacks(fgsm_eps: Budget, pgd_eps: Budget, pgd_alpha: Budget, pgd_steps: int, *,
+                     names: tuple[str, str] = ("fgsm", "pgd")) -> tuple[AttackSpec, AttackSpec]:
+    """The template's two attacks: FGSM of size ``fgsm_eps``, and PGD of ``pgd_steps`` signed steps of ``pgd_alpha``
+    from the clean image (no random start), both on the cross-entropy; named ``names`` in result tables."""
+    return (AttackSpec("fgsm", fgsm_eps, name=names[0]),
+            AttackSpec("pgd", pgd_eps, pgd_alpha, pgd_steps, name=names[1]))
 
 
 @contextlib.contextmanager
@@ -106,6 +82,14 @@ def full_fp32() -> Iterator[None]:
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 0..255 → float [0,1]; float input is taken as already in [0,1]."""
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+
+
+def batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, device: torch.device
+            ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
+    """Consecutive batches as (start index, [0,1] floats on ``device``, labels on ``device`` or None)."""
+    for start in range(0, len(images), batch_size):
+        x = to_unit(images[start:start + batch_size].to(device))
+        yield start, x, None if labels is None else labels[start:start + batch_size].to(device)
 
 
 @dataclass
@@ -128,8 +112,7 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     check_inputs(images, labels, allow_uint8=True, **{f"{a.label} eps": a.eps for a in attacks},
                  **{f"{a.label} alpha": a.alpha for a in attacks})
     for attack in attacks:
-        if attack.kind not in KINDS:
-            raise ValueError(f"unknown attack kind '{attack.kind}' (use {', '.join(KINDS)})")
+        attack_kind(attack.kind)  # an unknown kind is refused before any work
     device = torch.device(device) if device else next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     n = len(images)
@@ -139,9 +122,7 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     examples: dict[str, list[Example]] = {a.label: [] for a in attacks}
     losses = sorted({a.loss for a in attacks if a.uses_clean_gradient})
     with eval_mode(model), full_fp32():
-        for start in range(0, n, batch_size):
-            x = to_unit(images[start:start + batch_size]).to(device)
-            y = labels[start:start + batch_size].to(device)
+        for start, x, y in batches(images, labels, batch_size, device):
             grads: dict[str, torch.Tensor] = {}
             if losses:
                 x_req = x.detach().requires_grad_(True)
@@ -210,9 +191,7 @@ def transfer_accuracies(source: nn.Module, targets: dict[str, nn.Module], images
     with contextlib.ExitStack() as stack:
         for target in targets.values():
             stack.enter_context(eval_mode(target))
-        for start in range(0, len(images), batch_size):
-            x = to_unit(images[start:start + batch_size]).to(device)
-            y = labels[start:start + batch_size].to(device)
+        for _, x, y in batches(images, labels, batch_size, device):
             adv = attack.run(source, x, y)
             with torch.no_grad():
                 for name, target in targets.items():
@@ -231,8 +210,7 @@ def clean_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 500, 
     device = next(model.parameters()).device
     plain, both = [], []
     with eval_mode(model), full_fp32(), torch.autocast(device.type, enabled=False):
-        for start in range(0, len(images), batch_size):
-            x = to_unit(images[start:start + batch_size].to(device))
+        for _, x, _ in batches(images, None, batch_size, device):
             logits = model(x)
             plain.append(logits.cpu())
             if flip_tta:

@@ -11,7 +11,7 @@ import copy
 import lightning.pytorch as pl
 import torch
 
-from vaeadv.robust.attacks import Budget, _pgd
+from vaeadv.robust.attacks import Budget, pgd_unchecked
 from vaeadv.robust.evaluate import full_fp32, to_unit
 
 
@@ -30,8 +30,8 @@ class OverfitGuard(pl.Callback):
         x, y = to_unit(self.images).to(device), self.labels.to(device)
         eps = torch.as_tensor(self.eps, dtype=torch.float32, device=device)
         with full_fp32(), torch.autocast(device.type, enabled=False):
-            adv = _pgd(model, x, y, eps, eps / 4, self.steps, random_start=True, restarts=1, loss="ce",
-                       generator=torch.Generator().manual_seed(0))
+            adv = pgd_unchecked(model, x, y, eps, eps / 4, self.steps, random_start=True, restarts=1, loss="ce",
+                                generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
                 was = model.training
                 model.eval()

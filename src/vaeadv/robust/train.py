@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -11,19 +10,17 @@ import torch
 
 from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
-from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.progress import EpochLine, FirstStepTimer, TrainingClock
+from vaeadv.progress import EpochLine, FirstStepTimer
 from vaeadv.robust.config import RobustTrainConfig
 from vaeadv.robust.datamodule import CifarDataModule
-from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy
+from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy, template_attacks
 from vaeadv.robust.guard import OverfitGuard
 from vaeadv.robust.models import load_weights, read_weights
 from vaeadv.robust.module import RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.robust.units import budget
-from vaeadv.runinfo import hardware, versions
-from vaeadv.runs import RunCheckpoint, make_trainer, resume_checkpoint, run_lock, timed_last_checkpoint
+from vaeadv.runs import RunCheckpoint, TrainingRun, make_trainer, timed_last_checkpoint
 
 GUARD_IMAGES = 512
 CHECKPOINT_MINUTES = 10.0  # last.ckpt is also rewritten this often mid-epoch (a PGD epoch takes > 1 h on a CPU)
@@ -32,9 +29,8 @@ CHECKPOINT_MINUTES = 10.0  # last.ckpt is also rewritten this often mid-epoch (a
 def attacks_for(cfg: RobustTrainConfig, defense: str) -> list[AttackSpec]:
     """The template's matrix: a standard model meets FGSM and PGD, a defended one its own attack;
     with ``cross_over`` every model meets both."""
-    fgsm = AttackSpec("fgsm", budget(cfg.fgsm_eps, cfg.units), name="fgsm")
-    pgd = AttackSpec("pgd", budget(cfg.pgd_eps, cfg.units), budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps,
-                     name="pgd")
+    fgsm, pgd = template_attacks(budget(cfg.fgsm_eps, cfg.units), budget(cfg.pgd_eps, cfg.units),
+                                 budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps)
     if cfg.cross_over or defense in ("standard", "fgsm-rs"):
         return [fgsm, pgd]
     return [fgsm] if defense == "fgsm" else [pgd]
@@ -45,14 +41,12 @@ def train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule) -> dict
     ``log_dir/run/defense`` on ``dm``'s uint8 images; then score it in fp32 (clean accuracy with Wilson CIs, and
     the template's attacks with pixel-space budgets) and write ``results.json``. The run folder is locked."""
     run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / defense
-    with run_lock(run_dir):
-        return _train_one(cfg, defense, dm, run_dir)
+    with TrainingRun(run_dir, cfg, shared=("defenses",)) as run:
+        return _train_one(cfg, defense, dm, run)
 
 
-def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_dir: Path) -> dict:
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists() and not cfg.resume:
-        raise VaeadvError(f"{run_dir} already holds a run. Pass --resume to continue it, or --run-name for a new one.")
+def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: TrainingRun) -> dict:
+    run_dir = run.run_dir
     pl.seed_everything(cfg.seed, verbose=False)
     epochs = cfg.resolved("epochs")
     eps = budget(cfg.pgd_eps if defense == "pgd" else cfg.fgsm_eps, cfg.units)
@@ -65,19 +59,21 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
     first_step = FirstStepTimer()
     if cfg.compile:
         model.compile_network()
-    resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
+    resume_from = run.resume_from(dict(model.hparams))
     guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
                                  monitor="val_acc", mode="max", save_last=True, save_top_k=1)
-    clock = TrainingClock()
+    clock = run.clock
+    callbacks = [*run.callbacks, first_step, checkpoint,
+                 timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES), *([guard] if guard else []),
+                 *([EMAWeights(cfg.ema_decay)] if cfg.ema_decay else []),
+                 *([] if cfg.progress else [EpochLine(clock=clock)])]
     trainer = make_trainer(
         max_epochs=epochs, precision=cfg.resolved("precision"), accelerator=cfg.accelerator, devices=cfg.devices,
         strategy=cfg.pl_strategy,
         default_root_dir=run_dir, enable_progress_bar=cfg.progress, enable_model_summary=False,
         logger=run_loggers(run_dir),
-        callbacks=[clock, first_step, checkpoint, timed_last_checkpoint(run_dir / "checkpoints", CHECKPOINT_MINUTES)]
-        + ([guard] if guard else []) + ([EMAWeights(cfg.ema_decay)] if cfg.ema_decay else [])
-        + ([] if cfg.progress else [EpochLine(clock=clock)]),
+        callbacks=callbacks,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
@@ -120,9 +116,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run_di
         r = robust_accuracy(model.model, x, y, attacks_for(cfg, defense), batch_size=256)
         result["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
                                  "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
-    if trainer.is_global_zero:
-        atomic_write_json(run_dir / "results.json", {"config": asdict(cfg), **result,
-                                                    "versions": versions(), "hardware": hardware()})
+    run.write_results(result, write=trainer.is_global_zero)
     return result
 
 

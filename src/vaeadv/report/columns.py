@@ -1,0 +1,17 @@
+"""The run matrix's column names, made once from the attack registry (``vaeadv.robust.kinds.column``): the
+experiments build their attacks under these names and the answers read their numbers by them. Torch-free."""
+
+from __future__ import annotations
+
+from vaeadv.robust.kinds import column
+
+NORM = "0.1 (norm.)"  # the template's ε = 0.1 in normalised units
+PIXEL = "8/255"  # the customary CIFAR-10 L∞ budget
+
+FGSM_KEY = column("fgsm", NORM)
+PGD_KEY = column("pgd", NORM)
+STRONG_KEY = column("strong", NORM)  # AutoAttack-lite, where the scale has it
+FGSM_PIXEL_KEY = column("fgsm", PIXEL)
+PGD_PIXEL_KEY = column("pgd", PIXEL)
+NOISE_PIXEL_KEY = column("noise", PIXEL)
+STRONG_PIXEL_KEY = column("strong", PIXEL)
