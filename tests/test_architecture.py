@@ -52,3 +52,20 @@ def test_the_scanner_sees_deferred_imports(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("def f():\n    from vaeadv.cli.types import seed\n    import vaeadv.cli\n")
     assert {"vaeadv.cli.types", "vaeadv.cli.types.seed", "vaeadv.cli"} <= _imports(sample)
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A module's private names (``_name``) are its own: what other modules need is public API, named as such."""
+    offenders = {}
+    for p in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vaeadv"):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                if private:
+                    offenders[str(p.relative_to(PACKAGE))] = private
+    assert offenders == {}
+
+
+def test_the_package_never_imports_the_maintenance_tools():
+    assert {str(p.relative_to(PACKAGE)): sorted(n for n in _imports(p) if n.split(".")[0] == "tools")
+            for p in PACKAGE.rglob("*.py") if any(n.split(".")[0] == "tools" for n in _imports(p))} == {}

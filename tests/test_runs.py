@@ -262,3 +262,54 @@ def test_first_step_timer_states_the_first_steps_excess():
     assert timer.excess_seconds == 5.0 - 1.0  # the median of 1, 1, 2
     timer.on_train_batch_start(None, None, None, 4)  # later steps are not timed: the clock is not read
     timer.on_train_batch_end(None, None, None, None, 4)
+
+
+# Every field of both configs that a resume may change: where the run is written and how it reports, the hardware
+# that carries it on, what is done after training, and the epoch count (a run may be extended). Written out here
+# rather than read from vaeadv.settings, so a field moved there by mistake fails this test.
+MAY_CHANGE_ON_RESUME = {"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force", "accelerator",
+                        "devices", "strategy", "pl_strategy", "compile", "channels_last", "limit_val_batches",
+                        "limit_test_batches", "attack", "cross_over", "eval_limit", "epochs"}
+
+
+def _changed_value(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, tuple | list):
+        return [*value, "x"]
+    return f"{value}-other" if value is not None else 3
+
+
+@pytest.mark.parametrize("config_class", ["vae", "robust"])
+def test_resuming_refuses_a_change_of_any_training_setting(tmp_path, config_class):
+    """A checkpoint keeps the run's settings (``TrainingRun.callbacks``): changing any field of the config but those
+    above is refused by name, whether or not the network's hyper-parameters record it; the others are allowed."""
+    import dataclasses
+
+    from vaeadv.robust.config import RobustTrainConfig
+    from vaeadv.runs import TrainingRun
+    from vaeadv.vae.config import VAETrainConfig
+
+    cfg = VAETrainConfig(resume=True) if config_class == "vae" else RobustTrainConfig(resume=True)
+    run = TrainingRun(tmp_path / "run", cfg)
+    last = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "hyper_parameters": {},
+                "callbacks": {"RunSettings": run.callbacks[1].state_dict()}}, last)
+    assert resume_checkpoint(last, True, {}, run.settings) == str(last)
+    for field in dataclasses.fields(cfg):
+        other = dataclasses.replace(cfg, **{field.name: _changed_value(getattr(cfg, field.name))})
+        settings = TrainingRun(tmp_path / "run", other).settings
+        if field.name in MAY_CHANGE_ON_RESUME:
+            assert resume_checkpoint(last, True, {}, settings) == str(last), field.name
+        else:
+            with pytest.raises(VaeadvError, match=rf"other settings \({field.name} "):
+                resume_checkpoint(last, True, {}, settings)
+
+
+def test_a_checkpoint_written_before_settings_were_kept_is_checked_by_its_hyper_parameters_alone(tmp_path):
+    last = _ckpt(tmp_path / "last.ckpt", z_dim=20)
+    assert resume_checkpoint(last, True, {"z_dim": 20}, {"train_subset": 5}) == str(last)
+    with pytest.raises(VaeadvError, match=r"z_dim 20 → 4"):
+        resume_checkpoint(last, True, {"z_dim": 4}, {"train_subset": 5})

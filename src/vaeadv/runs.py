@@ -1,10 +1,12 @@
-"""The life of a run folder, shared by ``vae train`` and ``robust train``: one owner at a time (a lock file),
-relocatable checkpoints, a resume that loads weights only and refuses a checkpoint of other settings, and a
-Trainer whose bad settings are one readable error instead of a traceback."""
+"""The life of a run folder, shared by ``vae train`` and ``robust train`` (``TrainingRun``): one owner at a time (a
+lock file), an existing run refused unless resumed, relocatable checkpoints that carry the run's training settings,
+a resume that loads weights only and refuses a checkpoint of any other setting, a Trainer whose bad settings are one
+readable error instead of a traceback, and ``results.json`` written once, with versions and hardware."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,7 +21,10 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from vaeadv.checkpoints import load_checkpoint
 from vaeadv.errors import VaeadvError
-from vaeadv.io import ensure_writable_dir, pid_alive
+from vaeadv.io import atomic_write_json, ensure_writable_dir, pid_alive
+from vaeadv.progress import TrainingClock
+from vaeadv.runinfo import hardware, versions
+from vaeadv.settings import EXTENDABLE, resume_settings
 
 LOCK_NAME = ".lock"
 MAX_RUN_BYTES = 1 << 30  # a run folder estimated above this is refused unless forced
@@ -117,24 +122,87 @@ def timed_last_checkpoint(dirpath: str | Path, minutes: float = 10.0) -> RunChec
                          train_time_interval=timedelta(minutes=minutes))
 
 
-EXTENDABLE = ("epochs", "max_epochs")  # a finished run may be continued for more epochs
+class RunSettings(pl.Callback):
+    """Keeps the run's training settings in every checkpoint (``resume_settings`` of its config), so that a resume
+    is checked against all of them, not only the network's hyper-parameters."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"settings": self.settings}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """The resumed run's own settings stand: ``resume_checkpoint`` has compared them already."""
 
 
-def resume_checkpoint(last: Path, resume: bool, hparams: dict[str, Any]) -> str | None:
+def _changed(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Settings both sides record with different values (a field one side lacks is newer than that side's code)."""
+    return {k: (saved[k], v) for k, v in now.items() if k in saved and k not in EXTENDABLE and saved[k] != v}
+
+
+def resume_checkpoint(last: Path, resume: bool, hparams: dict[str, Any],
+                      settings: dict[str, Any] | None = None) -> str | None:
     """The checkpoint to resume from, checked first: loadable weights-only (a malicious or truncated file is one
-    error, and no code runs whatever the environment says), and written with the same settings (the number of
-    epochs aside: extending a run is allowed)."""
+    error, and no code runs whatever the environment says), and written with the same network hyper-parameters
+    and the same training ``settings`` (the number of epochs aside: extending a run is allowed)."""
     if not (resume and last.exists()):
         return None
     ckpt = load_checkpoint(last, "training", required=("state_dict",))
-    saved = ckpt.get("hyper_parameters") or {}
-    changed = {k: (saved[k], v) for k, v in hparams.items()
-               if k in saved and k not in EXTENDABLE and saved[k] != v}
+    changed = _changed(ckpt.get("hyper_parameters") or {}, hparams)
+    saved_settings = ((ckpt.get("callbacks") or {}).get(RunSettings.__qualname__) or {}).get("settings")
+    if settings is not None and saved_settings is not None:
+        changed |= _changed(saved_settings, settings)
     if changed:
         detail = ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in sorted(changed.items()))
         raise VaeadvError(f"{last} was written with other settings ({detail}). Resume with the run's settings, "
                           "or start a new run with --run-name.")
     return str(last)
+
+
+class TrainingRun:
+    """One training run's life-cycle, the same for both halves: ``with TrainingRun(run_dir, cfg) as run:`` holds the
+    folder's lock and refuses a folder that holds a run unless ``cfg.resume``; ``run.resume_from(hparams)`` is the
+    checked checkpoint to continue; ``run.callbacks`` go to every Trainer (the run's clock, its settings in each
+    checkpoint); ``run.write_results(...)`` writes ``results.json`` with the config, versions and hardware.
+    ``shared`` names config fields that describe several runs at once (a classifier's list of defenses, one folder
+    each): they are left out of this run's settings, its own part being in its hyper-parameters."""
+
+    def __init__(self, run_dir: str | Path, config: Any, shared: tuple[str, ...] = ()) -> None:
+        self.run_dir, self.config = Path(run_dir), config
+        self.last = self.run_dir / "checkpoints" / "last.ckpt"
+        self.settings = {k: v for k, v in resume_settings(dataclasses.asdict(config)).items() if k not in shared}
+        self.clock = TrainingClock()
+        self._lock: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> TrainingRun:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(run_lock(self.run_dir))
+            if self.last.exists() and not self.config.resume:
+                raise VaeadvError(f"{self.run_dir} already holds a run (checkpoints/last.ckpt). Pass --resume to "
+                                  "continue it, or --run-name / --log-dir for a new one.")
+            self._lock = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            self._lock.close()
+
+    def resume_from(self, hparams: dict[str, Any]) -> str | None:
+        return resume_checkpoint(self.last, self.config.resume, hparams, self.settings)
+
+    @property
+    def callbacks(self) -> list[pl.Callback]:
+        return [self.clock, RunSettings(self.settings)]
+
+    def write_results(self, results: dict[str, Any], write: bool = True) -> dict[str, Any]:
+        """``results`` with the config, versions and hardware, written to ``results.json`` when ``write`` (the
+        global-zero process of a multi-process run); returned either way."""
+        payload = {"config": dataclasses.asdict(self.config), **results, "versions": versions(),
+                   "hardware": hardware()}
+        if write:
+            atomic_write_json(self.run_dir / "results.json", payload)
+        return payload
 
 
 def check_devices(accelerator: str, devices: str | int) -> None:

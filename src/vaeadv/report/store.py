@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from vaeadv.io import atomic_write_json
-from vaeadv.robust.config import LATER_FIELDS, upgrade_config
-from vaeadv.vae.config import PLUMBING, upgrade_vae_config
+from vaeadv.robust.config import LATER_FIELDS, recipe_label_smoothing, upgrade_config
+from vaeadv.settings import EVALUATION, PLUMBING
+from vaeadv.vae.config import upgrade_vae_config
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -27,23 +28,26 @@ def config_hash(config: dict[str, Any]) -> str:
 
 # Fields of a training config that do not change the trained model: where it is written and read from, how it
 # reports (``PLUMBING``), and a classifier's evaluation after training (the report makes its own).
-NOT_TRAINING = PLUMBING | {"attack", "cross_over", "eval_limit"}
+NOT_TRAINING = PLUMBING | EVALUATION
 # Fields a classifier's config gained after runs were first keyed, at their values that leave them unset: runs that
 # do so keep their keys. (A VAE config keys its own ema_decay always, as it has since that field was added.)
-KEYED_WHEN_SET = {"pretrained_sha256": None,
+KEYED_WHEN_SET = {"pretrained_sha256": None, "label_smoothing": 0.0,
                   **{field: LATER_FIELDS[field] for field in ("cutout", "ema_decay", "compile")}}
 
 
 def training_key(config: Any) -> dict[str, Any]:
     """The settings that determine a trained model: the whole config but the fields above, with the hash of the
     weights a run started from (``pinned``); a config recorded by older code first gains the fields added since,
-    at the values that reproduce what it did. A classifier run from no weights, without Cutout or EMA, keys as it
-    did before those fields existed."""
+    at the values that reproduce what it did. A classifier run from no weights, without Cutout, EMA or label
+    smoothing, keys as it did before those fields existed; label smoothing is keyed by its value, whether the
+    recipe's or given."""
     if isinstance(config, dict):
         fields = upgrade_vae_config(upgrade_config(config))
     else:
         fields = asdict(config.pinned() if hasattr(config, "pinned") else config)
     key = {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
+    if "defenses" in key and key.get("label_smoothing") is None:  # "the recipe's": keyed by its value
+        key["label_smoothing"] = recipe_label_smoothing(key.get("recipe"))
     for field, unset in KEYED_WHEN_SET.items() if "defenses" in key else ():
         if key.get(field, unset) == unset:
             key.pop(field, None)

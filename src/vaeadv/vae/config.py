@@ -22,11 +22,6 @@ RECIPES: dict[str, dict] = {
 LATER_FIELDS = {"weight_decay": 0.0, "ema_decay": 0.0, "compile": False, "force": False}
 
 
-# where a run is written and read from and how it reports, not what it trains (a classifier's config names these
-# fields alike): left out wherever runs are matched by their training settings
-PLUMBING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force"})
-
-
 def upgrade_vae_config(config: dict) -> dict:
     """A recorded ``vae train`` config in today's terms, so a finished run of older code is recognised as the
     same training. Any other config (a classifier's) is returned as it is."""

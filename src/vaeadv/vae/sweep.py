@@ -21,7 +21,8 @@ from pathlib import Path
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json, ensure_writable_dir
 from vaeadv.runinfo import hardware
-from vaeadv.vae.config import PLUMBING, VAETrainConfig, upgrade_vae_config
+from vaeadv.settings import PLUMBING
+from vaeadv.vae.config import VAETrainConfig, upgrade_vae_config
 
 LOG_NAME = "train.log"
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
 from vaeadv.averaging import EMAWeights
-from vaeadv.errors import VaeadvError
-from vaeadv.io import atomic_write_json
 from vaeadv.loggers import run_loggers
-from vaeadv.progress import EpochLine, TrainingClock
-from vaeadv.runinfo import versions
-from vaeadv.runs import RunCheckpoint, check_run_size, make_trainer, resume_checkpoint, run_lock
+from vaeadv.progress import EpochLine
+from vaeadv.runs import RunCheckpoint, TrainingRun, check_run_size, make_trainer
 from vaeadv.vae.callbacks import EpochHistory, Manifold, SampleGrids
 from vaeadv.vae.config import VAETrainConfig
 from vaeadv.vae.datamodule import QuantizedImageDataModule
@@ -33,17 +29,13 @@ def compile_mode(accelerator: str) -> str | None:
 def train_vae(cfg: VAETrainConfig) -> dict:
     """Train (or resume) one VAE run in ``log_dir/run_name``, test its best-val checkpoint, write
     ``results.json`` and the curves; returns the results. The run folder is locked while this runs."""
-    run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name())
-    with run_lock(run_dir):
-        return _train_vae(cfg, run_dir)
+    with TrainingRun(Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()), cfg) as run:
+        return _train_vae(cfg, run)
 
 
-def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
+def _train_vae(cfg: VAETrainConfig, run: TrainingRun) -> dict:
+    run_dir = run.run_dir
     ckpt_dir = run_dir / "checkpoints"
-    last = ckpt_dir / "last.ckpt"
-    if last.exists() and not cfg.resume:
-        raise VaeadvError(f"{run_dir} already holds a run (checkpoints/last.ckpt). Pass --resume to continue it, "
-                          "or --run-name / --log-dir for a new one.")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = QuantizedImageDataModule(cfg.dataset, cfg.data_dir, cfg.batch_size, download=cfg.download,
                                   shuffle_seed=cfg.seed, train_subset=cfg.train_subset)
@@ -52,13 +44,14 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
                 lr_schedule=cfg.lr_schedule, max_epochs=cfg.epochs, channels_last=cfg.channels_last,
                 weight_decay=cfg.weight_decay, ema_decay=cfg.ema_decay)
     check_run_size(model, run_dir, cfg.force)
-    resume_from = resume_checkpoint(last, cfg.resume, dict(model.hparams))
+    resume_from = run.resume_from(dict(model.hparams))
     if cfg.compile:
         model.compile_loss_graph(compile_mode(cfg.accelerator))
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:03d}-{val_bpd:.4f}", monitor="val_bpd",
                                  mode="min", save_last=True, save_top_k=1)
-    history_cb, clock = EpochHistory(), TrainingClock()
-    callbacks = [clock, checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every), Manifold(run_dir)]
+    history_cb, clock = EpochHistory(), run.clock
+    callbacks = [*run.callbacks, checkpoint, history_cb, SampleGrids(run_dir, every=cfg.sample_every),
+                 Manifold(run_dir)]
     if cfg.ema_decay:
         callbacks.append(EMAWeights(decay=cfg.ema_decay))
     if not cfg.progress:
@@ -79,7 +72,6 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
     val = [(h["val_bpd"], h["epoch"]) for h in history if "val_bpd" in h]
     best_val, best_epoch = min(val) if val else (math.nan, None)
     results = {
-        "config": asdict(cfg),
         "run_dir": str(run_dir),
         "data": dm.source,
         "train_images": len(dm.x_train),
@@ -92,10 +84,9 @@ def _train_vae(cfg: VAETrainConfig, run_dir: Path) -> dict:
         "wall_time_s": round(clock.seconds, 1),  # training, all sessions of the run
         "wall_time_s_this_session": round(fit_s, 1),
         "history": history,
-        "versions": versions(),
     }
+    results = run.write_results(results, write=trainer.is_global_zero)
     if trainer.is_global_zero:
-        atomic_write_json(run_dir / "results.json", results)
         plot_bpd_curves(history, run_dir / "bpd_curves.png",
                         f"{cfg.dataset}, z={cfg.z_dim}, β={cfg.beta:g}, {cfg.lr_schedule} lr — test bpd "
                         f"{results['test_bpd']:.4f}")
