@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/vaeadv demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts tools
 	$(BIN)/python -m pytest -q
 
 # The published report (docs/report): the real scale, full-width CIFAR models and 80-epoch VAEs, about 8 hours on
@@ -42,7 +42,7 @@ report: install
 report-cpu: install
 	$(BIN)/vaeadv report --scale cpu --threads 2 --no-progress
 
-# The standing mutation check on the core math (issue 17; hours on 2 cores, so not in CI: a first run checked
+# The standing mutation check on the core math (hours on 2 cores, so not in CI: a first run checked
 # 1,314 of the 2,417 mutants in 83 minutes, the cheapest first; see docs/testing.md): mutmut plants
 # single-line bugs in the modules that pyproject.toml's [tool.mutmut] lists and runs the tests that reach each one;
 # the score per module, with the triaged equivalent mutants left out, must be at least 90%. Resumable: mutmut
@@ -58,13 +58,12 @@ bench: install
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache mutants
 
-# The data a device call needs, coded into shards in the git-ignored .data (name them in the call's carry; a call
-# carries the checkout and 64 MiB in all): MNIST for scripts/gpu_part1.sh (issue 15) is one 8.8 MiB shard.
+# Datasets coded into shards of 9 MiB in the git-ignored .data, for moving them to a remote GPU machine whose
+# transfers are limited in size (tools/shards.py; the scripts in scripts/ decode them there): MNIST, then CIFAR-10.
 gpu-data: install
 	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding mnist/"; exit 1; }
-	$(BIN)/vaeadv data shard .data/shards $(VAEADV_DATA)/mnist
+	$(BIN)/python -m tools.shards pack .data/shards $(VAEADV_DATA)/mnist
 
-# CIFAR-10 for scripts/gpu_recipe.sh (issue 16): coded shards of 9 MiB, one per device call (several minutes)
 gpu-data-cifar: install
 	test -n "$(VAEADV_DATA)" || { echo "set VAEADV_DATA to the folder holding cifar10/"; exit 1; }
-	$(BIN)/vaeadv data shard .data/cifar-shards $(VAEADV_DATA)/cifar10
+	$(BIN)/python -m tools.shards pack .data/cifar-shards $(VAEADV_DATA)/cifar10

@@ -1,6 +1,6 @@
 """CIFAR-10 ResNet18 training throughput: vaeadv's recipe through its real Trainer against the course template's
 pipeline, same device, same call; and the cost of an FGSM-objective and a PGD-10 epoch against a standard one
-under the recipe (issue 16's goals on a GPU: ≥ 10× the template's images/s; PGD-10 ≤ 12× a standard epoch).
+under the recipe (the goals on a GPU: ≥ 10× the template's images/s; PGD-10 ≤ 12× a standard epoch).
 
 The template's pipeline: a Dataset that crops (zero padding 4), flips, converts and normalises one image at a
 time as torchvision's transforms do, a DataLoader of batch 64, fp32, SGD 5e-4 / 0.9 in a plain loop. The recipe:

@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# Issue 15's device call, prepared and smoke-tested on the CPU: all of Part 1 at the assignment's settings (the
-# report's `full` scale: every VAE at 80 epochs) with the VAEs trained CONCURRENT at a time on the one GPU and the
-# improved-recipe z=20 run beside them, then the concurrency benchmark. What comes back is at most 5 files in $OUT
-# (the device tool returns 8 files of at most 16 MiB):
+# All of Part 1 at the assignment's settings on one GPU (the report's `full` scale: every VAE at 80 epochs), the
+# VAEs trained CONCURRENT at a time with the improved-recipe z=20 run beside them, then the concurrency benchmark.
+# Smoke-tested on the CPU (tests/test_gpu_scripts.py). Everything worth keeping is packed into a few files in $OUT:
 #   summary.json (per piece: seconds and exit status; the GPU; the concurrency)   vae_concurrent.json (benchmark)
-#   report.tar.gz (results, figures, every log)   best-checkpoints.tar.part-aa, -ab (split below 16 MiB)
+#   report.tar.gz (results, figures, every log)   best-checkpoints.tar.gz.part-* (split below 16 MiB)
 # Run from the repository root; a rerun in the same place resumes every run from its last checkpoint.
-#   OUT=dir [DATA=.data/shards] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
-# The compression section (bits-back ANS, CPU-bound, needs the optional constriction package the GPU image lacks)
-# runs here afterwards on the returned z=20 checkpoint (`vaeadv report --reuse`).
-# DATA is a data folder holding mnist/, or shards of one (`make gpu-data` writes .data/shards: 8.8 MiB, one shard,
-# git-ignored; name it in the call's carry), which are checked and decoded into $WORK/data first.
+#   OUT=dir [DATA=$VAEADV_DATA] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
+# The compression section (bits-back ANS, CPU-bound, needs the optional constriction package) is left out: run it
+# afterwards from the z=20 checkpoint (`vaeadv report --reuse`).
+# DATA is a data folder holding mnist/, or shards of one made by `python -m tools.shards pack` (checked and decoded
+# into $WORK/data first).
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
-DATA=${DATA:-.data/shards} SCALE=${SCALE:-full} CONCURRENT=${CONCURRENT:-8} PY=${PY:-python3}
+DATA=${DATA:-${VAEADV_DATA:-.data/shards}} SCALE=${SCALE:-full} CONCURRENT=${CONCURRENT:-8} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} COMPILE=${COMPILE:-1} BENCH=${BENCH:-1}  # BENCH_FLAGS: more benchmark flags (--compile)
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK/logs"
 if [ -f "$DATA/manifest.json" ]; then
-  "$PY" -m vaeadv data unshard "$DATA" "$WORK/data" || exit 1
+  "$PY" -m tools.shards unpack "$DATA" "$WORK/data" || exit 1
   DATA=$WORK/data
 fi
 export VAEADV_DATA="$(cd "$DATA" && pwd)"

@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
-# Issue 16's device call, prepared and smoke-tested on the CPU: the full-width course ResNet18 trained from scratch
-# with vaeadv's recipe on the GPU (data resident there as uint8, batch augmentation there, bf16), scored once in
-# fp32 on the 1,000 exact-pixel test images with its Wilson interval; then the training-throughput benchmark
-# (the recipe against the template's pipeline, FGSM/PGD-10 epochs against a standard one) in the same call.
-#
-# CIFAR-10 travels as shards (`make gpu-data-cifar` writes them to the git-ignored .data/cifar-shards; each
-# call carries the checkout plus at most 64 MiB): carry manifest.json and part-000.bin in the first call,
-# one more part per call after it while the machine stays warm (it keeps what earlier calls left), and run this
-# script in the call that carries the last part. It checks every part and decodes them into $WORK/data first.
-#   OUT=dir [SHARDS=.data/cifar-shards] [EPOCHS=18] [BATCH=512] [LR=0.4] [COMPILE=1] [PY=python3] [BENCH=1] \
+# The full-width course ResNet18 trained from scratch with vaeadv's recipe on one GPU (data resident there as
+# uint8, batch augmentation there, bf16), scored once in fp32 on the 1,000 exact-pixel test images with its Wilson
+# interval; then the training-throughput benchmark (the recipe against the template's pipeline, FGSM/PGD-10 epochs
+# against a standard one). Smoke-tested on the CPU (tests/test_gpu_scripts.py).
+#   OUT=dir [DATA=$VAEADV_DATA] [EPOCHS=18] [BATCH=512] [LR=0.4] [COMPILE=1] [PY=python3] [BENCH=1] \
 #     bash scripts/gpu_recipe.sh
+# DATA is a data folder holding cifar10/, or shards of one made by `python -m tools.shards pack` (every part is
+# checked and decoded into $WORK/data first).
 # What comes back (3 files): summary.json (accuracy with its interval, training and wall seconds, the benchmark),
 # train.log and bench.log.
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
-SHARDS=${SHARDS:-.data/cifar-shards} EPOCHS=${EPOCHS:-18} BATCH=${BATCH:-512} LR=${LR:-0.4} PY=${PY:-python3}
+DATA=${DATA:-${VAEADV_DATA:-.data/cifar-shards}} EPOCHS=${EPOCHS:-18} BATCH=${BATCH:-512} LR=${LR:-0.4} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} BENCH=${BENCH:-1} SUBSET=${SUBSET:-}  # SUBSET: training images (smoke tests only)
 COMPILE=${COMPILE:-1}  # torch.compile the network; its compile time is reported apart (compile_seconds)
 EXTRA=${EXTRA:-}  # more `robust train` flags (smoke tests: --width 8 --limit-val-batches 2 ...)
@@ -22,9 +19,11 @@ BENCH_FLAGS=${BENCH_FLAGS:---device cuda --steps 40 --skip 10 --workers 4 --trai
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK"
 start=$SECONDS
-"$PY" -m vaeadv data unshard "$SHARDS" "$WORK/data" >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
-export VAEADV_DATA="$PWD/$WORK/data"
-[[ "$WORK" = /* ]] && VAEADV_DATA="$WORK/data"
+if [ -f "$DATA/manifest.json" ]; then
+  "$PY" -m tools.shards unpack "$DATA" "$WORK/data" >"$OUT/train.log" 2>&1 || { cat "$OUT/train.log"; exit 1; }
+  DATA=$WORK/data
+fi
+export VAEADV_DATA="$(cd "$DATA" && pwd)"
 unshard_s=$((SECONDS - start))
 
 run=gpu_e${EPOCHS}_b${BATCH}

@@ -42,13 +42,13 @@ def test_part1_script_at_the_smoke_scale(real_data_dir, tmp_path):
 
 
 def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
-    """Issue 16's call: the shards decoded (checked), a width-8 model trained one epoch from them on the CPU, and
+    """The recipe script from shards: decoded (checked), a width-8 model trained one epoch from them on the CPU, and
     the summary holding the exact-pixel accuracy with its interval. Real CIFAR-10 files of 2,600 training and
     100 test images (exact pixels, with their overlay file) stand in for the whole set, so coding them takes
     seconds."""
     import numpy as np
 
-    from vaeadv.data.shards import pack, stored_names
+    from tools.shards import pack, stored_names
 
     with np.load(real_data_dir / "cifar10" / "cifar10_exact_subset_train0-3999_test0-999.npz") as exact:
         small = {"x_train": exact["x_train"][:2600], "y_train": exact["y_train"][:2600],
@@ -60,7 +60,7 @@ def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
              train_index=np.arange(2600), test_index=np.arange(100))
     pack(stored_names([folder]), tmp_path / "shards", shard_bytes=2**20)
     out = tmp_path / "out"
-    env = dict(os.environ, OUT=str(out), SHARDS=str(tmp_path / "shards"), WORK=str(tmp_path / "work"),
+    env = dict(os.environ, OUT=str(out), DATA=str(tmp_path / "shards"), WORK=str(tmp_path / "work"),
                EPOCHS="1", BATCH="64", LR="0.05", PY=sys.executable, BENCH="0", COMPILE="0", OMP_NUM_THREADS="1",
                EXTRA="--width 8 --limit-val-batches 2 --accelerator cpu")
     done = subprocess.run(["bash", "scripts/gpu_recipe.sh"], cwd=ROOT, env=env, capture_output=True, text=True,

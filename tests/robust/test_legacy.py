@@ -71,7 +71,8 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
     import vaeadv.robust.train as train
 
     run = RobustTrainConfig(defenses=("fgsm-rs",), recipe="fast-at", epochs=4, augment=True, cutout=12,
-                            ema_decay=0.99, units="pixel", fgsm_eps=8 / 255, pgd_eps=8 / 255, pgd_alpha=2 / 255,
+                            ema_decay=0.99, label_smoothing=0.05, units="pixel", fgsm_eps=8 / 255, pgd_eps=8 / 255,
+                            pgd_alpha=2 / 255,
                             pgd_steps=7, pgd_random_start=True, cross_over=True, overfit_guard=False,
                             train_subset=300, eval_limit=50, seed=5, run_name="fast", log_dir=str(tmp_path))
     seen = []
@@ -80,9 +81,9 @@ def test_the_recorded_command_reproduces_the_run_through_the_real_command_line(m
     assert argv[:3] == ["vaeadv", "robust", "train"]
     assert main([*argv[1:], "--log-dir", str(tmp_path), "--no-progress"]) == 0
     (parsed,) = seen
-    for field in ("defenses", "recipe", "epochs", "augment", "cutout", "ema_decay", "units", "fgsm_eps", "pgd_eps",
-                  "pgd_alpha", "pgd_steps", "pgd_random_start", "cross_over", "overfit_guard", "train_subset",
-                  "eval_limit", "seed", "run_name", "attack"):
+    for field in ("defenses", "recipe", "epochs", "augment", "cutout", "ema_decay", "label_smoothing", "units",
+                  "fgsm_eps", "pgd_eps", "pgd_alpha", "pgd_steps", "pgd_random_start", "cross_over", "overfit_guard",
+                  "train_subset", "eval_limit", "seed", "run_name", "attack"):
         assert getattr(parsed, field) == getattr(run, field), field
 
 
@@ -131,3 +132,24 @@ def test_compile_keys_a_run_only_when_used_and_reproduces():
     compiled = RobustTrainConfig(recipe="pretrain", augment=True, compile=True)
     assert training_key(compiled)["compile"] is True
     assert "--compile" in train_command(asdict(compiled)) and "--compile" not in train_command(asdict(plain))
+
+
+def test_label_smoothing_is_keyed_by_its_value_and_old_pretrain_runs_keep_theirs():
+    """The pretrain recipe trained with label smoothing 0.1 until it became a setting (default: plain cross-entropy):
+    a pretrain run recorded before then is a smoothed run, never today's default; a run of any other recipe
+    recorded before then keys as it always did; "the recipe's" and the same value given explicitly are one run;
+    and the reproduction command states a smoothing that was set."""
+    from vaeadv.cli.robust import train_command
+
+    old_pretrain = {k: v for k, v in asdict(RobustTrainConfig(recipe="pretrain")).items() if k != "label_smoothing"}
+    assert training_key(old_pretrain)["label_smoothing"] == 0.1
+    assert training_key(old_pretrain) == training_key(RobustTrainConfig(recipe="pretrain", label_smoothing=0.1))
+    assert training_key(old_pretrain) != training_key(RobustTrainConfig(recipe="pretrain"))
+    assert training_key(RobustTrainConfig(recipe="pretrain")) == training_key(
+        RobustTrainConfig(recipe="pretrain", label_smoothing=0.0))
+    old_template = {k: v for k, v in asdict(RobustTrainConfig()).items() if k != "label_smoothing"}
+    assert "label_smoothing" not in training_key(old_template)
+    assert training_key(old_template) == training_key(RobustTrainConfig())
+    assert "--label-smoothing 0.1" in train_command(old_pretrain)
+    assert "--label-smoothing 0.0" in train_command(asdict(RobustTrainConfig(recipe="pretrain", label_smoothing=0.0)))
+    assert "--label-smoothing" not in train_command(asdict(RobustTrainConfig(recipe="pretrain")))

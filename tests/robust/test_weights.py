@@ -172,3 +172,35 @@ def test_a_shipped_name_with_another_hash_asked_for_is_refused_in_one_line(shipp
     with pytest.raises(SystemExit) as bad:
         main(["robust", "train", "--pretrained-sha256", "beef"])
     assert bad.value.code == 2 and "64 hexadecimal digits" in capsys.readouterr().err
+
+
+def test_replacing_a_shipped_file_keeps_the_old_one_on_record(shipped, tmp_path):
+    """Exporting other weights under a shipped name puts the replaced file's hash, command and accuracies in the
+    manifest's history; exporting the same bytes again adds nothing."""
+    _, folder, first, (x, y) = shipped
+    other = trained_tiny_model(steps=5)
+    ckpt = tmp_path / "other" / "best.ckpt"
+    ckpt.parent.mkdir()
+    torch.save({"state_dict": {f"model.{k}": v for k, v in other.state_dict().items()},
+                "hyper_parameters": {"width": 4}}, ckpt)
+    u8 = {"synthetic": ((x * 255).round().to(torch.uint8), y)}
+    second = export_weights(ckpt, folder, "tiny", u8, {"recipe": "test", "command": "second"})
+    assert second["sha256"] != first["sha256"]
+    assert second["history"] == [{"sha256": first["sha256"], "command": None, "epochs": None, "train_seconds": None,
+                                  "accuracy_of_shipped_fp16_file": first["accuracy_of_shipped_fp16_file"]}]
+    again = export_weights(ckpt, folder, "tiny", u8, {"recipe": "test", "command": "second"})
+    assert again["history"] == second["history"]
+
+
+def test_the_manifest_states_every_recipe_setting_the_run_used():
+    from dataclasses import asdict
+
+    from vaeadv.robust.config import RobustTrainConfig
+    from vaeadv.robust.export import recipe_settings
+
+    today = recipe_settings(asdict(RobustTrainConfig(recipe="pretrain", epochs=45, label_smoothing=0.0)))
+    assert today == {"epochs": 45, "batch_size": 256, "val_from": "train", "lr": 0.2, "schedule": "linear",
+                     "val_size": 2000, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
+                     "decay_norm_and_bias": False, "warmup": 0.15, "label_smoothing": 0.0, "precision": "bf16-mixed"}
+    recorded_before = {k: v for k, v in asdict(RobustTrainConfig(recipe="pretrain")).items() if k != "label_smoothing"}
+    assert recipe_settings(recorded_before)["label_smoothing"] == 0.1  # what the pretrain recipe used then

@@ -1,12 +1,11 @@
-"""`vaeadv data info|verify|shard|unshard`."""
+"""`vaeadv data info|verify`."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from vaeadv.cli.types import DATASETS, DefaultsHelp, add_data_flags, dataset_name, positive_float
+from vaeadv.cli.types import DATASETS, add_data_flags, dataset_name
 from vaeadv.errors import VaeadvError
 
 
@@ -24,23 +23,6 @@ def add_commands(groups) -> None:
                         help="datasets to verify (default: all found)")
     add_data_flags(verify)
     verify.set_defaults(run=_data_verify)
-    shard = data_cmds.add_parser(
-        "shard", help="code dataset files into shards small enough to carry one per device call",
-        description="Codes the files (image arrays of .npz and IDX files losslessly, about half of LZMA's size on "
-                    "CIFAR-10) and cuts the result into OUT/part-NNN.bin of at most --shard-mib each, with "
-                    "OUT/manifest.json. A folder's files are stored as FOLDER-NAME/FILE (mnist/..., cifar10/...), "
-                    "the layout a data folder has. 'vaeadv data unshard' puts them back, checked.",
-        formatter_class=DefaultsHelp)
-    shard.add_argument("out", help="folder for the shards and the manifest (e.g. .data/shards, git-ignored)")
-    shard.add_argument("paths", nargs="+", metavar="PATH", help="dataset files or folders")
-    shard.add_argument("--shard-mib", type=positive_float, default=9.0,
-                       help="largest shard in MiB: what a device call carries beside the checkout (64 MiB in all)")
-    shard.set_defaults(run=_data_shard)
-    unshard = data_cmds.add_parser("unshard", help="check and join shards, decode the files into a data folder",
-                                   formatter_class=DefaultsHelp)
-    unshard.add_argument("shards", help="folder with manifest.json and the part-NNN.bin files")
-    unshard.add_argument("dest", help="data folder to write into (then VAEADV_DATA=DEST)")
-    unshard.set_defaults(run=_data_unshard)
 
 
 def _data_info(args: argparse.Namespace) -> int:
@@ -80,24 +62,3 @@ def _data_verify(args: argparse.Namespace) -> int:
             print(f"{name}: {fname}: {status}")
             bad += status == "MISMATCH"
     return 1 if bad else 0
-
-
-def _data_shard(args: argparse.Namespace) -> int:
-    from vaeadv.data.shards import pack, stored_names
-
-    files = stored_names(args.paths)
-    manifest = pack(files, Path(args.out), int(args.shard_mib * 2**20))
-    raw = sum(p.stat().st_size for p in files.values())
-    print(f"{len(files)} files, {raw / 2**20:.1f} MiB → {manifest['bytes'] / 2**20:.1f} MiB coded, in "
-          f"{len(manifest['shards'])} shard(s) of at most {args.shard_mib:g} MiB under {args.out}")
-    print("carry the manifest and one part-NNN.bin per device call; then run 'vaeadv data unshard' there")
-    return 0
-
-
-def _data_unshard(args: argparse.Namespace) -> int:
-    from vaeadv.data.shards import unpack
-
-    written = unpack(Path(args.shards), Path(args.dest))
-    for path in written:
-        print(f"{path}  ({path.stat().st_size / 2**20:.1f} MiB, checksum verified)")
-    return 0

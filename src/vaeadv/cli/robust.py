@@ -24,11 +24,10 @@ from vaeadv.cli.types import (
 )
 from vaeadv.errors import VaeadvError
 from vaeadv.robust.config import DEFENSES, RobustTrainConfig
+from vaeadv.robust.kinds import ATTACK_LOSSES, ATTACKS, KINDS, choices_help
 from vaeadv.robust.recipes import DESCRIPTIONS, RECIPES
+from vaeadv.robust.units import UNITS
 from vaeadv.terminal import is_terminal
-
-ATTACK_KINDS = ("fgsm", "pgd", "noise", "apgd-ce", "apgd-dlr", "apgd-t", "strong")  # evaluate.KINDS; this
-# module stays light to import (no torch) for a fast --help
 
 D = defaults_of(RobustTrainConfig)
 
@@ -39,6 +38,22 @@ def add_commands(groups) -> None:
 
     t = cmds.add_parser("train", help="train ResNet18 with the standard / FGSM-objective / PGD-batch defenses",
                         formatter_class=DefaultsHelp)
+    add_train_flags(t)
+    t.set_defaults(run=_train)
+
+    a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
+                        formatter_class=DefaultsHelp)
+    _add_attack_flags(a)
+    a.set_defaults(run=_attack)
+
+    e = cmds.add_parser("export", help="a trained checkpoint → shipped fp16 weights + manifest (accuracy measured "
+                                       "on the fp16 file)", formatter_class=DefaultsHelp)
+    _add_export_flags(e)
+    e.set_defaults(run=_export)
+
+
+def add_train_flags(t: argparse.ArgumentParser) -> None:
+    """``robust train``'s flags: one per ``RobustTrainConfig`` field (its ``dest``), plus how the run is executed."""
     t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=list(DEFENSES),
                    default=["standard"], dest="defenses",
                    help="training defenses, one run each (--train-strats: the template's name for it); fgsm-rs: "
@@ -89,26 +104,26 @@ def add_commands(groups) -> None:
     t.add_argument("--threads", type=positive_int, help="torch CPU threads")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--no-progress", action="store_true")
-    t.set_defaults(run=_train)
 
-    a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
-                        formatter_class=DefaultsHelp)
+
+def _add_attack_flags(a: argparse.ArgumentParser) -> None:
     a.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', a torchvision-layout state dict, "
                                       "or a shipped name (vaeadv-resnet18)")
-    a.add_argument("--attack", nargs="+", choices=list(ATTACK_KINDS), default=["fgsm", "pgd"],
-                   help="apgd-ce / apgd-dlr / apgd-t: APGD (Croce & Hein 2020) with the cross-entropy, DLR or "
-                        "targeted DLR loss; strong: APGD-CE then APGD-T on the survivors (AutoAttack-lite)")
+    a.add_argument("--attack", nargs="+", choices=list(KINDS), default=["fgsm", "pgd"], help=choices_help())
     a.add_argument("--eps", type=nonneg_float, nargs="+", help="one or more ε (default: 0.1 normalised)")
     a.add_argument("--alpha", type=nonneg_float, help="PGD step (default: ε/10)")
-    a.add_argument("--steps", type=positive_int, default=10, help="PGD iterations")
-    a.add_argument("--apgd-steps", type=positive_int, default=100, help="APGD iterations (the authors' 100)")
+    a.add_argument("--steps", type=positive_int, default=ATTACKS["pgd"].steps, help="PGD iterations")
+    a.add_argument("--apgd-steps", type=positive_int, default=ATTACKS["apgd-ce"].steps,
+                   help="APGD iterations (the authors' 100)")
     a.add_argument("--targets", type=positive_int, default=3, help="APGD-T target classes (AutoAttack: 9)")
     a.add_argument("--random-start", action="store_true", help="PGD from a uniform point of the ε-ball")
     a.add_argument("--restarts", type=positive_int, default=1)
-    a.add_argument("--units", choices=["pixel", "normalized"], default="normalized",
+    a.add_argument("--units", choices=list(UNITS), default="normalized",
                    help="ε/α in pixel units [0,1] or the template's normalised units (×σ per channel)")
-    a.add_argument("--fgsm-loss", choices=["ce", "nll"], default="ce",
-                   help="nll reproduces the template's nll_loss-on-logits FGSM gradient")
+    for which in ("fgsm", "pgd"):
+        a.add_argument(f"--{which}-loss", choices=list(ATTACK_LOSSES), default="ce",
+                       help=f"the loss {which.upper()} climbs: " + "; ".join(f"{k}: {v}" for k, v in
+                                                                            ATTACK_LOSSES.items()))
     a.add_argument("--eval-set", choices=["exact", "test"], default="exact",
                    help="exact: test images with true pixels; test: the whole test split")
     a.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
@@ -116,22 +131,21 @@ def add_commands(groups) -> None:
     a.add_argument("--visualise", "--visualize", action="store_true", help="write example pictures")
     a.add_argument("--out", help="output folder (default: attack/ beside the checkpoint)")
     add_data_flags(a)
-    a.set_defaults(run=_attack)
 
-    e = cmds.add_parser("export", help="a trained checkpoint → shipped fp16 weights + manifest (accuracy measured "
-                                       "on the fp16 file)", formatter_class=DefaultsHelp)
+
+def _add_export_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("checkpoint", help="a best/last checkpoint of 'vaeadv robust train'")
     e.add_argument("--name", default="vaeadv-resnet18", help="short name the weights are loaded by")
-    e.add_argument("--out", default="src/vaeadv/weights", help="folder for NAME.pt and NAME.json")
+    e.add_argument("--out", help="folder for NAME.pt and NAME.json (default: the package's weights folder, where "
+                                 "shipped names are found)")
     e.add_argument("--robustness", nargs="+", default=[], metavar="JSON",
                    help="attack_results.json files of 'vaeadv robust attack NAME' on the exported weights, kept in "
                         "the manifest (refused unless measured on this very file)")
     add_data_flags(e)
-    e.set_defaults(run=_export)
 
 
 def _add_budget_flags(p) -> None:
-    p.add_argument("--units", choices=["pixel", "normalized"], default=D.units,
+    p.add_argument("--units", choices=list(UNITS), default=D.units,
                    help="units of the ε/α below (normalised = the template's)")
     p.add_argument("--fgsm-eps", type=nonneg_float, default=D.fgsm_eps)
     p.add_argument("--fgsm-alpha", type=nonneg_float, default=D.fgsm_alpha, help="weight of the clean loss")
@@ -188,9 +202,9 @@ def _attack(args: argparse.Namespace) -> int:
     for eps in args.eps or [0.1]:
         alpha = args.alpha if args.alpha is not None else eps / 10
         for kind in args.attack:
-            steps = args.apgd_steps if kind.startswith("apgd") or kind == "strong" else args.steps
+            steps = args.apgd_steps if ATTACKS[kind].parameter_free else args.steps
             specs.append(AttackSpec(kind, budget(eps, args.units), budget(alpha, args.units), steps,
-                                    loss=args.fgsm_loss if kind == "fgsm" else "ce", random_start=args.random_start,
+                                    loss=getattr(args, f"{kind}_loss", "ce"), random_start=args.random_start,
                                     restarts=args.restarts, name=f"{kind} eps={eps:g}", targets=args.targets))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
@@ -216,70 +230,48 @@ def _attack(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from vaeadv.io import read_json
-    from vaeadv.robust.datamodule import CifarDataModule
-    from vaeadv.robust.export import export_weights
-    from vaeadv.runinfo import hardware
+    from vaeadv.registry import weights_folder
+    from vaeadv.robust.export import export_run
 
-    run_dir = Path(args.checkpoint).parent.parent
-    results_file = run_dir / "results.json"
-    if not results_file.is_file():
-        raise VaeadvError(f"{results_file} not found: export takes a checkpoint inside a finished "
-                          "'vaeadv robust train' run folder (its results.json names the recipe and accuracy).")
-    run = read_json(results_file, "a training run's results")
-    robustness = {Path(path).name: read_json(path, "attack results") for path in args.robustness}
-    dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
-    dm.setup()
-    x, y, which = dm.exact_test()
-    config = run["config"]
-    about = {"defense": run.get("defense", "standard"), "recipe": config["recipe"],
-             "command": train_command(config), "seed": config["seed"], "epochs": run["epochs"],
-             "train_images": run["train_images"], "train_seconds": run["train_seconds"],
-             "trained_on": run.get("hardware", hardware()),
-             "holdout_accuracy": run.get("clean_eval", {}).get("holdout"), "versions": run.get("versions"),
-             "test_sets": {"exact": f"CIFAR-10 {which}: {len(x)}", "test": f"all {len(dm.x_test)} CIFAR-10 test "
-                           "images as found (JPEG-decoded where the data says so)"}, "data": dm.source}
-    if about["defense"] != "standard":
-        about["training_budget"] = {key: config.get(key) for key in TRAINING_BUDGET_KEYS}
-    if "overfit_guard" in run:
-        about["overfit_guard"] = run["overfit_guard"]
-    manifest = export_weights(args.checkpoint, args.out, args.name, {"exact": (x, y), "test": (dm.x_test, dm.y_test)},
-                              about, robustness)
-    acc = manifest["accuracy_of_shipped_fp16_file"]
-    for key, r in acc.items():
+    out = Path(args.out) if args.out else weights_folder()
+    manifest = export_run(args.checkpoint, out, args.name, args.robustness, command_of=train_command,
+                          data_dir=args.data_dir, download=not args.no_download)
+    for key, r in manifest["accuracy_of_shipped_fp16_file"].items():
         print(f"{key:<18}{r['accuracy']:.4f}  [{r['ci95_low']:.4f}, {r['ci95_high']:.4f}]  n={r['n']}")
-    print(f"sha256 {manifest['sha256']}  → {Path(args.out) / manifest['file']}")
+    print(f"sha256 {manifest['sha256']}  → {out / manifest['file']}")
     return 0
 
 
-TRAINING_BUDGET_KEYS = ("units", "fgsm_eps", "fgsm_alpha", "pgd_eps", "pgd_alpha", "pgd_steps", "pgd_random_start")
+# where a run is written, on what it runs and how it reports: not part of the command that reproduces its training
+NOT_REPRODUCED = frozenset({"data_dir", "download", "log_dir", "resume", "progress", "accelerator", "devices",
+                            "pl_strategy", "limit_train_batches", "limit_val_batches"})
+NEGATED = {"no_attack": "attack"}  # flags that set their field to False
 
 
 def train_command(config: dict) -> str:
-    """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config: every setting
-    that differs from the defaults, as its flag (where the run was stored and how it reported are left out)."""
+    """The ``vaeadv robust train`` command line that reproduces a run, from its recorded config: read off the
+    parser's own flags, each setting that differs from its default as its flag (the defenses always)."""
+    from dataclasses import asdict
+
     from vaeadv.robust.config import RobustTrainConfig, upgrade_config
 
-    config, defaults = upgrade_config(config), RobustTrainConfig()
-    parts = ["vaeadv robust train", "--defense " + " ".join(config.get("defenses", ["standard"]))]
-    changed = [key for key in REPRODUCING_FLAGS if key in config and config[key] != getattr(defaults, key)]
-    parts += [f"{REPRODUCING_FLAGS[key]} {config[key]}" for key in changed]
-    parts += [SWITCHES[key] for key in SWITCHES if config.get(key)]
-    parts += ["--no-attack"] * (config.get("attack") is False)
-    if config.get("overfit_guard") is not None:
-        parts.append("--overfit-guard" if config["overfit_guard"] else "--no-overfit-guard")
+    config, defaults = upgrade_config(config), asdict(RobustTrainConfig())
+    parser = argparse.ArgumentParser(add_help=False)
+    add_train_flags(parser)
+    parts = ["vaeadv robust train"]
+    for action in parser._actions:
+        field = NEGATED.get(action.dest, action.dest)
+        if field not in defaults or field in NOT_REPRODUCED or field not in config:
+            continue
+        value, flag = config[field], action.option_strings[0]
+        if field == "defenses":
+            parts.append(f"{flag} " + " ".join(value))
+        elif value == defaults[field]:
+            continue
+        elif isinstance(action, argparse.BooleanOptionalAction):
+            parts.append(flag if value else flag.replace("--", "--no-", 1))
+        elif isinstance(action, argparse._StoreTrueAction):  # a switch away from its field's default
+            parts.append(flag)
+        else:
+            parts.append(f"{flag} {value}")
     return " ".join(parts)
-
-
-# the config fields that change what a run trains, and their flags (valued ones, then on/off switches)
-REPRODUCING_FLAGS = {
-    "recipe": "--recipe", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "cutout": "--cutout",
-    "label_smoothing": "--label-smoothing",
-    "ema_decay": "--ema", "pretrained": "--pretrained", "pretrained_sha256": "--pretrained-sha256",
-    "val_from": "--val-from", "valid_ratio": "--valid-ratio",
-    "train_subset": "--train-subset", "test_subset": "--test-subset", "width": "--width", "seed": "--seed",
-    "precision": "--precision", "units": "--units", "fgsm_eps": "--fgsm-eps", "fgsm_alpha": "--fgsm-alpha",
-    "pgd_eps": "--pgd-eps", "pgd_alpha": "--pgd-alpha", "pgd_steps": "--pgd-steps", "eval_limit": "--eval-limit",
-    "run_name": "--run-name"}
-SWITCHES = {"augment": "--augment", "pgd_random_start": "--pgd-random-start", "cross_over": "--cross-over",
-            "compile": "--compile"}

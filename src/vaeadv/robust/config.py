@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from vaeadv.registry import weights_sha256
-from vaeadv.robust.recipes import get_recipe
+from vaeadv.robust.recipes import RECIPES, get_recipe
 
 Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
@@ -37,6 +37,11 @@ def upgrade_config(config: dict) -> dict:
     if "label_smoothing" not in config:
         upgraded["label_smoothing"] = LABEL_SMOOTHING_BEFORE_SETTING.get(upgraded.get("recipe"))
     return upgraded
+
+
+def recipe_label_smoothing(recipe: str | None) -> float:
+    """The label smoothing a recipe trains with today (0 for a name no recipe has)."""
+    return RECIPES[recipe].label_smoothing if recipe in RECIPES else 0.0
 
 
 @dataclass

@@ -87,5 +87,74 @@ def export_weights(checkpoint: str | Path, out_dir: str | Path, name: str,
                 or evaluate_shipped(weights, test_sets), **about}
     if kept:
         manifest["robustness_of_shipped_fp16_file"] = kept
+    history = _history(out_dir / f"{name}.json", sha)
+    if history:
+        manifest["history"] = history
     atomic_write_json(out_dir / f"{name}.json", manifest)
     return manifest
+
+
+def _history(manifest_path: Path, sha256: str) -> list[dict]:
+    """The files shipped under this name before, newest last: a replaced file's hash, command and accuracies stay
+    on record, so what was measured on it can still be traced to it."""
+    try:
+        earlier = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return []
+    history = list(earlier.get("history", []))
+    if earlier.get("sha256") not in (None, sha256):
+        history.append({key: earlier.get(key) for key in ("sha256", "command", "epochs", "train_seconds",
+                                                           "accuracy_of_shipped_fp16_file")})
+    return history
+
+
+TRAINING_BUDGET_KEYS = ("units", "fgsm_eps", "fgsm_alpha", "pgd_eps", "pgd_alpha", "pgd_steps", "pgd_random_start")
+RECIPE_OVERRIDES = ("epochs", "batch_size", "lr", "val_from", "precision", "label_smoothing")  # config beats recipe
+
+
+def recipe_settings(config: dict) -> dict:
+    """Every setting of the recipe a run trained with, as it ran: the recipe's values with the run's explicit
+    ones over them (a recipe's defaults may change; the manifest keeps what this file saw)."""
+    from dataclasses import asdict
+
+    from vaeadv.robust.config import upgrade_config
+    from vaeadv.robust.recipes import get_recipe
+
+    config = upgrade_config(config)
+    settings = asdict(get_recipe(config["recipe"]))
+    settings.update({k: config[k] for k in RECIPE_OVERRIDES if config.get(k) is not None})
+    return settings
+
+
+def export_run(checkpoint: str | Path, out_dir: str | Path, name: str, robustness_files: list[str | Path], *,
+               command_of, data_dir: str | None = None, download: bool = True) -> dict:
+    """``vaeadv robust export``: a checkpoint of a finished ``robust train`` run → shipped weights whose manifest
+    states the run (its recipe's every setting, the command that reproduces it — ``command_of(config)`` — seed,
+    epochs, time, hardware, hold-out accuracy) and the accuracy of the fp16 file on the exact and all test images."""
+    from vaeadv.io import read_json
+    from vaeadv.robust.datamodule import CifarDataModule
+    from vaeadv.runinfo import hardware
+
+    results_file = Path(checkpoint).parent.parent / "results.json"
+    if not results_file.is_file():
+        raise VaeadvError(f"{results_file} not found: export takes a checkpoint inside a finished "
+                          "'vaeadv robust train' run folder (its results.json names the recipe and accuracy).")
+    run = read_json(results_file, "a training run's results")
+    robustness = {Path(path).name: read_json(path, "attack results") for path in robustness_files}
+    dm = CifarDataModule(data_dir, val_from="train", download=download)
+    dm.setup()
+    x, y, which = dm.exact_test()
+    config = run["config"]
+    about = {"defense": run.get("defense", "standard"), "recipe": config["recipe"],
+             "recipe_settings": recipe_settings(config), "command": command_of(config), "seed": config["seed"],
+             "epochs": run["epochs"], "train_images": run["train_images"], "train_seconds": run["train_seconds"],
+             "trained_on": run.get("hardware", hardware()),
+             "holdout_accuracy": run.get("clean_eval", {}).get("holdout"), "versions": run.get("versions"),
+             "test_sets": {"exact": f"CIFAR-10 {which}: {len(x)}", "test": f"all {len(dm.x_test)} CIFAR-10 test "
+                           "images as found (JPEG-decoded where the data says so)"}, "data": dm.source}
+    if about["defense"] != "standard":
+        about["training_budget"] = {key: config.get(key) for key in TRAINING_BUDGET_KEYS}
+    if "overfit_guard" in run:
+        about["overfit_guard"] = run["overfit_guard"]
+    return export_weights(checkpoint, out_dir, name, {"exact": (x, y), "test": (dm.x_test, dm.y_test)}, about,
+                          robustness)

@@ -1,8 +1,8 @@
 """A lossless codec for uint8 image stacks, about half the size of LZMA on the raw pixels.
 
-Why: a device call carries at most 64 MiB, of which the checkout takes most, so the CIFAR-10 training set has to
-travel in shards; the fewer bytes, the fewer calls. Plain LZMA leaves the pixels at 77% of their size, because
-neighbouring pixels are alike in a way a dictionary coder does not see. Two reversible steps expose it first:
+Why: moving a dataset through size-limited transfers (``tools.shards``), the fewer bytes the fewer transfers.
+Plain LZMA leaves the pixels at 77% of their size, because neighbouring pixels are alike in a way a dictionary coder
+does not see. Two reversible steps expose it first:
 the colour channels are decorrelated (R−G, G, B−G, modulo 256), and each pixel is replaced by its difference from
 the LOCO-I median edge predictor (JPEG-LS) of its left, upper and upper-left neighbours. LZMA then codes the
 residuals, which cluster around 0 (49% of the raw size on CIFAR-10 against 77%). Decoding runs the predictor

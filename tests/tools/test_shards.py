@@ -1,5 +1,5 @@
-"""The image codec and the shards that carry dataset files to a device call: exact round trips, the predictor
-against JPEG-LS's rule written out by hand, and every way a carried set can be incomplete or damaged."""
+"""The maintenance tool that moves dataset files in coded shards: exact round trips of the image codec, its
+predictor against JPEG-LS's rule written out by hand, and every way a carried set can be incomplete or damaged."""
 
 import gzip
 import hashlib
@@ -10,9 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from vaeadv.cli import main
-from vaeadv.data.imagecodec import decode_images, encode_images, med_predict
-from vaeadv.data.shards import pack, stored_names, unpack
+from tools.imagecodec import decode_images, encode_images, med_predict
+from tools.shards import main, pack, stored_names, unpack
 from vaeadv.errors import VaeadvError
 
 
@@ -136,9 +135,9 @@ def test_real_mnist_test_files_round_trip_to_their_published_md5(real_data_dir, 
     mnist.mkdir()
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (mnist / name).write_bytes((real_data_dir / "mnist" / name).read_bytes())
-    assert main(["data", "shard", str(tmp_path / "shards"), str(mnist), "--shard-mib", "0.5"]) == 0
+    assert main(["pack", str(tmp_path / "shards"), str(mnist), "--shard-mib", "0.5"]) == 0
     assert "2 files" in capsys.readouterr().out
-    assert main(["data", "unshard", str(tmp_path / "shards"), str(tmp_path / "data")]) == 0
+    assert main(["unpack", str(tmp_path / "shards"), str(tmp_path / "data")]) == 0
     published = {f.name: f.raw_md5 for f in MNIST.files}
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         data = (tmp_path / "data" / "mnist" / name).read_bytes()

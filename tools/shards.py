@@ -1,10 +1,14 @@
-"""Dataset files cut into shards small enough to travel one per device call, and put back together there.
+"""Dataset files cut into coded shards of a chosen size, and put back together, checked, somewhere else.
 
-Why: a device call carries the checkout plus at most 64 MiB in all, and the checkout (with the committed weights)
-leaves about 9 MiB of that. The files are coded first (``imagecodec`` for image arrays inside ``.npz`` and IDX
-files, LZMA for the rest), so CIFAR-10 needs about half as many calls, then the one byte stream is cut into
-``part-NNN.bin`` files beside a ``manifest.json``. Putting them back checks every part (a missing or damaged one
-is named), then the SHA-256 of every decoded array and file against the originals'."""
+A maintenance tool, not part of vaeadv: for moving a data folder to a remote machine whose transfers are limited in
+size. The files are coded first (``imagecodec`` for image arrays inside ``.npz`` and IDX files, LZMA for the rest:
+CIFAR-10 to about half of its raw size), then the one byte stream is cut into ``part-NNN.bin`` files beside a
+``manifest.json``. Putting them back checks every part (a missing or damaged one is named), then the SHA-256 of
+every decoded array and file against the originals'.
+
+    python -m tools.shards pack OUT PATH...   [--shard-mib 9]
+    python -m tools.shards unpack SHARDS DEST
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.imagecodec import decode_images, encode_images
 from vaeadv.data.idx import parse_idx
-from vaeadv.data.imagecodec import decode_images, encode_images
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_bytes, atomic_write_json
 
@@ -169,3 +173,40 @@ def stored_names(paths: Sequence[str | Path]) -> dict[str, Path]:
         else:
             raise VaeadvError(f"{p}: no such file or folder")
     return files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pack`` and ``unpack`` from the command line; a bad input is one line on stderr and exit 1."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tools.shards", description=__doc__.split("\n\n")[0])
+    cmds = parser.add_subparsers(dest="command", required=True)
+    pack_cmd = cmds.add_parser("pack", help="code dataset files or folders into OUT/part-NNN.bin + manifest.json")
+    pack_cmd.add_argument("out")
+    pack_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    pack_cmd.add_argument("--shard-mib", type=float, default=9.0, help="largest shard in MiB (default 9)")
+    unpack_cmd = cmds.add_parser("unpack", help="check and join shards, decode the files into DEST")
+    unpack_cmd.add_argument("shards")
+    unpack_cmd.add_argument("dest")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "pack":
+            if not args.shard_mib > 0:
+                raise VaeadvError(f"--shard-mib must be > 0, got {args.shard_mib}")
+            files = stored_names(args.paths)
+            manifest = pack(files, Path(args.out), int(args.shard_mib * 2**20))
+            raw = sum(p.stat().st_size for p in files.values())
+            print(f"{len(files)} files, {raw / 2**20:.1f} MiB → {manifest['bytes'] / 2**20:.1f} MiB coded, in "
+                  f"{len(manifest['shards'])} shard(s) of at most {args.shard_mib:g} MiB under {args.out}")
+        else:
+            for path in unpack(Path(args.shards), Path(args.dest)):
+                print(f"{path}  ({path.stat().st_size / 2**20:.1f} MiB, checksum verified)")
+    except VaeadvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
