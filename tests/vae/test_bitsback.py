@@ -97,14 +97,24 @@ def test_another_process_decodes_the_file_bit_exactly(trained_and_images, tmp_pa
     assert np.array_equal(np.load(tmp_path / "t.npy"), images)
 
 
-def test_the_wrong_model_a_damaged_file_and_a_foreign_file_are_one_line_errors(trained_and_images, tmp_path):
+def test_the_wrong_model_a_damaged_file_and_a_foreign_file_are_one_line_errors(trained_and_images, tmp_path,
+                                                                              monkeypatch):
+    import vaeadv.vae.compress as compress_module
+
     model, levels = trained_and_images
     images = levels[:20, 0].numpy().astype(np.uint8)
     path = tmp_path / "t.bbans"
     compress(model, images, path)
     other = VAE(num_filters=32, z_dim=20)
-    with pytest.raises(VaeadvError, match="another model"):
+    decoded = []
+    real_coder = compress_module.BitsBackCoder
+    monkeypatch.setattr(compress_module, "BitsBackCoder", lambda *a, **k: decoded.append(a) or real_coder(*a, **k))
+    written_by = bbans_file.read(path)[0]["model_sha256"]
+    assert written_by == bbans_file.model_sha256(model) != bbans_file.model_sha256(other)
+    with pytest.raises(VaeadvError, match=rf"compressed with another model \(SHA-256 {written_by[:12]}…\)"):
         decompress(other, path)
+    assert decoded == []  # refused from the header, before a coder was even built
+    monkeypatch.setattr(compress_module, "BitsBackCoder", real_coder)
     data = bytearray(path.read_bytes())
     data[-40] ^= 0x10  # one flipped bit in the message
     (tmp_path / "flipped.bbans").write_bytes(bytes(data))

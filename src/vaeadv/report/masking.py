@@ -1,0 +1,81 @@
+"""Is a robustness number real? The standard checks for gradient masking (Carlini et al. 2019, "On Evaluating
+Adversarial Robustness"; Athalye et al. 2018), applied to one model's accuracies at one ε, with a verdict that
+names the check that failed. Pure and torch-free: the report measures, this reads.
+
+The checks, each on accuracies in [0, 1] (lower = stronger attack):
+  (a) iterative ≥ single-step: PGD leaves no more than FGSM does;
+  (b) unbounded ε reaches 0: at the largest ε of the curve almost nothing survives;
+  (c) restarts add little: PGD from random starts (several) leaves about what the template's PGD leaves;
+  (d) a stronger loss or optimiser adds little: the margin loss and APGD-CE+T leave at most a few points less
+      than the best PGD on the cross-entropy.
+Where (c) or (d) fail only against the template's PGD-10 but the PGD with a larger step (or restarts) closes the
+gap, the template's PGD underestimates the attack (its α = ε/10 reaches the ball's edge only at its last step):
+a weakness of that attack, worded apart from gradient masking, which is a property of the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GAP = 0.05  # a stronger attack this far below (5 points) is more than the noise of 1,000 images
+SLACK = 0.01  # PGD may leave this much more than FGSM before (a) fails (ties and sampling)
+ZERO = 0.02  # "almost nothing survives" at the largest ε
+
+
+@dataclass(frozen=True)
+class AttackAccuracies:
+    """One model at one ε. ``pgd`` is the template's PGD-10 (α = ε/10, no random start); ``pgd_restarts`` PGD with
+    a larger step from random starts, the best of several; ``pgd_margin`` PGD on the margin loss; ``apgd`` APGD-CE
+    then APGD-T; ``largest_eps`` the accuracy under PGD at the curve's largest ε. Any may be None (not measured)."""
+
+    fgsm: float | None
+    pgd: float | None
+    pgd_restarts: float | None = None
+    pgd_margin: float | None = None
+    apgd: float | None = None
+    largest_eps: float | None = None
+
+
+def _below(a: float | None, b: float | None, gap: float) -> bool | None:
+    return None if a is None or b is None else a < b - gap
+
+
+def checks(acc: AttackAccuracies) -> dict[str, bool | None]:
+    """Each check's outcome: True passed, False failed, None not measured."""
+    ce_best = min((v for v in (acc.pgd, acc.pgd_restarts) if v is not None), default=None)
+    stronger = min((v for v in (acc.pgd_margin, acc.apgd) if v is not None), default=None)
+    return {
+        "a_iterative_beats_single_step": None if acc.pgd is None or acc.fgsm is None
+        else acc.pgd <= acc.fgsm + SLACK,
+        "b_large_eps_reaches_zero": None if acc.largest_eps is None else acc.largest_eps <= ZERO,
+        "c_restarts_add_little": _negate(_below(acc.pgd_restarts, acc.pgd, GAP)),
+        "d_stronger_loss_adds_little": _negate(_below(stronger, ce_best, GAP)),
+    }
+
+
+def _negate(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
+def verdict(acc: AttackAccuracies) -> str:
+    """One sentence: no sign of masking, the template's PGD underestimating the attack, or gradient masking with
+    the checks that show it."""
+    result = checks(acc)
+    failed = [name for name, ok in result.items() if ok is False]
+    masking = [name for name in failed if name != "c_restarts_add_little"]
+    if masking:
+        return "gradient masking suspected: failed " + ", ".join(_LABELS[name] for name in masking)
+    if failed:  # only (c): a larger step / restarts find what PGD-10 missed, and no stronger loss finds more
+        return ("the template's PGD-10 underestimates the attack: PGD with a larger step from random starts "
+                f"leaves {100 * (acc.pgd - acc.pgd_restarts):.1f} points less, and no stronger loss or optimiser "
+                "goes further")
+    if any(ok is None for ok in result.values()):
+        missing = [_LABELS[name] for name, ok in result.items() if ok is None]
+        return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")"
+    return "no sign of masking: all four checks pass"
+
+
+_LABELS = {"a_iterative_beats_single_step": "(a) iterative ≥ single-step",
+           "b_large_eps_reaches_zero": "(b) large ε reaches 0",
+           "c_restarts_add_little": "(c) restarts add little",
+           "d_stronger_loss_adds_little": "(d) a stronger loss/optimiser adds little"}

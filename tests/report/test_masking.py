@@ -1,0 +1,45 @@
+"""The masking verdicts on scripted accuracy tables, among them the measurements that opened this question (the
+label-smoothed and the plain 8-epoch models, first 500 exact test images, ε = 0.1 normalised)."""
+
+from vaeadv.report.masking import AttackAccuracies, checks, verdict
+
+
+def test_the_label_smoothed_model_fails_the_stronger_loss_check():
+    # FGSM ce 52.2%, PGD-10 ce 34.6%, PGD-10 margin 19.8%, APGD-CE+T 1.2% (the shipped file, measured before)
+    acc = AttackAccuracies(fgsm=0.522, pgd=0.346, pgd_margin=0.198, apgd=0.012)
+    assert checks(acc) == {"a_iterative_beats_single_step": True, "b_large_eps_reaches_zero": None,
+                           "c_restarts_add_little": None, "d_stronger_loss_adds_little": False}
+    assert verdict(acc) == "gradient masking suspected: failed (d) a stronger loss/optimiser adds little"
+
+
+def test_the_plainly_trained_model_shows_no_sign_of_masking_in_what_was_measured():
+    # 8 epochs without label smoothing: FGSM 6.6%, PGD-10 1.2%, margin 1.6%, APGD-CE+T 0.2%
+    acc = AttackAccuracies(fgsm=0.066, pgd=0.012, pgd_margin=0.016, apgd=0.002)
+    assert verdict(acc) == ("no sign of masking in the checks measured (not measured: (b) large ε reaches 0, "
+                            "(c) restarts add little)")
+    full = AttackAccuracies(fgsm=0.066, pgd=0.012, pgd_restarts=0.010, pgd_margin=0.016, apgd=0.002,
+                            largest_eps=0.0)
+    assert verdict(full) == "no sign of masking: all four checks pass"
+
+
+def test_a_weak_template_pgd_is_not_called_masking():
+    # PGD-10 at α = ε/10 leaves 30%, PGD with a larger step from random starts 12%, APGD 10%: the step was too small
+    acc = AttackAccuracies(fgsm=0.45, pgd=0.30, pgd_restarts=0.12, pgd_margin=0.13, apgd=0.10, largest_eps=0.0)
+    assert checks(acc)["c_restarts_add_little"] is False and checks(acc)["d_stronger_loss_adds_little"] is True
+    assert verdict(acc).startswith("the template's PGD-10 underestimates the attack: PGD with a larger step from "
+                                   "random starts leaves 18.0 points less")
+
+
+def test_each_masking_check_is_named_when_it_fails():
+    single_step_wins = AttackAccuracies(fgsm=0.20, pgd=0.35)  # 15 points more under the iterative attack
+    assert verdict(single_step_wins) == "gradient masking suspected: failed (a) iterative ≥ single-step"
+    assert checks(AttackAccuracies(fgsm=0.20, pgd=0.21))["a_iterative_beats_single_step"] is True  # within 1 point
+    plateau = AttackAccuracies(fgsm=0.5, pgd=0.4, largest_eps=0.30)  # 30% survive ε = 64/255
+    assert verdict(plateau) == "gradient masking suspected: failed (b) large ε reaches 0"
+    assert checks(AttackAccuracies(fgsm=0.5, pgd=0.4, largest_eps=0.02))["b_large_eps_reaches_zero"] is True
+    both = AttackAccuracies(fgsm=0.2, pgd=0.35, apgd=0.01, largest_eps=0.5)
+    assert verdict(both) == ("gradient masking suspected: failed (a) iterative ≥ single-step, (b) large ε reaches 0, "
+                             "(d) a stronger loss/optimiser adds little")
+    # exactly 5 points below is within the gap; more is not
+    assert checks(AttackAccuracies(fgsm=0.5, pgd=0.30, apgd=0.25))["d_stronger_loss_adds_little"] is True
+    assert checks(AttackAccuracies(fgsm=0.5, pgd=0.30, apgd=0.249))["d_stronger_loss_adds_little"] is False
