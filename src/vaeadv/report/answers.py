@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaeadv.report.columns import FGSM_KEY, NORM, PGD_KEY, PGD_PIXEL_KEY, PIXEL, STRONG_KEY, STRONG_PIXEL_KEY
+from vaeadv.report.columns import (
+    FGSM_KEY,
+    FGSM_PIXEL_KEY,
+    NORM,
+    PGD_KEY,
+    PGD_PIXEL_KEY,
+    PIXEL,
+    STRONG_KEY,
+    STRONG_PIXEL_KEY,
+)
+from vaeadv.report.masking import GAP, AttackAccuracies, verdict
 from vaeadv.stats import percent_with_ci, wilson_interval
 
 Results = dict[str, dict[str, Any] | None]  # experiment name → its stored result (None: not run at this scale)
 Answer = tuple[str, str]  # (question, answer)
 
-MASKING_GAP = 0.10  # PGD-10 this far above APGD-CE+T: the PGD number is not a robustness estimate
 # The course's reference figures, set beside ours where a scale has comparable models: its pretrained ResNet18
 # (width 64, 3×3 stem, max-pool kept) under the template's FGSM (ε = 0.1 normalised), and a student's run of the
 # template after 5 epochs of FGSM training from it (clean / FGSM / PGD-10 at ε = 0.1, α = 0.01).
@@ -54,18 +63,20 @@ def _matrix_row(r: Results, defense: str, augment: bool | None = False):
 
 
 def masking_gaps(matrix: dict | None) -> list[dict]:
-    """Per model of the run matrix and ε, PGD's accuracy against AutoAttack-lite's (APGD-CE, then APGD-T on the
-    survivors) and the gap in accuracy; ``masked`` where PGD leaves more than ``MASKING_GAP`` above APGD: its
-    gradients point away from the adversarial examples that exist (gradient masking), or PGD's fixed step
-    stalls, so its PGD number overstates the robustness. Empty where the matrix has no strong columns."""
+    """Per model of the run matrix and ε, FGSM's and PGD's accuracies against AutoAttack-lite's (APGD-CE, then
+    APGD-T on the survivors), the gap, and the verdict of the masking checks those columns allow
+    (``vaeadv.report.masking``); ``masked`` where the verdict is gradient masking. Empty where the matrix has no
+    strong columns."""
     out = []
     for row in (matrix or {}).get("rows", []):
-        for eps, pgd_key, strong_key in ((NORM, PGD_KEY, STRONG_KEY), (PIXEL, PGD_PIXEL_KEY,
-                                                                                STRONG_PIXEL_KEY)):
+        for eps, fgsm_key, pgd_key, strong_key in ((NORM, FGSM_KEY, PGD_KEY, STRONG_KEY),
+                                                   (PIXEL, FGSM_PIXEL_KEY, PGD_PIXEL_KEY, STRONG_PIXEL_KEY)):
             pgd, strong = _acc(row, pgd_key), _acc(row, strong_key)
             if pgd is not None and strong is not None:
-                out.append({"model": row["model"], "eps": eps, "pgd": pgd, "strong": strong, "gap": pgd - strong,
-                            "masked": pgd - strong > MASKING_GAP})
+                said = verdict(AttackAccuracies(fgsm=_acc(row, fgsm_key), pgd=pgd, apgd=strong))
+                out.append({"model": row["model"], "eps": eps, "fgsm": _acc(row, fgsm_key), "pgd": pgd,
+                            "strong": strong, "gap": pgd - strong, "verdict": said,
+                            "masked": said.startswith("gradient masking")})
     return out
 
 
@@ -257,7 +268,7 @@ def _q2_1_accuracies(r: Results) -> Answer:
                  f"{100 * fgsm:.0f}% under the same FGSM; ours was trained on 2 CPU cores (all 10,000 test images: "
                  f"{_pct(_get(std, 'clean_test_accuracy'))}).")
     fgsm, strong = _acc(std, FGSM_KEY), _acc(std, STRONG_KEY)
-    if None not in (fgsm, strong) and fgsm - strong > MASKING_GAP:
+    if None not in (fgsm, strong) and fgsm - strong > GAP:
         text += (" That FGSM figure overstates the robustness: APGD-CE+T at the same ε leaves "
                  f"{_with_ci(r, std, STRONG_KEY)} — the signed-gradient step is misled (gradient masking; see the "
                  "masking table).")
@@ -435,9 +446,9 @@ def _strong_text(r: Results) -> str:
             "parameter-free core) at ε = 8/255 leaves " + "; ".join(
                 f"{m}: {_pct(g['strong'])} (PGD {_pct(g['pgd'])})" for m, g in pixel.items()) + ".")
     if masked:
-        text += (" Where PGD-10 stays more than 10 points above APGD (" + ", ".join(g["model"] for g in masked)
-                 + "), its number overstates the robustness: the gradients it follows are masked or its fixed "
-                 "step stalls on saturated logits; trust only the APGD number there.")
+        text += (f" Where PGD-10 stays more than {100 * GAP:.0f} points above APGD (" + ", ".join(
+                 g["model"] for g in masked) + "), its number overstates the robustness (masking check (d) of the "
+                 "gradient-masking table fails); trust only the APGD number there.")
     fast = _matrix_row(r, "fgsm-rs", None)
     if fast is not None and _acc(fast, STRONG_PIXEL_KEY) is not None:
         text += (f" FGSM from a random start with a step of 1.25ε (fgsm-rs, Wong et al. 2020) costs what FGSM "
