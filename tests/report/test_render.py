@@ -37,3 +37,15 @@ def test_every_piece_states_its_wall_time_and_hardware(tmp_path):
     md = _markdown(tmp_path, {"adversarial_matrix": timed, "transfer": TRANSFER})
     assert "| adversarial_matrix | 14.1 | x86_64, 2 CPU cores |" in md  # 848 s = 14.13 min
     assert "| transfer |" not in md  # a result stored without its wall time gets no made-up row
+
+
+def test_the_beta_table_reads_each_column_from_its_own_field_and_says_what_it_covers(tmp_path):
+    row = {"beta": 2.0, "test_bpd": 0.5432, "elbo_bpd": 0.5111, "iwae_bpd": 0.4999, "kl_nats": 12.345,
+           "reconstruction_nats": 250.0, "active_units": 7, "samples": None, "reconstructions": None}
+    beta = {"z_dim": 20, "epochs": 20, "eval_images": 1000, "iw_samples": 20, "test_images": 10000, "rows": [row],
+            "figure": None}
+    md = _markdown(tmp_path, {"beta_sweep": beta})
+    assert ("| β | test bpd (all 10,000 test images) | ELBO bpd (1,000) | IWAE bpd (K = 20) (1,000) | KL (nats, 1,000) "
+            "| reconstruction (nats, 1,000) | active units (1,000) |") in md
+    assert "| 2 | 0.5432 | 0.5111 | 0.4999 | 12.35 | 250.0 | 7 |" in md
+    assert "first 1,000 test images (IWAE with K = 20 importance samples per image)" in md

@@ -180,8 +180,8 @@ def beta_sweep(ctx: Context) -> dict:
                      "samples": ctx.rel(samples),
                      "reconstructions": ctx.rel(recon)})
     figure = _plot_beta(rows, ctx.figures / "beta_sweep.png")
-    return {"z_dim": 20, "epochs": s.beta_epochs, "eval_images": len(imgs), "rows": rows,
-            "figure": ctx.rel(figure) if figure else None}
+    return {"z_dim": 20, "epochs": s.beta_epochs, "eval_images": len(imgs), "iw_samples": s.beta_iw_samples,
+            "test_images": run.get("test_images"), "rows": rows, "figure": ctx.rel(figure) if figure else None}
 
 
 def _plot_beta(rows: list[dict], path: Path) -> Path | None:

@@ -79,6 +79,7 @@ def _train_vae(cfg: VAETrainConfig, run: TrainingRun) -> dict:
         "best_epoch": best_epoch,
         "best_val_bpd": best_val,
         "test_bpd": tested[0]["test_bpd"] if tested else None,
+        "test_images": len(dm.x_test) if cfg.limit_test_batches is None else None,  # what test_bpd covers
         "best_checkpoint": checkpoint.best_model_path,
         "final_train_bpd": history[-1].get("train_bpd") if history else None,
         "wall_time_s": round(clock.seconds, 1),  # training, all sessions of the run
