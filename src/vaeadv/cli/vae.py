@@ -59,8 +59,25 @@ def add_commands(groups) -> None:
 
     e = cmds.add_parser("evaluate", help="test ELBO and IWAE bpd, KL per dimension, active units",
                         formatter_class=DefaultsHelp)
+    _add_evaluate_flags(e)
+    e.set_defaults(run=_evaluate)
+
+    c = cmds.add_parser("compress", help="lossless compression of 4-bit images with the VAE (bits-back ANS), "
+                                         "compared with PNG, gzip, bzip2 and xz", formatter_class=DefaultsHelp)
+    _add_compress_flags(c)
+    c.set_defaults(run=_compress)
+
+    d = cmds.add_parser("decompress", help="decode a .bbans file back into the images (.npy, uint8 levels)",
+                        formatter_class=DefaultsHelp)
+    d.add_argument("checkpoint", help="the checkpoint the file was compressed with")
+    d.add_argument("file", help="a .bbans file from 'vaeadv vae compress'")
+    d.add_argument("out", help="the .npy file to write: [N,H,W] uint8 levels")
+    d.set_defaults(run=_decompress)
+
+
+def _add_evaluate_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("checkpoint", help="a .ckpt written by 'vaeadv vae train'")
-    e.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    e.add_argument("--dataset", choices=list(get_args(DatasetName)), default=D.dataset)
     add_data_flags(e)
     e.add_argument("--iw-samples", type=positive_int, default=100, help="importance samples K")
     e.add_argument("--limit", type=positive_int, help="evaluate only the first N test images")
@@ -69,10 +86,9 @@ def add_commands(groups) -> None:
     e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--device", default="auto", help="torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     e.add_argument("--out", help="JSON output (default: evaluation.json beside the checkpoint's run)")
-    e.set_defaults(run=_evaluate)
 
-    c = cmds.add_parser("compress", help="lossless compression of 4-bit images with the VAE (bits-back ANS), "
-                                         "compared with PNG, gzip, bzip2 and xz", formatter_class=DefaultsHelp)
+
+def _add_compress_flags(c: argparse.ArgumentParser) -> None:
     c.add_argument("checkpoint", help="a .ckpt written by 'vaeadv vae train'")
     c.add_argument("out", help="the .bbans file to write (a JSON report is written beside it)")
     c.add_argument("--dataset", choices=list(get_args(DatasetName)), default=D.dataset)
@@ -85,14 +101,6 @@ def add_commands(groups) -> None:
     c.add_argument("--verify", action="store_true", help="decode the file again and compare bit for bit")
     c.add_argument("--iw-samples", type=positive_int, default=100, help="importance samples for the IWAE bound "
                                                                           "in the report")
-    c.set_defaults(run=_compress)
-
-    d = cmds.add_parser("decompress", help="decode a .bbans file back into the images (.npy, uint8 levels)",
-                        formatter_class=DefaultsHelp)
-    d.add_argument("checkpoint", help="the checkpoint the file was compressed with")
-    d.add_argument("file", help="a .bbans file from 'vaeadv vae compress'")
-    d.add_argument("out", help="the .npy file to write: [N,H,W] uint8 levels")
-    d.set_defaults(run=_decompress)
 
 
 def _add_training_flags(t: argparse.ArgumentParser, grid: bool) -> None:

@@ -123,17 +123,7 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     losses = sorted({a.loss for a in attacks if a.uses_clean_gradient})
     with eval_mode(model), full_fp32():
         for start, x, y in batches(images, labels, batch_size, device):
-            grads: dict[str, torch.Tensor] = {}
-            if losses:
-                x_req = x.detach().requires_grad_(True)
-                logits = model(x_req)
-                for i, name in enumerate(losses):
-                    (grads[name],) = torch.autograd.grad(loss_function(name)(logits, y), x_req,
-                                                         retain_graph=i < len(losses) - 1)
-                logits = logits.detach()
-            else:
-                with torch.no_grad():
-                    logits = model(x)
+            logits, grads = clean_pass(model, x, y, losses)
             pred = logits.argmax(1)
             ok = (pred == y).nonzero().flatten()
             clean += len(ok)
@@ -163,6 +153,21 @@ def robust_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
         "intervals": {"clean": accuracy_with_ci(clean, n), **{k: accuracy_with_ci(v, n) for k, v in correct.items()}},
         "examples": examples,
     }
+
+
+def clean_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, losses: Sequence[str]
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward pass: the clean logits and, for each named attack loss, its input gradient (what FGSM and
+    PGD's first step need, so they cost no pass of their own)."""
+    if not losses:
+        with torch.no_grad():
+            return model(x), {}
+    x_req = x.detach().requires_grad_(True)
+    logits = model(x_req)
+    grads = {}
+    for i, name in enumerate(losses):
+        (grads[name],) = torch.autograd.grad(loss_function(name)(logits, y), x_req, retain_graph=i < len(losses) - 1)
+    return logits.detach(), grads
 
 
 def accuracy_vs_eps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,

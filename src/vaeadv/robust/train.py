@@ -103,21 +103,28 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
               "train_images": len(dm.x_train), "data": dm.source}
     if guard:
         result["overfit_guard"] = guard.report()
-    if trainer.is_global_zero:  # scored once, in fp32 whatever the training precision; flip TTA beside
-        scores = clean_scores(model.model, dm.x_test, dm.y_test, {"exact": dm.test_exact})
-        scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
-        if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
-            scores["holdout"] = clean_accuracy(model.model, dm.x_val, dm.y_val)
-        result["clean_eval"] = scores
-        result["clean_test_accuracy"] = scores["test"]["accuracy"]
-    if cfg.attack and trainer.is_global_zero:
-        x, y, what = dm.exact_test()
-        x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
-        r = robust_accuracy(model.model, x, y, attacks_for(cfg, defense), batch_size=256)
-        result["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
-                                 "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
+    if trainer.is_global_zero:
+        result.update(score(cfg, defense, dm, model.model))
     run.write_results(result, write=trainer.is_global_zero)
     return result
+
+
+def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: torch.nn.Module) -> dict:
+    """A trained network scored once, in fp32 whatever the training precision: clean accuracy with Wilson
+    intervals on the test images, the exact-pixel ones and the hold-out that chose the checkpoint (flip TTA
+    beside), then the template's attacks on the exact test images (unless ``cfg.attack`` is off)."""
+    scores = clean_scores(network, dm.x_test, dm.y_test, {"exact": dm.test_exact})
+    scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
+    if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
+        scores["holdout"] = clean_accuracy(network, dm.x_val, dm.y_val)
+    out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"]}
+    if cfg.attack:
+        x, y, what = dm.exact_test()
+        x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
+        r = robust_accuracy(network, x, y, attacks_for(cfg, defense), batch_size=256)
+        out["attack_eval"] = {"images": len(x), "which": what, "clean_accuracy": r["clean_accuracy"],
+                              "robust_accuracy": r["robust_accuracy"], "units": cfg.units}
+    return out
 
 
 def overfit_guard(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, eps) -> OverfitGuard | None:

@@ -97,6 +97,22 @@ def _gpu_env(slot: int) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": str(slot % count)} if count > 1 else {}
 
 
+def _run_folders(configs: Sequence[VAETrainConfig]) -> list[Path]:
+    names = [Path(c.log_dir) / (c.run_name or c.default_run_name()) for c in configs]
+    if len(set(names)) != len(names):
+        raise VaeadvError("two runs of the sweep would share a folder; give each its own run_name")
+    return names
+
+
+def _start(ctx, cfg: VAETrainConfig, run_dir: Path, threads: int, slot: int) -> multiprocessing.Process:
+    """One run in its own process (resuming whatever it left), logging to ``train.log`` in its folder."""
+    run_dir = ensure_writable_dir(run_dir)
+    proc = ctx.Process(target=_train_in_child, name=run_dir.name, args=(
+        replace(cfg, resume=True, progress=False), str(run_dir / LOG_NAME), threads, _gpu_env(slot)))
+    proc.start()
+    return proc
+
+
 def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | None = None,
              summary: Path | None = None, say: Callable[[str], None] = print) -> list[dict]:
     """Train every config not finished yet, ``concurrent`` processes at a time, each with ``threads`` torch threads
@@ -105,9 +121,7 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
     after every run ends, so an interrupted sweep still records what finished."""
     if concurrent < 1:
         raise VaeadvError(f"concurrent runs must be at least 1, got {concurrent}")
-    names = [Path(c.log_dir) / (c.run_name or c.default_run_name()) for c in configs]
-    if len(set(names)) != len(names):
-        raise VaeadvError("two runs of the sweep would share a folder; give each its own run_name")
+    names = _run_folders(configs)
     threads = threads or max(1, (os.cpu_count() or 1) // concurrent)
     outcomes: list[dict | None] = [None] * len(configs)
     todo = []
@@ -136,13 +150,9 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
         while todo or running:
             while todo and free_slots:
                 i, slot = todo.pop(0), free_slots.pop(0)
-                run_dir = ensure_writable_dir(names[i])
-                cfg = replace(configs[i], resume=True, progress=False)
-                proc = ctx.Process(target=_train_in_child, name=run_dir.name,
-                                   args=(cfg, str(run_dir / LOG_NAME), threads, _gpu_env(slot)))
-                proc.start()
+                proc = _start(ctx, configs[i], names[i], threads, slot)
                 running[proc.sentinel] = (i, proc, slot)
-                say(f"started  {run_dir.name}")
+                say(f"started  {names[i].name}")
             for sentinel in wait(list(running)):
                 i, proc, slot = running.pop(sentinel)
                 proc.join()
