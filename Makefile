@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
 export VAEADV_DATA
 
-.PHONY: install demo test lint bench report report-cpu mutate clean gpu-data gpu-data-cifar
+.PHONY: install demo test test-all lint bench report report-cpu mutate clean gpu-data gpu-data-cifar
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/vaeadv demo
 
+# The quick loop (unit tests and quick integration, a few minutes) and everything (the end-to-end runs marked
+# `slow` too: what CI runs). docs/testing.md lists the slowest tests with their times.
 test: install
+	$(BIN)/ruff check src tests benchmarks scripts tools
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
 	$(BIN)/ruff check src tests benchmarks scripts tools
 	$(BIN)/python -m pytest -q
 

@@ -11,9 +11,12 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_part1_script_at_the_smoke_scale(real_data_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(real_data_dir / "mnist", data / "mnist")
@@ -41,6 +44,7 @@ def test_part1_script_at_the_smoke_scale(real_data_dir, tmp_path):
     assert "compression.json" not in " ".join(names)  # left to the CPU (the GPU image has no constriction)
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_recipe_script_from_shards_at_a_tiny_size(real_data_dir, tmp_path):
     """The recipe script from shards: decoded (checked), a width-8 model trained one epoch from them on the CPU, and
     the summary holding the exact-pixel accuracy with its interval. Real CIFAR-10 files of 2,600 training and

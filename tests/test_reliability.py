@@ -52,6 +52,7 @@ def test_malicious_last_checkpoint_runs_no_code_on_resume(real_data_dir, tmp_pat
     assert "not a loadable PyTorch checkpoint" in line
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_moved_run_resumes_in_its_new_folder_and_changed_settings_are_refused(real_data_dir, tmp_path):
     env = {"VAEADV_DATA": str(real_data_dir)}
     logs = tmp_path / "logs"
@@ -68,6 +69,7 @@ def test_moved_run_resumes_in_its_new_folder_and_changed_settings_are_refused(re
     assert sorted(p.name for p in (logs / "B").glob("csv*")) == ["csv", "csv_2"]  # no stray csv_3
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_sigterm_exits_143_and_the_run_resumes(real_data_dir, tmp_path):
     env = {**os.environ, "VAEADV_DATA": str(real_data_dir)}
     args = [sys.executable, "-m", "vaeadv", *VAE[:-2], "--epochs", "30", "--log-dir", str(tmp_path)]
@@ -245,6 +247,7 @@ def test_hostile_checkpoints_are_one_line_and_run_no_code(real_data_dir, tmp_pat
         assert not (tmp_path / "e.json").exists() and not (tmp_path / "att" / "attack_results.json").exists()
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 @pytest.mark.parametrize("sig,code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
 def test_robust_train_killed_or_interrupted_resumes_with_no_step_lost_or_repeated(real_data_dir, tmp_path, sig,
                                                                                   code):

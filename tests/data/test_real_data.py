@@ -1,5 +1,6 @@
 """Checks on the real copies ($VAEADV_DATA); CI runs them."""
 
+import pytest
 import torch
 
 from vaeadv.data import quantize, split_indices
@@ -25,6 +26,7 @@ def test_mnist_checksums(real_data_dir):
     assert set(checksum_status(locate("mnist", real_data_dir, download=False), recheck=True).values()) == {"ok"}
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_cifar_counts_balance_and_exact_subset(real_cifar):
     assert real_cifar.x_train.shape == (50000, 3, 32, 32) and real_cifar.x_test.shape == (10000, 3, 32, 32)
     assert real_cifar.y_train.bincount().tolist() == [5000] * 10

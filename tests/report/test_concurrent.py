@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from vaeadv.cli import main
 from vaeadv.report.context import Context
 from vaeadv.report.scales import SCALES
@@ -16,6 +18,7 @@ def _report(out, data_dir, *extra):
                  "--no-progress", *extra])
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_concurrent_report_trains_its_vaes_in_workers_first(real_data_dir, tmp_path, capsys):
     out = tmp_path / "smoke"
     assert _report(out, real_data_dir, "--only", "vae_main", "beta_sweep", "--concurrent", "2") == 0
@@ -44,6 +47,7 @@ def test_concurrent_report_trains_its_vaes_in_workers_first(real_data_dir, tmp_p
     assert len(again) == 7 and set(stamps) < set(again)
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_a_sweep_with_the_report_settings_is_reused_not_retrained(real_data_dir, tmp_path, capsys):
     smoke = SCALES["smoke"]
     sweep = tmp_path / "sweep"

@@ -27,6 +27,7 @@ def smoke_report(real_data_dir, tmp_path_factory, _shared_cache):
     return out
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_smoke_report_renders_every_section_from_its_results(smoke_report):
     md = (smoke_report / "report.md").read_text()
     html = (smoke_report / "report.html").read_text()

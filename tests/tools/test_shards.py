@@ -128,6 +128,7 @@ def test_missing_damaged_or_unknown_shards_are_named(dataset_folder, tmp_path):
         stored_names([root / "nope"])
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_real_mnist_test_files_round_trip_to_their_published_md5(real_data_dir, tmp_path, capsys):
     from vaeadv.data.sources import MNIST
 

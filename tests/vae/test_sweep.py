@@ -69,6 +69,7 @@ def test_run_many_refuses_bad_input(tmp_path):
         run_many([twice, replace(twice, beta=2.0)], 2)
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_grid_trains_concurrently_then_is_skipped(real_data_dir, tmp_path):
     env = _env(real_data_dir)
     done = subprocess.run(_sweep(tmp_path, "--beta", "1", "4", "--epochs", "2"), env=env, capture_output=True,
@@ -96,6 +97,7 @@ def test_grid_trains_concurrently_then_is_skipped(real_data_dir, tmp_path):
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["trained_now"] == 0
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_a_killed_sweep_resumes_every_run(real_data_dir, tmp_path):
     env = _env(real_data_dir)
     command = _sweep(tmp_path, "--beta", "1", "2", "--epochs", "20")

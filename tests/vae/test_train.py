@@ -57,6 +57,7 @@ def _cli(tmp_path, *extra):
             "--num-filters", "8", *extra]
 
 
+@pytest.mark.slow  # end to end, tens of seconds: make test-all
 def test_killed_run_resumes_from_last_checkpoint(real_data_dir, tmp_path):
     env = dict(os.environ, VAEADV_DATA=str(real_data_dir))
     proc = subprocess.Popen(_cli(tmp_path, "--epochs", "12"), env=env, stdout=subprocess.DEVNULL,
