@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from vaeadv.cli.types import (
-    DefaultsHelp,
     add_data_flags,
     batches_limit,
     config_from_args,
@@ -20,6 +19,7 @@ from vaeadv.cli.types import (
     seed,
     sha256_hex,
     smoothing,
+    subcommand,
     unit_fraction,
 )
 from vaeadv.errors import VaeadvError
@@ -36,20 +36,12 @@ def add_commands(groups) -> None:
     robust = groups.add_parser("robust", help="FGSM/PGD attacks and defenses on a CIFAR-10 ResNet18")
     cmds = robust.add_subparsers(dest="command", required=True)
 
-    t = cmds.add_parser("train", help="train ResNet18 with the standard / FGSM-objective / PGD-batch defenses",
-                        formatter_class=DefaultsHelp)
-    add_train_flags(t)
-    t.set_defaults(run=_train)
-
-    a = cmds.add_parser("attack", help="accuracy under FGSM/PGD for a trained checkpoint or weights file",
-                        formatter_class=DefaultsHelp)
-    _add_attack_flags(a)
-    a.set_defaults(run=_attack)
-
-    e = cmds.add_parser("export", help="a trained checkpoint → shipped fp16 weights + manifest (accuracy measured "
-                                       "on the fp16 file)", formatter_class=DefaultsHelp)
-    _add_export_flags(e)
-    e.set_defaults(run=_export)
+    subcommand(cmds, "train", "train ResNet18 with the standard / FGSM-objective / PGD-batch defenses",
+               add_train_flags, _train)
+    subcommand(cmds, "attack", "accuracy under FGSM/PGD/APGD for a trained checkpoint or weights file",
+               _add_attack_flags, _attack)
+    subcommand(cmds, "export", "a trained checkpoint → shipped fp16 weights + manifest (accuracy measured on the "
+                               "fp16 file)", _add_export_flags, _export)
 
 
 def add_train_flags(t: argparse.ArgumentParser) -> None:

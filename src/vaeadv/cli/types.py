@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -98,6 +99,15 @@ def dataset_name(text: str) -> str:
     if text not in DATASETS:
         raise argparse.ArgumentTypeError(f"unknown dataset '{text}' (choose from {', '.join(DATASETS)})")
     return text
+
+
+def subcommand(cmds, name: str, help: str, add_flags: Callable[[argparse.ArgumentParser], None],
+               run: Callable[[argparse.Namespace], int], **parser_kwargs) -> argparse.ArgumentParser:
+    """One command of a group: its parser (defaults shown in ``--help``), its flags, and what runs it."""
+    parser = cmds.add_parser(name, help=help, formatter_class=DefaultsHelp, **parser_kwargs)
+    add_flags(parser)
+    parser.set_defaults(run=run)
+    return parser
 
 
 def add_data_flags(p: argparse.ArgumentParser) -> None:

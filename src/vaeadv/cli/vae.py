@@ -18,6 +18,7 @@ from vaeadv.cli.types import (
     positive_float,
     positive_int,
     seed,
+    subcommand,
 )
 from vaeadv.errors import VaeadvError
 from vaeadv.io import atomic_write_json
@@ -57,15 +58,10 @@ def add_commands(groups) -> None:
                                                           "--concurrent)")
     s.set_defaults(run=_sweep, log_dir="VAE_sweep")
 
-    e = cmds.add_parser("evaluate", help="test ELBO and IWAE bpd, KL per dimension, active units",
-                        formatter_class=DefaultsHelp)
-    _add_evaluate_flags(e)
-    e.set_defaults(run=_evaluate)
-
-    c = cmds.add_parser("compress", help="lossless compression of 4-bit images with the VAE (bits-back ANS), "
-                                         "compared with PNG, gzip, bzip2 and xz", formatter_class=DefaultsHelp)
-    _add_compress_flags(c)
-    c.set_defaults(run=_compress)
+    subcommand(cmds, "evaluate", "test ELBO and IWAE bpd, KL per dimension, active units", _add_evaluate_flags,
+               _evaluate)
+    subcommand(cmds, "compress", "lossless compression of 4-bit images with the VAE (bits-back ANS), compared with "
+                                 "PNG, gzip, bzip2 and xz", _add_compress_flags, _compress)
 
     d = cmds.add_parser("decompress", help="decode a .bbans file back into the images (.npy, uint8 levels)",
                         formatter_class=DefaultsHelp)
