@@ -159,3 +159,47 @@ def test_fgsm_rs_leaves_pixels_without_gradient_at_their_random_start():
     ignored = (adv[:, 1:] - x[:, 1:]).abs()
     assert bool((ignored < 0.1 - 1e-4).all())  # uniform starts, none on the edge
     assert bool(((adv[:, 0] - x[:, 0]).abs() > 0.1 - 1e-6).sum() > 0)  # the used channel moves to the edge
+
+
+def test_n_fgsm_is_2eps_noise_plus_an_eps_step_never_projected_back_to_the_ball():
+    """de Jorge et al.'s example on a model whose gradient sign is known in closed form: x + δ + ε·sign(w_o − w_y)
+    with δ uniform in [−2ε, 2ε], only clipped to [0,1] — so pixels leave the ε-ball (up to 3ε)."""
+    from vaeadv.robust.objectives import n_fgsm_examples
+
+    model = TwoWay()
+    x = 0.2 + 0.6 * torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # 3ε away from 0 and 1
+    y = torch.randint(0, 2, (16,), generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(7)
+    adv = n_fgsm_examples(model, x, y, EPS)
+    torch.manual_seed(7)
+    delta = (torch.rand_like(x) * 2 - 1) * 2 * EPS  # the same noise, drawn again
+    w_y, w_o = model.w[y].view(-1, 3, 8, 8), model.w[1 - y].view(-1, 3, 8, 8)
+    expected = x + delta + EPS * (w_o - w_y).sign().detach()
+    assert torch.allclose(adv, expected, atol=1e-6)
+    outside = (adv - x).abs() > EPS + 1e-6
+    assert outside.float().mean() > 0.3 and float((adv - x).abs().max()) <= 3 * EPS + 1e-6  # not projected
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_n_fgsm_clips_to_the_unit_range_only():
+    from vaeadv.robust.objectives import n_fgsm_examples
+
+    model = TwoWay()
+    x = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)])  # at the edges of [0,1]
+    y = torch.tensor([0, 1] * 4)
+    adv = n_fgsm_examples(model, x, y, 0.1)
+    assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
+    assert float((adv - x).abs().max()) > 0.1  # clipped to [0,1], not to the ε-ball
+
+
+def test_n_fgsm_is_a_defense_of_its_own_with_both_attacks_after_training():
+    from vaeadv.robust.config import DEFENSES, RobustTrainConfig
+    from vaeadv.robust.module import RobustClassifier
+    from vaeadv.robust.train import attacks_for
+
+    assert "n-fgsm" in DEFENSES
+    assert [a.kind for a in attacks_for(RobustTrainConfig(), "n-fgsm")] == ["fgsm", "pgd"]
+    model = RobustClassifier("n-fgsm", "fast-at", width=4, eps=0.03)
+    model.train()
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    assert torch.isfinite(model.training_step((x, y), 0))

@@ -49,7 +49,8 @@ def add_train_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--defense", "--train-strats", "--train_strats", nargs="+", choices=list(DEFENSES),
                    default=["standard"], dest="defenses",
                    help="training defenses, one run each (--train-strats: the template's name for it); fgsm-rs: "
-                        "FGSM from a random start with step 1.25ε (Wong, Rice & Kolter 2020)")
+                        "FGSM from a random start with step 1.25ε (Wong, Rice & Kolter 2020); n-fgsm: noise of 2ε, "
+                        "a step of ε, no projection to the ε-ball (de Jorge et al. 2022)")
     t.add_argument("--recipe", choices=list(RECIPES), default="template",
                    help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()))
     t.add_argument("--precision", help="Lightning training precision, e.g. 32-true or bf16-mixed "

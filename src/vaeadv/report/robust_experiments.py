@@ -33,7 +33,8 @@ from vaeadv.robust.viz import examples_to_json, save_overview
 TEMPLATE_EPS = 0.1  # the template's ε (FGSM and PGD), in normalised units
 PIXEL_EPS = 8 / 255  # the customary CIFAR-10 L∞ budget, in pixel units
 DEFENSE_NAMES = {"standard": "standard", "fgsm": "FGSM-defended (adversarial loss)",
-                 "pgd": "PGD-defended (adversarial batch)", "fgsm-rs": "fast AT (FGSM from a random start)"}
+                 "pgd": "PGD-defended (adversarial batch)", "fgsm-rs": "fast AT (FGSM from a random start)",
+                 "n-fgsm": "fast AT (N-FGSM)"}
 
 
 def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None = None,

@@ -10,7 +10,7 @@ from typing import Literal, get_args
 from vaeadv.registry import weights_sha256
 from vaeadv.robust.recipes import RECIPES, get_recipe
 
-Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs"]
+Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs", "n-fgsm"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did

@@ -16,8 +16,11 @@ from vaeadv.robust.attacks import pgd
 from vaeadv.robust.config import DEFENSES
 from vaeadv.robust.evaluate import to_unit
 from vaeadv.robust.models import resnet18
-from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused, fgsm_rs_examples
+from vaeadv.robust.objectives import fgsm_objective, fgsm_objective_fused, fgsm_rs_examples, n_fgsm_examples
 from vaeadv.robust.recipes import RECIPES, get_recipe, warmup_linear_decay, warmup_steps
+
+# fast adversarial training's single-step examples, by defense (Wong et al.; de Jorge et al.)
+SINGLE_STEP_EXAMPLES = {"fgsm-rs": fgsm_rs_examples, "n-fgsm": n_fgsm_examples}
 
 # oneDNN's AVX2 1x1 stride-2 backward-weights kernel mis-handles channels-last inputs with fewer than 8 input
 # channels: it writes past its workspace, then hangs with 2 threads or returns wrong weight gradients
@@ -115,8 +118,8 @@ class RobustClassifier(pl.LightningModule):
             self._pending_grads = list(zip(params, grads, strict=True))
         elif defense == "fgsm":
             loss, logits = fgsm_objective(self, x, y, self.eps, self.hparams.fgsm_alpha, criterion=self.criterion)
-        elif defense == "fgsm-rs":  # trained on the adversarial examples alone, as Wong et al.
-            logits = self(fgsm_rs_examples(self, x, y, self.eps, criterion=self.criterion))
+        elif defense in SINGLE_STEP_EXAMPLES:  # trained on the adversarial examples alone, as their authors
+            logits = self(SINGLE_STEP_EXAMPLES[defense](self, x, y, self.eps, criterion=self.criterion))
             loss = self.criterion(logits, y)
         elif defense == "pgd":  # crafted in eval mode
             adv = pgd(self, x, y, self.eps, self.alpha, self.hparams.pgd_steps,

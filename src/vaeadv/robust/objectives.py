@@ -53,3 +53,19 @@ def fgsm_rs_examples(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     start = (x + (torch.rand_like(x) * 2 - 1) * e).clamp(0.0, 1.0).requires_grad_(True)
     (grad,) = torch.autograd.grad(criterion(model(start), labels), start)
     return project(start.detach() + step * e * grad.sign(), x, eps).detach()
+
+
+N_FGSM_NOISE = 2.0  # de Jorge et al.'s noise radius, in units of ε
+
+
+def n_fgsm_examples(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget,
+                    criterion=F.cross_entropy, noise: float = N_FGSM_NOISE) -> torch.Tensor:
+    """N-FGSM's examples (de Jorge et al. 2022, "Make some noise"): uniform noise of radius ``noise``·ε around the
+    image, then one signed-gradient step of ε from there, and **no projection back to the ε-ball** (the paper's
+    point: the larger, unclipped perturbation is what avoids catastrophic overfitting without a guard); only
+    [0,1] is enforced. The gradient is taken in the model's current (training) mode; parameters untouched."""
+    e = as_budget(eps, images)
+    x = images.detach()
+    start = (x + (torch.rand_like(x) * 2 - 1) * noise * e).clamp(0.0, 1.0).requires_grad_(True)
+    (grad,) = torch.autograd.grad(criterion(model(start), labels), start)
+    return (start.detach() + e * grad.sign()).clamp(0.0, 1.0).detach()

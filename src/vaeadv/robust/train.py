@@ -17,7 +17,7 @@ from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy, template_attacks
 from vaeadv.robust.guard import OverfitGuard
 from vaeadv.robust.models import load_weights, read_weights
-from vaeadv.robust.module import RobustClassifier
+from vaeadv.robust.module import SINGLE_STEP_EXAMPLES, RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.robust.units import budget
 from vaeadv.runs import RunCheckpoint, TrainingRun, make_trainer, timed_last_checkpoint
@@ -31,7 +31,7 @@ def attacks_for(cfg: RobustTrainConfig, defense: str) -> list[AttackSpec]:
     with ``cross_over`` every model meets both."""
     fgsm, pgd = template_attacks(budget(cfg.fgsm_eps, cfg.units), budget(cfg.pgd_eps, cfg.units),
                                  budget(cfg.pgd_alpha, cfg.units), cfg.pgd_steps)
-    if cfg.cross_over or defense in ("standard", "fgsm-rs"):
+    if cfg.cross_over or defense == "standard" or defense in SINGLE_STEP_EXAMPLES:
         return [fgsm, pgd]
     return [fgsm] if defense == "fgsm" else [pgd]
 
