@@ -293,18 +293,20 @@ def test_resuming_refuses_a_change_of_any_training_setting(tmp_path, config_clas
     from vaeadv.vae.config import VAETrainConfig
 
     cfg = VAETrainConfig(resume=True) if config_class == "vae" else RobustTrainConfig(resume=True)
-    run = TrainingRun(tmp_path / "run", cfg)
+    shared = () if config_class == "vae" else ("defenses",)  # as robust train builds it: one folder per defense
+    run = TrainingRun(tmp_path / "run", cfg, shared)
     last = tmp_path / "last.ckpt"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "hyper_parameters": {},
                 "callbacks": {"RunSettings": run.callbacks[1].state_dict()}}, last)
     assert resume_checkpoint(last, True, {}, run.settings) == str(last)
     for field in dataclasses.fields(cfg):
-        other = dataclasses.replace(cfg, **{field.name: _changed_value(getattr(cfg, field.name))})
-        settings = TrainingRun(tmp_path / "run", other).settings
-        if field.name in MAY_CHANGE_ON_RESUME:
+        value = "fast" if field.name == "recipe" else _changed_value(getattr(cfg, field.name))  # a real recipe
+        other = dataclasses.replace(cfg, **{field.name: value})
+        settings = TrainingRun(tmp_path / "run", other, shared).settings
+        if field.name in MAY_CHANGE_ON_RESUME or field.name in shared:
             assert resume_checkpoint(last, True, {}, settings) == str(last), field.name
         else:
-            with pytest.raises(VaeadvError, match=rf"other settings \({field.name} "):
+            with pytest.raises(VaeadvError, match=rf"other settings \(.*\b{field.name} "):
                 resume_checkpoint(last, True, {}, settings)
 
 
@@ -313,3 +315,23 @@ def test_a_checkpoint_written_before_settings_were_kept_is_checked_by_its_hyper_
     assert resume_checkpoint(last, True, {"z_dim": 20}, {"train_subset": 5}) == str(last)
     with pytest.raises(VaeadvError, match=r"z_dim 20 → 4"):
         resume_checkpoint(last, True, {"z_dim": 4}, {"train_subset": 5})
+
+
+def test_an_old_pretrain_checkpoint_is_not_resumed_without_its_label_smoothing(tmp_path):
+    """A classifier checkpoint written before label smoothing was recorded trained with its recipe's smoothing of
+    then (pretrain: 0.1): resuming it under today's plain cross-entropy is refused, with 0.1 it is allowed; a value
+    left to the recipe and the same value given explicitly are one setting."""
+    from vaeadv.robust.config import RobustTrainConfig, upgrade_hparams
+    from vaeadv.runs import TrainingRun
+
+    last = _ckpt(tmp_path / "last.ckpt", defense="standard", recipe="pretrain", width=64)
+    today = {"defense": "standard", "recipe": "pretrain", "width": 64, "label_smoothing": 0.0}
+    with pytest.raises(VaeadvError, match=r"label_smoothing 0\.1 → 0\.0"):
+        resume_checkpoint(last, True, today, upgrade=upgrade_hparams)
+    assert resume_checkpoint(last, True, {**today, "label_smoothing": 0.1}, upgrade=upgrade_hparams) == str(last)
+    template = _ckpt(tmp_path / "template.ckpt", defense="standard", recipe="template", width=64)
+    assert resume_checkpoint(template, True, {**today, "recipe": "template"}, upgrade=upgrade_hparams)
+    implicit = TrainingRun(tmp_path / "a", RobustTrainConfig(recipe="pretrain", resume=True)).settings
+    explicit = TrainingRun(tmp_path / "b", RobustTrainConfig(recipe="pretrain", resume=True, label_smoothing=0.0,
+                                                             batch_size=256, lr=0.2)).settings
+    assert implicit == explicit and implicit["label_smoothing"] == 0.0 and implicit["batch_size"] == 256

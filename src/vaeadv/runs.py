@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -141,15 +141,16 @@ def _changed(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any,
     return {k: (saved[k], v) for k, v in now.items() if k in saved and k not in EXTENDABLE and saved[k] != v}
 
 
-def resume_checkpoint(last: Path, resume: bool, hparams: dict[str, Any],
-                      settings: dict[str, Any] | None = None) -> str | None:
+def resume_checkpoint(last: Path, resume: bool, hparams: dict[str, Any], settings: dict[str, Any] | None = None,
+                      upgrade: Callable[[dict], dict] = dict) -> str | None:
     """The checkpoint to resume from, checked first: loadable weights-only (a malicious or truncated file is one
     error, and no code runs whatever the environment says), and written with the same network hyper-parameters
-    and the same training ``settings`` (the number of epochs aside: extending a run is allowed)."""
+    (``upgrade`` reads those of older code in today's terms) and the same training ``settings`` (the number of
+    epochs aside: extending a run is allowed)."""
     if not (resume and last.exists()):
         return None
     ckpt = load_checkpoint(last, "training", required=("state_dict",))
-    changed = _changed(ckpt.get("hyper_parameters") or {}, hparams)
+    changed = _changed(upgrade(ckpt.get("hyper_parameters") or {}), hparams)
     saved_settings = ((ckpt.get("callbacks") or {}).get(RunSettings.__qualname__) or {}).get("settings")
     if settings is not None and saved_settings is not None:
         changed |= _changed(saved_settings, settings)
@@ -168,10 +169,13 @@ class TrainingRun:
     ``shared`` names config fields that describe several runs at once (a classifier's list of defenses, one folder
     each): they are left out of this run's settings, its own part being in its hyper-parameters."""
 
-    def __init__(self, run_dir: str | Path, config: Any, shared: tuple[str, ...] = ()) -> None:
-        self.run_dir, self.config = Path(run_dir), config
+    def __init__(self, run_dir: str | Path, config: Any, shared: tuple[str, ...] = (),
+                 upgrade_hparams: Callable[[dict], dict] = dict) -> None:
+        self.run_dir, self.config, self._upgrade = Path(run_dir), config, upgrade_hparams
         self.last = self.run_dir / "checkpoints" / "last.ckpt"
-        self.settings = {k: v for k, v in resume_settings(dataclasses.asdict(config)).items() if k not in shared}
+        # a setting left to a recipe is compared by the value it resolves to (None and the same value given are one)
+        fields = config.resolved_settings() if hasattr(config, "resolved_settings") else dataclasses.asdict(config)
+        self.settings = {k: v for k, v in resume_settings(fields).items() if k not in shared}
         self.clock = TrainingClock()
         self._lock: contextlib.ExitStack | None = None
 
@@ -189,7 +193,7 @@ class TrainingRun:
             self._lock.close()
 
     def resume_from(self, hparams: dict[str, Any]) -> str | None:
-        return resume_checkpoint(self.last, self.config.resume, hparams, self.settings)
+        return resume_checkpoint(self.last, self.config.resume, hparams, self.settings, self._upgrade)
 
     @property
     def callbacks(self) -> list[pl.Callback]:

@@ -136,14 +136,15 @@ def test_compile_keys_a_run_only_when_used_and_reproduces():
 
 def test_label_smoothing_is_keyed_by_its_value_and_old_pretrain_runs_keep_theirs():
     """The pretrain recipe trained with label smoothing 0.1 until it became a setting (default: plain cross-entropy):
-    a pretrain run recorded before then is a smoothed run, never today's default; a run of any other recipe
-    recorded before then keys as it always did; "the recipe's" and the same value given explicitly are one run;
-    and the reproduction command states a smoothing that was set."""
+    a pretrain run recorded before then keeps its key, which now means "smoothed, 0.1", and today's default is
+    another run; a run of any other recipe recorded before then keys as it always did; "the recipe's" and the same
+    value given explicitly are one run; and the reproduction command states the smoothing an old run used."""
     from vaeadv.cli.robust import train_command
 
     old_pretrain = {k: v for k, v in asdict(RobustTrainConfig(recipe="pretrain")).items() if k != "label_smoothing"}
-    assert training_key(old_pretrain)["label_smoothing"] == 0.1
+    assert "label_smoothing" not in training_key(old_pretrain)  # the key it was stored under
     assert training_key(old_pretrain) == training_key(RobustTrainConfig(recipe="pretrain", label_smoothing=0.1))
+    assert training_key(RobustTrainConfig(recipe="pretrain"))["label_smoothing"] == 0.0
     assert training_key(old_pretrain) != training_key(RobustTrainConfig(recipe="pretrain"))
     assert training_key(RobustTrainConfig(recipe="pretrain")) == training_key(
         RobustTrainConfig(recipe="pretrain", label_smoothing=0.0))
@@ -153,3 +154,36 @@ def test_label_smoothing_is_keyed_by_its_value_and_old_pretrain_runs_keep_theirs
     assert "--label-smoothing 0.1" in train_command(old_pretrain)
     assert "--label-smoothing 0.0" in train_command(asdict(RobustTrainConfig(recipe="pretrain", label_smoothing=0.0)))
     assert "--label-smoothing" not in train_command(asdict(RobustTrainConfig(recipe="pretrain")))
+
+
+def test_the_published_smoothed_row_is_not_taken_for_todays_pretrain_recipe():
+    """The published run matrix stored its 20-epoch pretrain row (trained with label smoothing 0.1) under a key
+    the old code computed: that key still names the old run, and today's default recipe keys differently, so the
+    row is re-measured rather than reused; the Part 2 experiments' keys say which recipe changed."""
+    from vaeadv.report.store import config_hash
+
+    stored = json.loads((REPO / "docs/report/results/matrix_rows/plain-d18870488cda.json").read_text())
+    recorded = stored["config"]["training"]
+    assert recorded["recipe"] == "pretrain" and "label_smoothing" not in recorded
+    assert training_key(recorded) == recorded  # read back, the old run keeps its key
+    today = RobustTrainConfig(recipe="pretrain", epochs=20, seed=0, width=64)
+    assert config_hash(training_key(today)) != config_hash(training_key(recorded))
+    assert training_key({**recorded, "label_smoothing": 0.1}) == recorded
+
+
+def test_experiment_keys_change_only_where_a_model_trains_with_the_pretrain_recipe():
+    """The real scale's run matrix and transfer models train with the pretrain recipe (its smoothing changed: those
+    results are stale); its curves train only fine-tunes from shipped weights, the cpu scale's Part 2 uses the
+    fast recipe, and Part 1 no classifier recipe at all (their results stand)."""
+    from vaeadv.report.context import Context
+    from vaeadv.report.run import experiment_config
+    from vaeadv.report.scales import SCALES
+
+    real, cpu = Context(Path("/nonexistent"), SCALES["real"]), Context(Path("/nonexistent"), SCALES["cpu"])
+    for name in ("adversarial_matrix", "transfer"):
+        assert experiment_config(real, name)["recipe_label_smoothing"] == {"pretrain": 0.0}
+    for name in ("adversarial_matrix", "robustness_curves", "transfer"):
+        assert "recipe_label_smoothing" not in experiment_config(cpu, name)
+    assert "recipe_label_smoothing" not in experiment_config(real, "robustness_curves")
+    for name in ("vae_main", "beta_sweep"):
+        assert "recipe_label_smoothing" not in experiment_config(real, name)

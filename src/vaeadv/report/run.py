@@ -26,6 +26,7 @@ from vaeadv.report.document import to_html, to_markdown
 from vaeadv.report.render import build
 from vaeadv.report.scales import EXPERIMENT_NAMES
 from vaeadv.report.store import ResultStore
+from vaeadv.robust.config import label_smoothing_changes
 from vaeadv.runinfo import hardware
 
 EXPERIMENTS = {
@@ -42,9 +43,14 @@ assert tuple(EXPERIMENTS) == EXPERIMENT_NAMES
 
 
 def experiment_config(ctx: Context, name: str) -> dict:
-    """The key of an experiment's stored result: the whole scale, and the SHA-256 of each shipped weights file
-    its models start from (so new weights under an old name make the experiment stale)."""
+    """The key of an experiment's stored result: the whole scale, the SHA-256 of each shipped weights file its
+    models start from (so new weights under an old name make the experiment stale), and the label smoothing of the
+    recipes its models train with, where it differs from what it was before it became a setting (results stored
+    with the smoothed pretrain recipe are stale for today's)."""
     config = {"experiment": name, "scale": ctx.scale.as_config(), "format": 1}
+    changed = {r: v for r, v in label_smoothing_changes().items() if r in ctx.scale.recipes(name)}
+    if changed:  # a recipe its models train with smooths differently from when results were first keyed
+        config["recipe_label_smoothing"] = changed
     weights = ctx.scale.shipped_weights(name)
     if weights:
         config["weights_sha256"] = {w: weights_sha256(w) for w in weights}

@@ -81,6 +81,17 @@ class Scale:
             first.setdefault(m.defense, m)
         return list(first.values())
 
+    def recipes(self, experiment: str) -> list[str]:
+        """The training recipes of ``experiment``'s models that train (shipped weights loaded as they are train
+        nothing; Part 1 has none)."""
+        models = {"adversarial_matrix": self.matrix_models, "robustness_curves": self.curve_models}.get(experiment)
+        trains = [m for m in (models() if models else []) if not (m.load_only or m.defense == "standard"
+                                                                  and m.pretrained)]
+        used = {m.recipe or self.recipe for m in trains}
+        if experiment == "transfer":
+            used.add(self.transfer_recipe or self.recipe)
+        return sorted(used)
+
     def shipped_weights(self, experiment: str) -> list[str]:
         """The weights (shipped names) that ``experiment``'s models start from or load."""
         models = {"adversarial_matrix": self.matrix_models, "robustness_curves": self.curve_models}.get(experiment)
@@ -171,7 +182,8 @@ SCALES: dict[str, Scale] = {
             CifarModel("fgsm-rs", True, pretrained="vaeadv-fast-at", load_only=True),
         ),
         notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "
-               "label smoothing, 80 epochs, crop+flip and Cutout 16 px; docs/weights.md); the FGSM and PGD defenses "
+               "label smoothing 0.1 for the shipped file, 80 epochs, crop+flip and Cutout 16 px; docs/weights.md); the "
+               "FGSM and PGD defenses "
                "fine-tuned from it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 epochs, "
                "crop+flip); a standard model "
                "without augmentation trained from scratch with the 'pretrain' recipe at 20 epochs; transfer models "

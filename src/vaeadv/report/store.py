@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from vaeadv.io import atomic_write_json
-from vaeadv.robust.config import LATER_FIELDS, recipe_label_smoothing, upgrade_config
+from vaeadv.robust.config import (
+    LABEL_SMOOTHING_BEFORE_SETTING,
+    LATER_FIELDS,
+    recipe_label_smoothing,
+    upgrade_config,
+)
 from vaeadv.settings import EVALUATION, PLUMBING
 from vaeadv.vae.config import upgrade_vae_config
 
@@ -31,7 +36,7 @@ def config_hash(config: dict[str, Any]) -> str:
 NOT_TRAINING = PLUMBING | EVALUATION
 # Fields a classifier's config gained after runs were first keyed, at their values that leave them unset: runs that
 # do so keep their keys. (A VAE config keys its own ema_decay always, as it has since that field was added.)
-KEYED_WHEN_SET = {"pretrained_sha256": None, "label_smoothing": 0.0,
+KEYED_WHEN_SET = {"pretrained_sha256": None,
                   **{field: LATER_FIELDS[field] for field in ("cutout", "ema_decay", "compile")}}
 
 
@@ -46,8 +51,13 @@ def training_key(config: Any) -> dict[str, Any]:
     else:
         fields = asdict(config.pinned() if hasattr(config, "pinned") else config)
     key = {k: v for k, v in json.loads(json.dumps(fields, default=str)).items() if k not in NOT_TRAINING}
-    if "defenses" in key and key.get("label_smoothing") is None:  # "the recipe's": keyed by its value
-        key["label_smoothing"] = recipe_label_smoothing(key.get("recipe"))
+    if "defenses" in key:  # label smoothing is keyed by its value, and left out at what runs had before it was a
+        # setting (so their keys stand: a pretrain run without the field was smoothed, 0.1)
+        smoothing = key.get("label_smoothing")
+        smoothing = recipe_label_smoothing(key.get("recipe")) if smoothing is None else smoothing
+        key["label_smoothing"] = smoothing
+        if smoothing == LABEL_SMOOTHING_BEFORE_SETTING.get(key.get("recipe"), 0.0):
+            key.pop("label_smoothing")
     for field, unset in KEYED_WHEN_SET.items() if "defenses" in key else ():
         if key.get(field, unset) == unset:
             key.pop(field, None)

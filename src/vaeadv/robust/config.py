@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -42,6 +42,20 @@ def upgrade_config(config: dict) -> dict:
 def recipe_label_smoothing(recipe: str | None) -> float:
     """The label smoothing a recipe trains with today (0 for a name no recipe has)."""
     return RECIPES[recipe].label_smoothing if recipe in RECIPES else 0.0
+
+
+def label_smoothing_changes() -> dict[str, float]:
+    """The recipes whose label smoothing today differs from what they used before it was a setting."""
+    return {name: recipe_label_smoothing(name) for name, before in LABEL_SMOOTHING_BEFORE_SETTING.items()
+            if recipe_label_smoothing(name) != before}
+
+
+def upgrade_hparams(saved: dict) -> dict:
+    """A classifier checkpoint's hyper-parameters in today's terms: one written before label smoothing was recorded
+    trained with its recipe's smoothing of then (0.1 for pretrain), which a resume must compare."""
+    if "recipe" in saved and "label_smoothing" not in saved:
+        return {**saved, "label_smoothing": LABEL_SMOOTHING_BEFORE_SETTING.get(saved["recipe"], 0.0)}
+    return dict(saved)
 
 
 @dataclass
@@ -94,6 +108,12 @@ class RobustTrainConfig:
         """A setting given explicitly, else the recipe's."""
         value = getattr(self, key)
         return getattr(get_recipe(self.recipe), key) if value is None else value
+
+    def resolved_settings(self) -> dict:
+        """Every field, those left to the recipe (None) filled with the recipe's value: what the run trains with,
+        whether a value was given or taken from the recipe (compared when a run is resumed)."""
+        recipe = set(asdict(get_recipe(self.recipe)))
+        return {k: self.resolved(k) if k in recipe else v for k, v in asdict(self).items()}
 
     def pinned(self, downloaded: str | Path | None = None) -> RobustTrainConfig:
         """This config with the SHA-256 of its ``--pretrained`` weights filled in: a run is identified by the file

@@ -84,11 +84,14 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
 
 
-def batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, device: torch.device
-            ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
-    """Consecutive batches as (start index, [0,1] floats on ``device``, labels on ``device`` or None)."""
+def batches(images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, device: torch.device, *,
+            convert_on_device: bool = False) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
+    """Consecutive batches as (start index, [0,1] floats on ``device``, labels on ``device`` or None). uint8 pixels
+    become floats on the CPU, or on the device with ``convert_on_device`` (a GPU's division may differ from the
+    CPU's in the last bit: each caller keeps the order its published numbers were measured with)."""
     for start in range(0, len(images), batch_size):
-        x = to_unit(images[start:start + batch_size].to(device))
+        chunk = images[start:start + batch_size]
+        x = to_unit(chunk.to(device)) if convert_on_device else to_unit(chunk).to(device)
         yield start, x, None if labels is None else labels[start:start + batch_size].to(device)
 
 
@@ -215,7 +218,7 @@ def clean_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 500, 
     device = next(model.parameters()).device
     plain, both = [], []
     with eval_mode(model), full_fp32(), torch.autocast(device.type, enabled=False):
-        for _, x, _ in batches(images, None, batch_size, device):
+        for _, x, _ in batches(images, None, batch_size, device, convert_on_device=True):
             logits = model(x)
             plain.append(logits.cpu())
             if flip_tta:

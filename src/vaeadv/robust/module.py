@@ -55,7 +55,7 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, decay_norm_and
 
 
 class RobustClassifier(pl.LightningModule):
-    """The ResNet18 under training. ``defense`` is standard, fgsm, pgd or fgsm-rs; ``recipe`` names the
+    """The ResNet18 under training. ``defense`` is standard, fgsm, pgd, fgsm-rs or n-fgsm; ``recipe`` names the
     optimisation (``vaeadv.robust.recipes``). ε and α are pixel-space budgets; inputs arrive as uint8 batches.
     ``channels_last=None`` decides at fit start from the device and precision; ``label_smoothing=None`` takes the
     recipe's. ``ema_decay`` is only recorded

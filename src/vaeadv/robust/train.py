@@ -12,7 +12,7 @@ from vaeadv.averaging import EMAWeights
 from vaeadv.errors import VaeadvError
 from vaeadv.loggers import run_loggers
 from vaeadv.progress import EpochLine, FirstStepTimer
-from vaeadv.robust.config import RobustTrainConfig
+from vaeadv.robust.config import RobustTrainConfig, upgrade_hparams
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, clean_accuracy, clean_scores, robust_accuracy, template_attacks
 from vaeadv.robust.guard import OverfitGuard
@@ -41,7 +41,7 @@ def train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule) -> dict
     ``log_dir/run/defense`` on ``dm``'s uint8 images; then score it in fp32 (clean accuracy with Wilson CIs, and
     the template's attacks with pixel-space budgets) and write ``results.json``. The run folder is locked."""
     run_dir = Path(cfg.log_dir) / (cfg.run_name or cfg.default_run_name()) / defense
-    with TrainingRun(run_dir, cfg, shared=("defenses",)) as run:
+    with TrainingRun(run_dir, cfg, shared=("defenses",), upgrade_hparams=upgrade_hparams) as run:
         return _train_one(cfg, defense, dm, run)
 
 
@@ -53,7 +53,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
     model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
                              alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
                              fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start,
-                             ema_decay=cfg.ema_decay, label_smoothing=cfg.label_smoothing)
+                             ema_decay=cfg.ema_decay, label_smoothing=cfg.resolved("label_smoothing"))
     if cfg.pretrained:
         load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
     first_step = FirstStepTimer()
