@@ -40,6 +40,9 @@ def add_commands(groups) -> None:
                add_train_flags, _train)
     subcommand(cmds, "attack", "accuracy under FGSM/PGD/APGD for a trained checkpoint or weights file",
                _add_attack_flags, _attack)
+    subcommand(cmds, "diagnose", "is the robustness real? every attack loss, restarts, APGD, large ε and the "
+                                 "gradient-masking checks' verdict, at ε = 0.1 normalised and 8/255",
+               _add_diagnose_flags, _diagnose)
     subcommand(cmds, "export", "a trained checkpoint → shipped fp16 weights + manifest (accuracy measured on the "
                                "fp16 file)", _add_export_flags, _export)
 
@@ -126,6 +129,39 @@ def _add_attack_flags(a: argparse.ArgumentParser) -> None:
     add_data_flags(a)
 
 
+def _add_diagnose_flags(g: argparse.ArgumentParser) -> None:
+    g.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', a weights file, or a shipped name")
+    g.add_argument("--steps", type=positive_int, default=ATTACKS["pgd"].steps, help="PGD iterations")
+    g.add_argument("--restarts", type=positive_int, default=5, help="random starts of the larger-step PGD")
+    g.add_argument("--eval-set", choices=["exact", "test"], default="exact",
+                   help="exact: test images with true pixels; test: the whole test split")
+    g.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
+    g.add_argument("--batch-size", type=positive_int, default=256)
+    g.add_argument("--out", help="output folder (default: diagnose/ beside the checkpoint)")
+    add_data_flags(g)
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from vaeadv.io import atomic_write_json
+    from vaeadv.robust.diagnose import Budget, diagnose
+    from vaeadv.robust.units import budget
+
+    model, x, y, which, dm, sha = _attacked(args)
+    budgets = [Budget("0.1 (norm.)", budget(0.1, "normalized"), budget(0.01, "normalized")),
+               Budget("8/255", 8 / 255, 2.5 * (8 / 255) / args.steps)]
+    r = diagnose(model, x, y, budgets, steps=args.steps, restarts=args.restarts, batch_size=args.batch_size)
+    out = _out_dir(args, "diagnose")
+    atomic_write_json(out / "diagnosis.json", {"checkpoint": str(args.checkpoint), "weights_sha256": sha,
+                                               "data": dm.source, "evaluated_on": f"first {len(x)} {which}", **r})
+    print(f"evaluated on {len(x)} images ({which}); clean {r['clean_accuracy']:.4f}")
+    for name, ci in r["intervals"].items():
+        print(f"{name:<28}{ci['accuracy']:.4f}  [{ci['ci95_low']:.4f}, {ci['ci95_high']:.4f}]")
+    for label, entry in r["per_eps"].items():
+        print(f"ε = {label}: {entry['verdict']}")
+    print(f"written to {out}/diagnosis.json")
+    return 0
+
+
 def _add_export_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("checkpoint", help="a best/last checkpoint of 'vaeadv robust train'")
     e.add_argument("--name", default="vaeadv-resnet18", help="short name the weights are loaded by")
@@ -174,14 +210,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attack(args: argparse.Namespace) -> int:
-    from vaeadv.io import atomic_write_json
+def _attacked(args: argparse.Namespace):
+    """The model of ``args.checkpoint`` and the images it is attacked on: (model, images, labels, which, data
+    module, the attacked file's SHA-256 or None for a URL)."""
     from vaeadv.registry import resolve, sha256_of
     from vaeadv.robust.datamodule import CifarDataModule
-    from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
     from vaeadv.robust.models import load_classifier
-    from vaeadv.robust.units import budget
-    from vaeadv.robust.viz import examples_to_json, save_example, save_overview
 
     model = load_classifier(args.checkpoint)
     dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
@@ -190,7 +224,22 @@ def _attack(args: argparse.Namespace) -> int:
         x, y, which = dm.exact_test()
     else:
         x, y, which = dm.x_test, dm.y_test, "test images"
-    x, y = x[: args.limit], y[: args.limit]
+    attacked = resolve(args.checkpoint)[0]  # a local file (or a shipped name's file) is hashed; a URL is not
+    sha = sha256_of(attacked) if "://" not in str(attacked) else None
+    return model, x[: args.limit], y[: args.limit], which, dm, sha
+
+
+def _out_dir(args: argparse.Namespace, name: str) -> Path:
+    return Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / name
+
+
+def _attack(args: argparse.Namespace) -> int:
+    from vaeadv.io import atomic_write_json
+    from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
+    from vaeadv.robust.units import budget
+    from vaeadv.robust.viz import examples_to_json, save_example, save_overview
+
+    model, x, y, which, dm, sha = _attacked(args)
     specs = []
     for eps in args.eps or [0.1]:
         alpha = args.alpha if args.alpha is not None else eps / 10
@@ -200,10 +249,8 @@ def _attack(args: argparse.Namespace) -> int:
                                     loss=getattr(args, f"{kind}_loss", "ce"), random_start=args.random_start,
                                     restarts=args.restarts, name=f"{kind} eps={eps:g}", targets=args.targets))
     r = robust_accuracy(model, x, y, specs, batch_size=args.batch_size)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "attack"
-    attacked = resolve(args.checkpoint)[0]  # a local file (or a shipped name's file) is hashed; a URL is not
-    result = {"checkpoint": str(args.checkpoint),
-              "weights_sha256": sha256_of(attacked) if "://" not in str(attacked) else None,
+    out = _out_dir(args, "attack")
+    result = {"checkpoint": str(args.checkpoint), "weights_sha256": sha,
               "data": dm.source, "evaluated_on": f"first {len(x)} {which}",
               "units": args.units, "clean_accuracy": r["clean_accuracy"], "robust_accuracy": r["robust_accuracy"],
               "attack_seconds": r["attack_seconds"], "intervals": r["intervals"],

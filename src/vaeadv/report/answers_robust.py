@@ -13,8 +13,8 @@ from vaeadv.report.columns import (
     STRONG_KEY,
     STRONG_PIXEL_KEY,
 )
-from vaeadv.report.masking import GAP, AttackAccuracies, verdict
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct
+from vaeadv.robust.masking import GAP, AttackAccuracies, verdict
 from vaeadv.stats import percent_with_ci, wilson_interval
 
 # The course's reference figures, set beside ours where a scale has comparable models: its pretrained ResNet18
@@ -43,7 +43,7 @@ def _matrix_row(r: Results, defense: str, augment: bool | None = False):
 def masking_gaps(matrix: dict | None) -> list[dict]:
     """Per model of the run matrix and ε, FGSM's and PGD's accuracies against AutoAttack-lite's (APGD-CE, then
     APGD-T on the survivors), the gap, and the verdict of the masking checks those columns allow
-    (``vaeadv.report.masking``); ``masked`` where the verdict is gradient masking. Empty where the matrix has no
+    (``vaeadv.robust.masking``); ``masked`` where the verdict is gradient masking. Empty where the matrix has no
     strong columns."""
     out = []
     for row in (matrix or {}).get("rows", []):

@@ -8,8 +8,8 @@ import json
 
 from vaeadv.report.answers import answers, masking_gaps
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
-from vaeadv.report.masking import GAP
 from vaeadv.report.scales import Scale
+from vaeadv.robust.masking import GAP
 from vaeadv.stats import percent_with_ci
 
 

@@ -1,6 +1,6 @@
 """Is a robustness number real? The standard checks for gradient masking (Carlini et al. 2019, "On Evaluating
 Adversarial Robustness"; Athalye et al. 2018), applied to one model's accuracies at one ε, with a verdict that
-names the check that failed. Pure and torch-free: the report measures, this reads.
+names the check that failed. Pure and torch-free: ``diagnose`` (and the report) measure, this reads.
 
 The checks, each on accuracies in [0, 1] (lower = stronger attack):
   (a) iterative ≥ single-step: PGD leaves no more than FGSM does;

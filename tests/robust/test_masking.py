@@ -1,7 +1,7 @@
 """The masking verdicts on scripted accuracy tables, among them the measurements that opened this question (the
 label-smoothed and the plain 8-epoch models, first 500 exact test images, ε = 0.1 normalised)."""
 
-from vaeadv.report.masking import AttackAccuracies, checks, verdict
+from vaeadv.robust.masking import AttackAccuracies, checks, verdict
 
 
 def test_the_label_smoothed_model_fails_the_stronger_loss_check():
