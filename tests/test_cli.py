@@ -85,5 +85,5 @@ def test_vae_train_flags_fill_the_config_by_field_name_over_the_recipe():
                                                        "--ema", "0.9", "--no-download", "--epochs", "3"]))
     assert improved.z_dim == 2 and improved.epochs == 3 and not improved.download
     assert improved.ema_decay == 0.9  # a flag beats the recipe ...
-    assert improved.lr == RECIPES["improved"]["lr"] == 3e-3 and improved.lr_schedule == "cosine"  # ... the recipe
+    assert improved.lr == RECIPES["improved"].lr == 3e-3 and improved.lr_schedule == "cosine"  # ... the recipe
     assert improved.weight_decay == 0.01  # beats the dataclass default (0.0)

@@ -174,8 +174,7 @@ class TrainingRun:
         self.run_dir, self.config, self._upgrade = Path(run_dir), config, upgrade_hparams
         self.last = self.run_dir / "checkpoints" / "last.ckpt"
         # a setting left to a recipe is compared by the value it resolves to (None and the same value given are one)
-        fields = config.resolved_settings() if hasattr(config, "resolved_settings") else dataclasses.asdict(config)
-        self.settings = {k: v for k, v in resume_settings(fields).items() if k not in shared}
+        self.settings = {k: v for k, v in resume_settings(config.resolved_settings()).items() if k not in shared}
         self.clock = TrainingClock()
         self._lock: contextlib.ExitStack | None = None
 

@@ -7,8 +7,9 @@ which may grow (``EXTENDABLE``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 # where a run is written and read from and how it reports, not what it trains
 PLUMBING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "progress", "force"})
@@ -24,3 +25,25 @@ def resume_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The settings a resumed run must share with the run it continues, in JSON form (tuples as lists)."""
     left_out = PLUMBING | EXECUTION | EVALUATION | EXTENDABLE
     return {k: v for k, v in json.loads(json.dumps(config, default=str)).items() if k not in left_out}
+
+
+class RunConfig:
+    """The base of both halves' run configs (dataclasses): how a config recorded by older code is read in today's
+    terms (``upgrade``: the fields added since, at the values that reproduce what those runs did), how such a
+    record is told apart from the other half's (``recognises``), and the settings a run trains with
+    (``resolved_settings``: a value left to a recipe filled in)."""
+
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {}  # fields added after runs were first recorded, at their old values
+    RECORDED_KEYS: ClassVar[frozenset[str]] = frozenset()  # any of these in a record marks this kind of config
+
+    @classmethod
+    def recognises(cls, recorded: dict[str, Any]) -> bool:
+        return bool(cls.RECORDED_KEYS & set(recorded))
+
+    @classmethod
+    def upgrade(cls, recorded: dict[str, Any]) -> dict[str, Any]:
+        """A recorded config of this kind in today's terms; any other record is returned as it is."""
+        return {**cls.LATER_FIELDS, **recorded} if cls.recognises(recorded) else dict(recorded)
+
+    def resolved_settings(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

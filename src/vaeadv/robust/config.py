@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 from vaeadv.registry import weights_sha256
 from vaeadv.robust.recipes import RECIPES, get_recipe
+from vaeadv.settings import RunConfig
 
 Defense = Literal["standard", "fgsm", "pgd", "fgsm-rs", "n-fgsm"]
 DEFENSES: tuple[str, ...] = get_args(Defense)
@@ -28,15 +29,9 @@ SHA256_BEFORE_PINNING = {
 
 
 def upgrade_config(config: dict) -> dict:
-    """A recorded ``robust train`` config in today's terms: older runs called the defenses strategies, and did
-    what the later fields' defaults do. Any other config (a VAE's) is returned as it is."""
-    if not ({"strategies", "defenses"} & set(config)):
-        return dict(config)
-    upgraded = {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in config.items()}}
-    upgraded.setdefault("pretrained_sha256", SHA256_BEFORE_PINNING.get(upgraded.get("pretrained")))
-    if "label_smoothing" not in config:
-        upgraded["label_smoothing"] = LABEL_SMOOTHING_BEFORE_SETTING.get(upgraded.get("recipe"))
-    return upgraded
+    """A recorded ``robust train`` config in today's terms (``RobustTrainConfig.upgrade``); any other config (a
+    VAE's) is returned as it is."""
+    return RobustTrainConfig.upgrade(config)
 
 
 def recipe_label_smoothing(recipe: str | None) -> float:
@@ -59,7 +54,10 @@ def upgrade_hparams(saved: dict) -> dict:
 
 
 @dataclass
-class RobustTrainConfig:
+class RobustTrainConfig(RunConfig):
+    LATER_FIELDS: ClassVar[dict] = LATER_FIELDS
+    RECORDED_KEYS: ClassVar[frozenset[str]] = frozenset({"strategies", "defenses"})
+
     defenses: tuple[Defense, ...] = ("standard",)
     dataset: str = "cifar10"
     recipe: str = "template"
@@ -103,6 +101,18 @@ class RobustTrainConfig:
     progress: bool = True
     cross_over: bool = False
     attack: bool = True
+
+    @classmethod
+    def upgrade(cls, recorded: dict) -> dict:
+        """Older runs called the defenses strategies, did what the later fields' defaults do, started from the
+        one file each shipped name had then, and smoothed labels as their recipe did then."""
+        if not cls.recognises(recorded):
+            return dict(recorded)
+        upgraded = {**LATER_FIELDS, **{LEGACY_CONFIG_KEYS.get(k, k): v for k, v in recorded.items()}}
+        upgraded.setdefault("pretrained_sha256", SHA256_BEFORE_PINNING.get(upgraded.get("pretrained")))
+        if "label_smoothing" not in recorded:
+            upgraded["label_smoothing"] = LABEL_SMOOTHING_BEFORE_SETTING.get(upgraded.get("recipe"))
+        return upgraded
 
     def resolved(self, key: str):
         """A setting given explicitly, else the recipe's."""

@@ -4,16 +4,28 @@ fills it by field name (``vaeadv.cli.types.config_from_args``). Light to import 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import ClassVar, Literal
 
 from vaeadv.errors import VaeadvError
+from vaeadv.settings import RunConfig
+
+
+@dataclass(frozen=True)
+class VAERecipe:
+    """How a VAE is optimised, as data (the classifier's recipes have the same form: ``robust.recipes.Recipe``)."""
+
+    lr: float
+    lr_schedule: LrSchedule
+    weight_decay: float
+    ema_decay: float
+
 
 # Optimisation recipes for the same model and 80 epochs. "improved" was chosen on an H100 sweep
 # (docs/results/README.md): test bpd 0.5108 / 0.5116 (two seeds) against the template's 0.5186.
-RECIPES: dict[str, dict] = {
-    "template": {"lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0, "ema_decay": 0.0},
-    "improved": {"lr": 3e-3, "lr_schedule": "cosine", "weight_decay": 0.01, "ema_decay": 0.999},
+RECIPES: dict[str, VAERecipe] = {
+    "template": VAERecipe(lr=1e-3, lr_schedule="constant", weight_decay=0.0, ema_decay=0.0),
+    "improved": VAERecipe(lr=3e-3, lr_schedule="cosine", weight_decay=0.01, ema_decay=0.999),
 }
 
 
@@ -25,9 +37,7 @@ LATER_FIELDS = {"weight_decay": 0.0, "ema_decay": 0.0, "compile": False, "force"
 def upgrade_vae_config(config: dict) -> dict:
     """A recorded ``vae train`` config in today's terms, so a finished run of older code is recognised as the
     same training. Any other config (a classifier's) is returned as it is."""
-    if "z_dim" not in config:
-        return dict(config)
-    return {**LATER_FIELDS, **config}
+    return VAETrainConfig.upgrade(config)
 
 
 DatasetName = Literal["mnist", "fashion-mnist"]
@@ -35,8 +45,11 @@ LrSchedule = Literal["constant", "cosine"]
 
 
 @dataclass
-class VAETrainConfig:
+class VAETrainConfig(RunConfig):
     """Defaults are the assignment template's."""
+
+    LATER_FIELDS: ClassVar[dict] = LATER_FIELDS
+    RECORDED_KEYS: ClassVar[frozenset[str]] = frozenset({"z_dim"})
 
     dataset: DatasetName = "mnist"
     data_dir: str | None = None
@@ -80,6 +93,6 @@ def recipe_config(recipe: str, **settings) -> VAETrainConfig:
     """A config from a named recipe; settings given explicitly (not None) override the recipe's."""
     if recipe not in RECIPES:
         raise VaeadvError(f"unknown recipe '{recipe}' (choose from {', '.join(RECIPES)})")
-    return VAETrainConfig(**{**RECIPES[recipe], **{k: v for k, v in settings.items() if v is not None}})
+    return VAETrainConfig(**{**asdict(RECIPES[recipe]), **{k: v for k, v in settings.items() if v is not None}})
 
 
