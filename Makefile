@@ -1,10 +1,12 @@
-# Two entry points: `make demo` (the main job) and `make test`. Both create/reuse .venv and install torch
-# from the CPU pin first, so pip never pulls the multi-GB CUDA build.
+# Two entry points: `make demo` (the main job) and `make test`. Both create/reuse .venv and install torch at its
+# pinned version first. Where pip's index would pick the multi-GB CUDA build (plain PyPI on Linux), point it at the
+# CPU wheels: `make TORCH_INDEX=https://download.pytorch.org/whl/cpu test`.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_PIN ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
-# Real dataset copies beside the checkout, when present (this project's machines); else the usual search.
+# Real dataset copies in a `shared/data` folder beside the checkout, when present; else the usual search.
 VAEADV_DATA ?= $(wildcard $(CURDIR)/../shared/data)
 export VAEADV_DATA
 
@@ -13,7 +15,7 @@ export VAEADV_DATA
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -e '.[dev,compress]'
 	touch $@
 

@@ -3,7 +3,7 @@
 # VAEs trained CONCURRENT at a time with the improved-recipe z=20 run beside them, then the concurrency benchmark.
 # Smoke-tested on the CPU (tests/test_gpu_scripts.py). Everything worth keeping is packed into a few files in $OUT:
 #   summary.json (per piece: seconds and exit status; the GPU; the concurrency)   vae_concurrent.json (benchmark)
-#   report.tar.gz (results, figures, every log)   best-checkpoints.tar.gz.part-* (split below 16 MiB)
+#   report.tar.gz (results, figures, every log)   best-checkpoints.tar.gz.part-* (parts of 15 MiB)
 # Run from the repository root; a rerun in the same place resumes every run from its last checkpoint.
 #   OUT=dir [DATA=$VAEADV_DATA] [SCALE=full] [CONCURRENT=8] [PY=python3] [COMPILE=1] [BENCH=1] bash scripts/gpu_part1.sh
 # The compression section (bits-back ANS, CPU-bound, needs the optional constriction package) is left out: run it
@@ -11,7 +11,7 @@
 # DATA is a data folder holding mnist/, or shards of one made by `python -m tools.shards pack` (checked and decoded
 # into $WORK/data first).
 set -uo pipefail
-: "${OUT:?set OUT to the folder that comes back}"
+: "${OUT:?set OUT to the output folder}"
 DATA=${DATA:-${VAEADV_DATA:-.data/shards}} SCALE=${SCALE:-full} CONCURRENT=${CONCURRENT:-8} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} COMPILE=${COMPILE:-1} BENCH=${BENCH:-1}  # BENCH_FLAGS: more benchmark flags (--compile)
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" VAEADV_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -47,7 +47,7 @@ if [ "$BENCH" = 1 ]; then  # eager by default: the kernel-launch-bound case that
     && cp results/vae_concurrent*_cuda.json '$OUT/vae_concurrent.json'"
 fi
 
-# results, figures and logs without checkpoints; the best checkpoints apart (3.3 MB each), split under 16 MiB
+# results, figures and logs without checkpoints; the best checkpoints apart (3.3 MB each), in parts of 15 MiB
 tar -czf "$OUT/report.tar.gz" -C "$WORK" --exclude='*.ckpt' --exclude='tensorboard' --exclude='csv*' \
   --exclude='.lock' report improved logs
 (cd "$WORK" && find report improved -name 'best-*.ckpt' -print0 | tar -czf - --null -T - \

@@ -7,10 +7,10 @@
 #     bash scripts/gpu_recipe.sh
 # DATA is a data folder holding cifar10/, or shards of one made by `python -m tools.shards pack` (every part is
 # checked and decoded into $WORK/data first).
-# What comes back (3 files): summary.json (accuracy with its interval, training and wall seconds, the benchmark),
+# Outputs (3 files): summary.json (accuracy with its interval, training and wall seconds, the benchmark),
 # train.log and bench.log.
 set -uo pipefail
-: "${OUT:?set OUT to the folder that comes back}"
+: "${OUT:?set OUT to the output folder}"
 DATA=${DATA:-${VAEADV_DATA:-.data/cifar-shards}} EPOCHS=${EPOCHS:-18} BATCH=${BATCH:-512} LR=${LR:-0.4} PY=${PY:-python3}
 WORK=${WORK:-gpu_work} BENCH=${BENCH:-1} SUBSET=${SUBSET:-}  # SUBSET: training images (smoke tests only)
 COMPILE=${COMPILE:-1}  # torch.compile the network; its compile time is reported apart (compile_seconds)

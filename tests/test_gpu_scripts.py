@@ -1,6 +1,6 @@
-"""The prepared device calls run end to end on the CPU at the smoke scale, so a session that is lent a GPU spends
-its minutes on the run, not on debugging the script: every piece ends well, what comes back is within the device
-tool's limits (8 files of at most 16 MiB) and the split checkpoints join back into an archive."""
+"""The two GPU scripts run end to end on the CPU at the smoke scale, so a GPU's minutes go to the runs, not to
+debugging the scripts: every piece ends well, the outputs are a few files of at most 16 MiB each (easy to copy off
+a remote machine) and the split checkpoints join back into an archive."""
 
 import io
 import json

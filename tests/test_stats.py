@@ -45,3 +45,27 @@ def test_percent_with_ci_prints_the_interval_of_the_recovered_count():
         percent_with_ci(0.8985, 1000)
     # results stored before the image count was recorded: the plain percent, no interval made up
     assert percent_with_ci(0.8985, None) == "89.8%" == percent_with_ci(0.8985, 0)
+
+
+def test_the_difference_interval_against_newcombes_published_examples():
+    """Newcombe (1998), "Interval estimation for the difference between independent proportions", Table II,
+    method 10 (score, no continuity correction): 56/70 − 48/80 → [0.0524, 0.3339]; 9/10 − 3/10 → [0.1705, 0.8090]."""
+    from vaeadv.stats import difference_interval
+
+    d, low, high = difference_interval(56, 70, 48, 80)
+    assert d == pytest.approx(0.2) and (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+    d, low, high = difference_interval(9, 10, 3, 10)
+    assert d == pytest.approx(0.6) and (round(low, 4), round(high, 4)) == (0.1705, 0.8090)
+
+
+def test_the_difference_interval_meets_the_normal_one_for_large_counts_and_is_antisymmetric():
+    import math
+
+    from vaeadv.stats import Z95, difference_interval
+
+    n = 1_000_000
+    d, low, high = difference_interval(600_000, n, 550_000, n)
+    half = Z95 * math.sqrt(0.6 * 0.4 / n + 0.55 * 0.45 / n)  # Wald, which is fine at this size
+    assert low == pytest.approx(d - half, abs=1e-5) and high == pytest.approx(d + half, abs=1e-5)
+    d2, low2, high2 = difference_interval(550_000, n, 600_000, n)
+    assert (d2, low2, high2) == pytest.approx((-d, -high, -low))

@@ -35,3 +35,14 @@ def percent_with_ci(accuracy: float, n: int | None) -> str:
         raise ValueError(f"accuracy {accuracy} is not a count out of {n} images")
     low, high = wilson_interval(correct, n)
     return f"{100 * accuracy:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> tuple[float, float, float]:
+    """(p1 − p2, low, high): Newcombe's hybrid score interval for the difference of two proportions (his method
+    10), built from each proportion's Wilson interval, so it keeps its coverage near 0% and 100% where the normal
+    approximation does not. For "what a defense bought": defended accuracy minus its control's."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, z)
+    l2, u2 = wilson_interval(k2, n2, z)
+    d = p1 - p2
+    return d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)

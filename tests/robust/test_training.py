@@ -318,3 +318,20 @@ def test_compile_covers_training_steps_only_and_its_time_is_stated(real_data_dir
     module.eval()
     module(torch.rand(2, 3, 32, 32))
     assert len(compiled_calls) == steps  # eval mode: the plain network
+
+
+def test_train_pretrained_fine_tunes_the_standard_defense_instead_of_only_loading(real_data_dir, tmp_path):
+    """The control of a fine-tuned defense: the same fine-tune with the standard objective. Without the switch the
+    template's rule holds (a pretrained standard model is loaded and scored, not trained)."""
+    from vaeadv.robust.models import resnet18
+
+    torch.save(resnet18(10, width=8).state_dict(), tmp_path / "start.pt")
+    common = dict(defenses=("standard",), recipe="finetune", epochs=1, train_subset=64, width=8,
+                  pretrained=str(tmp_path / "start.pt"), limit_val_batches=1, progress=False, test_subset=50,
+                  attack=False, data_dir=str(real_data_dir), log_dir=str(tmp_path))
+    (loaded,) = train_defenses(RobustTrainConfig(**common))
+    (tuned,) = train_defenses(RobustTrainConfig(**common, train_pretrained=True))
+    assert not loaded["trained"] and loaded["epochs"] == 0
+    assert tuned["trained"] and tuned["epochs"] == 1 and "_tuned" in tuned["run_dir"]
+    ckpt = torch.load(Path(tuned["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 1  # 64 images, one template batch

@@ -76,6 +76,9 @@ def add_train_flags(t: argparse.ArgumentParser) -> None:
                         "are unchanged")
     t.add_argument("--pretrained", help="weights to start from: a shipped name (vaeadv-resnet18), or a file/URL of "
                                         "a torchvision-layout ResNet18 state dict or checkpoint")
+    t.add_argument("--train-pretrained", action="store_true",
+                   help="train the standard defense from the --pretrained weights (e.g. the fine-tuning control of a "
+                        "defense) instead of only loading and scoring them, as the template does")
     t.add_argument("--pretrained-sha256", type=sha256_hex,
                    help="the SHA-256 the --pretrained weights must have (refused otherwise); recorded with the run "
                         "either way, so a run is known by the file it started from")

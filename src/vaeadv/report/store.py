@@ -37,7 +37,7 @@ NOT_TRAINING = PLUMBING | EVALUATION
 # Fields a classifier's config gained after runs were first keyed, at their values that leave them unset: runs that
 # do so keep their keys. (A VAE config keys its own ema_decay always, as it has since that field was added.)
 KEYED_WHEN_SET = {"pretrained_sha256": None,
-                  **{field: LATER_FIELDS[field] for field in ("cutout", "ema_decay", "compile")}}
+                  **{field: LATER_FIELDS[field] for field in ("cutout", "ema_decay", "compile", "train_pretrained")}}
 
 
 def training_key(config: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
 LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0, "compile": False,
-                "label_smoothing": None}
+                "label_smoothing": None, "train_pretrained": False}
 # the recipes' label smoothing before it was a setting of its own: the pretrain recipe trained with 0.1 until its
 # default became the course's plain cross-entropy (a controlled run showed the smoothing masking FGSM's gradient)
 LABEL_SMOOTHING_BEFORE_SETTING = {"pretrain": 0.1}
@@ -71,6 +71,7 @@ class RobustTrainConfig(RunConfig):
     compile: bool = False  # torch.compile the network for training steps (its compile time is reported apart)
     pretrained: str | None = None
     pretrained_sha256: str | None = None  # of the --pretrained file: checked when given, else recorded (pinned)
+    train_pretrained: bool = False  # the standard defense trains from --pretrained (a fine-tuning control), not loads
     data_dir: str | None = None
     download: bool = True
     val_from: str | None = None
@@ -140,6 +141,6 @@ class RobustTrainConfig(RunConfig):
     def default_run_name(self) -> str:
         aug = ("_aug" if self.augment else "") + (f"_cutout{self.cutout}" if self.cutout else "")
         aug += f"_ema{self.ema_decay:g}" if self.ema_decay else ""
-        pre = "_pretrained" if self.pretrained else ""
+        pre = ("_pretrained" if self.pretrained else "") + ("_tuned" if self.train_pretrained else "")
         part = f"_part{self.train_shard[0]}of{self.train_shard[1]}" if self.train_shard else ""
         return f"{self.recipe}{aug}{pre}{part}_seed{self.seed}"

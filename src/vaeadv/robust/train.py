@@ -77,7 +77,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches, log_every_n_steps=20,
     )
     start = time.perf_counter()
-    trained = not (defense == "standard" and cfg.pretrained)  # the template does not retrain a pretrained model
+    # the template does not retrain a pretrained standard model; --train-pretrained does (a fine-tuning control)
+    trained = not (defense == "standard" and cfg.pretrained and not cfg.train_pretrained)
     if trained:
         trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
         best = checkpoint.best_model_path
