@@ -233,7 +233,12 @@ def _attacked(args: argparse.Namespace):
 
 
 def _out_dir(args: argparse.Namespace, name: str) -> Path:
-    return Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / name
+    """``--out``, else ``name/`` beside a checkpoint's checkpoints folder, or in the working directory for a shipped
+    name or a URL (there is no run folder to write beside)."""
+    if args.out:
+        return Path(args.out)
+    given = Path(args.checkpoint)
+    return (given.resolve().parent.parent if given.is_file() else Path.cwd()) / name
 
 
 def _attack(args: argparse.Namespace) -> int:
