@@ -186,3 +186,11 @@ def test_q2_1_says_what_larger_eps_does_from_the_curves():
                            "pgd": [{"eps": 8 / 255, "accuracy": 0.01}, {"eps": 32 / 255, "accuracy": 0.0}]}}
     q21 = dict(answers({"robustness_curves": {"curves": curves}}))["Q2.1 (accuracies)."]
     assert "at ε = 32/255 FGSM leaves 5.0% and PGD 0.0% (accuracy-vs-ε figure)" in q21
+
+
+def test_q1_9_describes_the_grids_shown_where_they_are_the_published_ones():
+    published = {"vae_main": {"epochs": 80, "samples": {"0": "a.png", "10": "b.png", "80": "c.png"}}}
+    text = dict(answers(published))["Q1.9."]
+    assert "At epoch 10 most samples already have digit-like strokes" in text and "At epoch 80" in text
+    other = dict(answers({"vae_main": {"epochs": 4, "samples": {"0": "a.png", "1": "b.png", "4": "c.png"}}}))["Q1.9."]
+    assert "epoch 10" not in other and "after a few epochs" in other
