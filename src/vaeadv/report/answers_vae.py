@@ -121,7 +121,8 @@ def _q1_8(r: Results) -> Answer:
 # What we read in the grids the published (real-scale) report shows, at epochs 0, 10 and 80 of the z=20 run
 GRIDS_READ_AT = ("0", "10", "80")
 GRIDS_READING = (
-    "In the grids shown: at epoch 0 every pixel is noise spread over the 16 levels. At epoch 10 most samples already have digit-like strokes, and some are clear "
+    "In the grids shown: at epoch 0 every pixel is noise spread over the 16 levels. At epoch 10 most samples "
+    "already have digit-like strokes, and some are clear "
     "(0, 6, 8, 9), but many strokes are thin, broken or blotchy, with speckle inside and around them, and several "
     "samples fit no digit. At epoch 80 the strokes are thicker and more continuous and most samples read as a digit "
     "(0, 1, 3, 5, 6, 7, 8, 9 all appear); speckle around the strokes remains, and a few samples still sit between "
