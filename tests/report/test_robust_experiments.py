@@ -158,3 +158,21 @@ def test_curves_are_kept_per_model_and_a_model_without_weights_is_listed(lab, mo
     lab.weights.clear()
     with pytest.raises(NeedsTraining):  # nothing stored for a fresh folder and no standard weights
         rx.robustness_curves(replace(lab.ctx, out=lab.ctx.out.parent / "other"))
+
+
+def test_the_fine_tuning_control_trains_the_shipped_weights_with_the_standard_objective(tmp_path):
+    """The real scale's control: the FGSM defense's fine-tune (recipe, epochs, augmentation, starting weights) with
+    the standard objective; the shipped standard model beside it only loads."""
+    real = SCALES["real"]
+    ctx = Context(tmp_path, real)
+    fgsm, control = real.cifar_models[1], real.cifar_models[2]
+    a, b = rx._config(ctx, fgsm), rx._config(ctx, control)
+    assert b.train_pretrained and not a.train_pretrained and b.defenses == ("standard",)
+    assert asdict(replace(a, defenses=("standard",), train_pretrained=True)) == asdict(b)  # only the objective
+    assert not rx._just_loads(b) and rx._just_loads(rx._config(ctx, real.cifar_models[0]))
+    assert [m.trains() for m in real.cifar_models] == [False] + [True] * 6 + [False]
+    assert rx.model_name(control) == "standard fine-tune + augmentation (from vaeadv-resnet18)"
+    assert rx.model_name(real.cifar_models[0]) == "standard + augmentation (vaeadv-resnet18)"
+    pair = [rx._config(ctx, m) for m in real.cifar_models[5:7]]
+    assert [c.augment for c in pair] == [False, True] and all(c.cutout == 0 for c in pair)
+    assert asdict(replace(pair[0], augment=True)) == asdict(pair[1])

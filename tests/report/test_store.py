@@ -57,8 +57,8 @@ def test_results_stored_before_the_later_scale_fields_still_load():
     results = report_run.load_results(ctx)
     assert all(results[name] is not None for name in results), [n for n, r in results.items() if r is None]
     real = SCALES["real"].as_config()
-    assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 5  # set fields are part of the key
-    assert [m["load_only"] for m in real["cifar_models"]] == [False] * 4 + [True]  # the shipped fast-AT model
+    assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 8  # set fields are part of the key
+    assert [m["load_only"] for m in real["cifar_models"]] == [False] * 7 + [True]  # the shipped fast-AT model
 
 
 def test_a_vae_config_keys_the_same_recorded_or_live():
@@ -146,3 +146,44 @@ def test_results_committed_without_their_checkpoint_are_not_a_reusable_run(tmp_p
                            elsewhere=(tmp_path / "docs", tmp_path / "cli"), into=into)
     assert (into / "checkpoints" / "best-epoch=004.ckpt").read_bytes() == b"x"
     assert found["run_dir"] == str(into) and source.is_dir()
+
+
+def test_every_scale_setting_keys_exactly_one_half_of_the_report_or_none():
+    """A setting left out of both halves would key no result (a changed value reusing a stale number)."""
+    from dataclasses import fields
+
+    from vaeadv.report.scales import PART1_FIELDS, PART2_FIELDS, PROSE_FIELDS, Scale
+
+    names = {f.name for f in fields(Scale)} - {"name"}
+    assert not PART1_FIELDS & PART2_FIELDS and not (PART1_FIELDS | PART2_FIELDS) & PROSE_FIELDS
+    assert PART1_FIELDS | PART2_FIELDS | PROSE_FIELDS == names
+
+
+def test_a_change_to_one_half_leaves_the_other_halfs_stored_results_standing(tmp_path):
+    """The published report was stored with the whole real scale as key: a new run matrix (Part 2) and a new
+    summary (prose) leave its Part 1 results valid; a Part 1 change (more β epochs) makes the β sweep stale."""
+    from vaeadv.report.store import ResultStore
+
+    published = ResultStore(REPO / "docs" / "report" / "results")
+    stored = json.loads((published.path("beta_sweep")).read_text())["config"]["scale"]
+    real = SCALES["real"]
+    assert len(stored["cifar_models"]) != len(real.cifar_models)  # stored before today's run matrix
+    changed = replace(real, summary="another sentence")
+    for name in ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression"):
+        assert report_run.stored_result(published, Context(tmp_path, changed), name) is not None, name
+    longer = replace(real, beta_epochs=real.beta_epochs + 1)
+    assert report_run.stored_result(published, Context(tmp_path, longer), "beta_sweep") is None
+    assert report_run.stored_result(published, Context(tmp_path, real), "adversarial_matrix") is None
+
+
+def test_a_stored_result_matches_through_a_view_only_on_what_the_view_keeps(tmp_path):
+    from vaeadv.report.store import ResultStore
+
+    store = ResultStore(tmp_path)
+    store.put("x", {"a": 1, "b": [1, 2]}, {"value": 3})
+    keep_a = lambda c: {"a": c["a"]}  # noqa: E731
+    assert store.get("x", {"a": 1}) is None  # without a view: exactly the stored config
+    assert store.get("x", {"a": 1, "b": (1, 2)}) == {"value": 3}  # tuples store as lists
+    assert store.get("x", {"a": 1, "b": 9}, view=keep_a) == {"value": 3}
+    assert store.get("x", {"a": 2, "b": [1, 2]}, view=keep_a) is None
+    assert store.get("x", {"b": 1}, view=keep_a) is None  # a view that cannot read the config: no match

@@ -45,7 +45,8 @@ def _config(ctx: Context, model: CifarModel, *, shard=None, recipe: str | None =
     defense = "standard" if model.load_only else model.defense
     return RobustTrainConfig(defenses=(defense,), recipe=recipe or model.recipe or s.recipe,
                              epochs=epochs or model.epochs or s.cifar_epochs, augment=model.augment,
-                             pretrained=model.pretrained, data_dir=ctx.data_dir, download=ctx.download,
+                             pretrained=model.pretrained, train_pretrained=model.tuned, data_dir=ctx.data_dir,
+                             download=ctx.download,
                              train_subset=s.cifar_train_subset, train_shard=shard, test_subset=s.test_subset,
                              pgd_steps=s.pgd_steps, width=s.width, fgsm_eps=TEMPLATE_EPS, pgd_eps=TEMPLATE_EPS,
                              pgd_alpha=template_alpha(s.pgd_steps), seed=s.cifar_seed, resume=True,
@@ -78,7 +79,7 @@ def _trained(ctx: Context, cfg: RobustTrainConfig, *, may_train: bool = True) ->
 
 def _just_loads(cfg: RobustTrainConfig) -> bool:
     """Shipped weights under the standard defense: train_one loads them and trains nothing."""
-    return cfg.pretrained is not None and cfg.defenses == ("standard",)
+    return cfg.pretrained is not None and cfg.defenses == ("standard",) and not cfg.train_pretrained
 
 
 def _finished(cfg: RobustTrainConfig):
@@ -87,10 +88,10 @@ def _finished(cfg: RobustTrainConfig):
 
 
 def model_name(model: CifarModel) -> str:
-    name = DEFENSE_NAMES[model.defense] + (" + augmentation" if model.augment else "")
+    name = ("standard fine-tune" if model.tuned else DEFENSE_NAMES[model.defense]) + (
+        " + augmentation" if model.augment else "")
     if model.pretrained:
-        shipped = model.defense == "standard" or model.load_only
-        name += f" ({model.pretrained})" if shipped else f" (from {model.pretrained})"
+        name += f" (from {model.pretrained})" if model.trains() else f" ({model.pretrained})"
     return name
 
 
@@ -167,7 +168,7 @@ def _evaluate_row(ctx: Context, m: CifarModel, r: dict, x, y, attacks: list[Atta
     start = time.perf_counter()
     examples = m == ctx.scale.curve_models()[0]  # the first standard model
     ev = robust_accuracy(model, x, y, attacks, keep_examples=2 if examples else 0)
-    row = {"model": model_name(m), "defense": m.defense, "augment": m.augment,
+    row = {"model": model_name(m), "defense": m.defense, "augment": m.augment, "tuned": m.tuned,
            "recipe": r["config"]["recipe"], "epochs": r["epochs"], "pretrained": m.pretrained,
            "checkpoint": _shown(ctx, r["best_checkpoint"]), "data": r.get("data"),
            "clean_test_accuracy": r["clean_test_accuracy"], "test_images": r["test_images"],

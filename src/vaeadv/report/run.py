@@ -24,7 +24,7 @@ from vaeadv.report import vae_experiments as vae
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.document import to_html, to_markdown
 from vaeadv.report.render import build
-from vaeadv.report.scales import EXPERIMENT_NAMES
+from vaeadv.report.scales import EXPERIMENT_NAMES, scale_key
 from vaeadv.report.store import ResultStore
 from vaeadv.robust.config import label_smoothing_changes
 from vaeadv.runinfo import hardware
@@ -47,7 +47,7 @@ def experiment_config(ctx: Context, name: str) -> dict:
     models start from (so new weights under an old name make the experiment stale), and the label smoothing of the
     recipes its models train with, where it differs from what it was before it became a setting (results stored
     with the smoothed pretrain recipe are stale for today's)."""
-    config = {"experiment": name, "scale": ctx.scale.as_config(), "format": 1}
+    config = {"experiment": name, "scale": ctx.scale.key(name), "format": 1}
     changed = {r: v for r, v in label_smoothing_changes().items() if r in ctx.scale.recipes(name)}
     if changed:  # a recipe its models train with smooths differently from when results were first keyed
         config["recipe_label_smoothing"] = changed
@@ -55,6 +55,17 @@ def experiment_config(ctx: Context, name: str) -> dict:
     if weights:
         config["weights_sha256"] = {w: weights_sha256(w) for w in weights}
     return config
+
+
+def _view(name: str):
+    """An experiment's stored key as it is compared: with only the scale settings the experiment reads (keys stored
+    with the whole scale match the narrower ones made now)."""
+    return lambda config: {**config, "scale": scale_key(config["scale"], name)}
+
+
+def stored_result(store: ResultStore, ctx: Context, name: str) -> dict | None:
+    """The stored result of experiment ``name`` if the settings it depends on are this context's, else None."""
+    return store.get(name, experiment_config(ctx, name), view=_view(name))
 
 
 def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int | None = None) -> dict[str, float]:
@@ -66,7 +77,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int
     for name in EXPERIMENTS:
         if (only and name not in only) or name not in ctx.scale.experiments():
             continue
-        stored = store.get(name, experiment_config(ctx, name))
+        stored = stored_result(store, ctx, name)
         if stored is not None and not stored.get("missing"):
             ctx.log(f"{name}: done earlier, reused")
         else:
@@ -101,7 +112,7 @@ def run_experiments(ctx: Context, only: list[str] | None = None, concurrent: int
 
 def load_results(ctx: Context) -> dict[str, dict | None]:
     store = ResultStore(ctx.out / "results")
-    return {name: store.get(name, experiment_config(ctx, name)) for name in ctx.scale.experiments()}
+    return {name: stored_result(store, ctx, name) for name in ctx.scale.experiments()}
 
 
 def _recorded(results: dict[str, dict | None], key: str) -> str:

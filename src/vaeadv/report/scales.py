@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# The report's experiments, in running order (run.py maps each name to its function).
-EXPERIMENT_NAMES = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression",
-                    "adversarial_matrix", "robustness_curves", "transfer")
+# The report's experiments, in running order (run.py maps each name to its function), by half of the assignment.
+PART1_EXPERIMENTS = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression")
+PART2_EXPERIMENTS = ("adversarial_matrix", "robustness_curves", "transfer")
+EXPERIMENT_NAMES = PART1_EXPERIMENTS + PART2_EXPERIMENTS
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class CifarModel:
     epochs: int | None = None
     pretrained: str | None = None  # start from these weights (a shipped name); "standard" then just loads them
     load_only: bool = False  # the shipped ``pretrained`` weights of this defense, evaluated as they are
+    tuned: bool = False  # standard defense: fine-tune ``pretrained`` with the standard objective (a control)
+
+    def trains(self) -> bool:
+        """Whether this model is trained (shipped weights loaded as they are are not)."""
+        return not (self.load_only or self.defense == "standard" and self.pretrained and not self.tuned)
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,7 @@ class Scale:
         """The training recipes of ``experiment``'s models that train (shipped weights loaded as they are train
         nothing; Part 1 has none)."""
         models = {"adversarial_matrix": self.matrix_models, "robustness_curves": self.curve_models}.get(experiment)
-        trains = [m for m in (models() if models else []) if not (m.load_only or m.defense == "standard"
-                                                                  and m.pretrained)]
+        trains = [m for m in (models() if models else []) if m.trains()]
         used = {m.recipe or self.recipe for m in trains}
         if experiment == "transfer":
             used.add(self.transfer_recipe or self.recipe)
@@ -98,15 +103,18 @@ class Scale:
         return sorted({m.pretrained for m in models() if m.pretrained}) if models else []
 
     def as_config(self) -> dict:
-        """The whole scale but its notes (prose, which changes no number), the key of its stored results; fields
-        added later are left out while they hold their (behaviour-preserving) defaults, so results stored before
-        they existed stay valid."""
+        """The whole scale but its notes (prose, which changes no number); fields added later are left out while
+        they hold their (behaviour-preserving) defaults, so results stored before they existed stay valid."""
         config = asdict(self)
         del config["notes"]
         for key, default in _LATER_FIELDS.items():
             if config[key] == default:
                 del config[key]
         return config
+
+    def key(self, experiment: str) -> dict:
+        """The part of the scale that ``experiment``'s stored result is keyed by (``scale_key``)."""
+        return scale_key(self.as_config(), experiment)
 
     def reductions(self) -> list[str]:
         """What this scale changes from the assignment's settings, in words."""
@@ -117,6 +125,26 @@ class Scale:
             if mine != theirs:
                 out.append(f"{label}: {_show(mine)} (assignment / full: {_show(theirs)})")
         return out + list(self.notes)
+
+
+# The settings each half of the report reads. An experiment's stored result is keyed by its half's settings only:
+# a new model in Part 2's run matrix leaves Part 1's results (hours of IWAE and compression) standing, and a longer
+# beta sweep leaves Part 2's. The prose (summary, notes) keys nothing. A test checks every field is in one set.
+PART1_FIELDS = frozenset({"vae_epochs", "vae_train_subset", "vae_sample_every", "vae_eval_images", "iw_samples",
+                          "q12_z_dims", "q12_epochs", "q12_train_subset", "prior_samples", "q12_images", "betas",
+                          "beta_epochs", "beta_train_subset", "beta_eval_images", "beta_iw_samples",
+                          "compress_images"})
+PART2_FIELDS = frozenset({"recipe", "cifar_epochs", "cifar_train_subset", "width", "pgd_steps", "attack_images",
+                          "test_subset", "transfer_epochs", "eps_curve_255", "curve_images", "limit_val_batches",
+                          "cifar_models", "transfer_recipe", "transfer_augment", "cifar_seed", "strong_steps"})
+PROSE_FIELDS = frozenset({"summary", "notes"})
+
+
+def scale_key(scale_config: dict, experiment: str) -> dict:
+    """The settings of a scale's config (``Scale.as_config``, as stored then or made now) that ``experiment``
+    reads: its name and its half's fields. Stored keys of the whole scale compare equal through this view."""
+    fields = PART1_FIELDS if experiment in PART1_EXPERIMENTS else PART2_FIELDS
+    return {k: v for k, v in scale_config.items() if k == "name" or k in fields}
 
 
 _LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42,
@@ -174,11 +202,16 @@ SCALES: dict[str, Scale] = {
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
         cifar_seed=0, compress_images=10000, strong_steps=100,
-        cifar_models=(
+        cifar_models=(  # trained in this order, the defense and its controls first
             CifarModel("standard", True, pretrained="vaeadv-resnet18"),
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
+            # what fine-tuning alone does: the FGSM defense's run with the standard objective
+            CifarModel("standard", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18", tuned=True),
+            CifarModel("fgsm", False, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
             CifarModel("pgd", True, recipe="finetune", epochs=2, pretrained="vaeadv-resnet18"),
+            # the augmentation pair: the same recipe and epochs, crop + flip or none (no Cutout in either)
             CifarModel("standard", False),
+            CifarModel("standard", True),
             CifarModel("fgsm-rs", True, pretrained="vaeadv-fast-at", load_only=True),
         ),
         notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "

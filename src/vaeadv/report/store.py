@@ -1,8 +1,8 @@
 """What the report reuses, keyed by configuration, in one place: an experiment's stored result is reused only
-when its stored configuration hash matches (the whole scale), and a training run only when the whole training
-config (``dataclasses.asdict``, code defaults included) matches the one its ``results.json`` records. A changed
-setting or default re-runs it, so a number can never outlive the settings that produced it. Results are
-written atomically (temp file, then rename)."""
+when its stored configuration matches (the scale settings its half of the report reads), and a training run only
+when the whole training config (``dataclasses.asdict``, code defaults included) matches the one its
+``results.json`` records. A changed setting or default re-runs it, so a number can never outlive the settings that
+produced it. Results are written atomically (temp file, then rename)."""
 
 from __future__ import annotations
 
@@ -163,16 +163,26 @@ class ResultStore:
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
 
-    def get(self, name: str, config: dict[str, Any]) -> dict | None:
-        """The stored result if it was produced by exactly ``config``, else None (missing, stale or damaged)."""
+    def get(self, name: str, config: dict[str, Any],
+            view: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict | None:
+        """The stored result if it was produced by exactly ``config``, else None (missing, stale or damaged). With
+        ``view``, the stored and the given config need only look the same through it (what of a config the result
+        depends on, so that keys stored with more settings than that still match)."""
         path = self.path(name)
         try:
             stored = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if not isinstance(stored, dict) or stored.get("config_hash") != config_hash(config):
+        if not isinstance(stored, dict):
             return None
-        return stored.get("result")
+        if view is None:
+            same = stored.get("config_hash") == config_hash(config)
+        else:
+            try:
+                same = config_hash(view(stored.get("config"))) == config_hash(view(config))
+            except (AttributeError, KeyError, TypeError):  # a stored config of another shape
+                same = False
+        return stored.get("result") if same else None
 
     def put(self, name: str, config: dict[str, Any], result: dict) -> Path:
         return atomic_write_json(self.path(name), {"name": name, "config": config,
