@@ -113,22 +113,40 @@ def test_q1_10_reads_the_figure_the_report_shows():
     assert "cpu-scale figure" in dict(answers({}))["Q1.10."]  # nothing run: the quick reading, not a crash
 
 
-def test_q2_1_augmentation_says_which_model_is_not_there_yet():
+def test_q2_1_augmentation_compares_only_the_like_for_like_pair_and_says_which_model_is_not_there_yet():
+    """The pair is two standard models of the same recipe and epochs, with and without crop + flip; the pretrained
+    model (longer, with Cutout) is no stand-in for the augmented one."""
     read = lambda results: dict(answers(results))["Q2.1 (augmentation)."]  # noqa: E731
     assert "The run matrix is not in this report yet" in read({})
     aug_only = {"images": 1000, "rows": REAL_MATRIX["rows"][:2]}  # a partial matrix: no model without crop+flip
     assert "The standard model without augmentation is not in this report yet" in read({"adversarial_matrix": aug_only})
-    assert "A standard model's test accuracy is not" in read({"adversarial_matrix": REAL_MATRIX})
+    missing = read({"adversarial_matrix": REAL_MATRIX})  # the pretrained model is not the pair's augmented member
+    assert "The augmented standard model trained like it (same recipe and epochs) is not in this report" in missing
     rows = [dict(row) for row in REAL_MATRIX["rows"]]  # copies: REAL_MATRIX is shared by the other tests
     rows[2]["clean_test_accuracy"] = 0.86
-    assert ("standard without → with crop+flip): clean 86.0% → 87.6%, FGSM 10.0% → 25.0%."
-            in read({"adversarial_matrix": {"images": 1000, "rows": rows}}))
-    for row, strong in zip((rows[2], rows[0]), (0.006, 0.002), strict=True):
+    rows.append({**_row("pair", "standard", {"FGSM ε=0.1 (norm.)": 0.2}, clean=0.9), "pretrained": None,
+                 "clean_test_accuracy": 0.88})
+    text = read({"adversarial_matrix": {"images": 1000, "rows": rows}})
+    assert "same recipe and epochs): clean 86.0% → 88.0%, FGSM 10.0% → 20.0%" in text
+    # 900 vs 850 of 1000, 200 vs 100: Newcombe's intervals, worked by hand from the two Wilson intervals, exclude 0
+    assert "clean +5.0 points [+2.1, +7.9]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.9, +13.1]" in text
+    for row, strong in zip((rows[2], rows[3]), (0.006, 0.002), strict=True):
         row["robust_accuracy"] = {**row["robust_accuracy"], "APGD-CE+T ε=0.1 (norm.)": strong}
-    assert ("FGSM 10.0% → 25.0%, APGD-CE+T 0.6% → 0.2% (neither model is robust"
+    assert ("FGSM 10.0% → 20.0%, APGD-CE+T 0.6% → 0.2% (neither model is robust"
             in read({"adversarial_matrix": {"images": 1000, "rows": rows}}))
 
 
+def test_q2_2_states_what_the_fgsm_objective_bought_over_the_fine_tuning_control():
+    q22 = lambda rows: dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))[  # noqa: E731
+        "Q2.2 (defense results)."]
+    assert "the standard-objective control) is not in this report: not tested here" in q22(REAL_MATRIX["rows"])
+    control = {**_row("control", "standard", {"FGSM ε=0.1 (norm.)": 0.236, "PGD ε=0.1 (norm.)": 0.0}, clean=0.9),
+               "pretrained": "vaeadv-resnet18", "tuned": True}
+    text = q22([*REAL_MATRIX["rows"], control])
+    assert "Against the same fine-tune with the standard objective" in text
+    # 886 − 900 of 1000 and 336 − 236 (Newcombe's intervals worked by hand): the first includes 0, the second not
+    assert "clean -1.4 points [-4.1, +1.3]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.0, +13.9]" in text
+    assert "control) is not in this report" not in text
 def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
     rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
     rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,

@@ -176,3 +176,44 @@ def test_the_fine_tuning_control_trains_the_shipped_weights_with_the_standard_ob
     pair = [rx._config(ctx, m) for m in real.cifar_models[5:7]]
     assert [c.augment for c in pair] == [False, True] and all(c.cutout == 0 for c in pair)
     assert asdict(replace(pair[0], augment=True)) == asdict(pair[1])
+
+
+def test_a_column_added_since_a_row_was_stored_is_the_only_one_measured(lab, monkeypatch):
+    """Rows stored before a column existed gain it alone (one attack run, not the row's every attack); a row
+    whose stored columns were measured with other settings, or whose clean accuracy is not reproduced, is
+    measured whole again."""
+    lab.weights = {"standard", "fgsm", "pgd"}
+    full = rx._attacks(SCALE.pgd_steps)
+    calls = []
+    monkeypatch.setattr(rx, "robust_accuracy", lambda model, x, y, attacks, keep_examples=0: calls.append(
+        [a.label for a in attacks]) or {"clean_accuracy": 0.75, "robust_accuracy": {a.label: 0.25 for a in attacks},
+                                        "examples": {}})
+    monkeypatch.setattr(rx, "_attacks", lambda steps, strong=0: [a for a in full if a.label != rx.FGSM_NLL_KEY])
+    before = rx.adversarial_matrix(lab.ctx)
+    assert all(rx.FGSM_NLL_KEY not in c for c in calls) and len(calls) == 3
+    calls.clear()
+    monkeypatch.setattr(rx, "_attacks", lambda steps, strong=0: full)
+    after = rx.adversarial_matrix(lab.ctx)
+    assert calls == [[rx.FGSM_NLL_KEY]] * 3
+    assert [list(r["robust_accuracy"]) for r in after["rows"]] == [[a.label for a in full]] * 3
+    assert [r["clean_accuracy"] for r in after["rows"]] == [r["clean_accuracy"] for r in before["rows"]]
+    calls.clear()
+    assert rx.adversarial_matrix(lab.ctx)["rows"] == after["rows"] and calls == []  # now complete: nothing runs
+    changed = [replace(a, steps=a.steps + 1) if a.kind == "pgd" else a for a in full]
+    monkeypatch.setattr(rx, "_attacks", lambda steps, strong=0: changed)
+    rx.adversarial_matrix(lab.ctx)
+    assert calls == [[a.label for a in changed]] * 3  # a column's settings changed: every column again
+
+
+def test_a_row_extended_on_another_device_is_measured_whole_if_its_clean_accuracy_moved(lab, monkeypatch):
+    lab.weights = {"standard", "fgsm", "pgd"}
+    full = rx._attacks(SCALE.pgd_steps)
+    monkeypatch.setattr(rx, "_attacks", lambda steps, strong=0: full[:-1])
+    rx.adversarial_matrix(lab.ctx)
+    calls = []
+    monkeypatch.setattr(rx, "robust_accuracy", lambda model, x, y, attacks, keep_examples=0: calls.append(
+        len(attacks)) or {"clean_accuracy": 0.5, "robust_accuracy": {a.label: 0.1 for a in attacks}, "examples": {}})
+    monkeypatch.setattr(rx, "_attacks", lambda steps, strong=0: full)
+    rows = rx.adversarial_matrix(lab.ctx)["rows"]
+    assert calls == [1, len(full)] * 3 and all(r["clean_accuracy"] == 0.5 for r in rows)
+    assert all(set(r["robust_accuracy"].values()) == {0.1} for r in rows)

@@ -9,6 +9,7 @@ NORM = "0.1 (norm.)"  # the template's ε = 0.1 in normalised units
 PIXEL = "8/255"  # the customary CIFAR-10 L∞ budget
 
 FGSM_KEY = column("fgsm", NORM)
+FGSM_NLL_KEY = f"{FGSM_KEY}, nll on logits"  # the template's own FGSM loss: nll_loss on the raw logits
 PGD_KEY = column("pgd", NORM)
 STRONG_KEY = column("strong", NORM)  # AutoAttack-lite, where the scale has it
 FGSM_PIXEL_KEY = column("fgsm", PIXEL)

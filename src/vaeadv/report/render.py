@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from vaeadv.report.answers import answers, masking_gaps
+from vaeadv.report.comparisons import DIFFERENCE_COLUMNS, DIFFERENCES_FROM_COURSE, controlled_differences, course_rows
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
 from vaeadv.robust.masking import GAP
@@ -174,6 +175,8 @@ def _matrix(doc: Document, r: dict) -> None:
                         "Run the report again without --no-train: it trains them and keeps every "
                         "row measured so far."))
     _masking(doc, r)
+    _controls(doc, r)
+    _course(doc, r)
     pictures = next((x.get("pictures") for x in r["rows"] if x.get("pictures")), None)
     doc.add(Figure(pictures, "adversarial examples against the standard model: original, adversarial, "
                              "amplified perturbation"))
@@ -193,6 +196,45 @@ def _masking(doc: Document, r: dict) -> None:
                   f"survivors) leaves at most {100 * GAP:.0f} points less than PGD-10 on the same images. A failed "
                   "check means the model's loss surface misleads the gradient attacks (gradient masking), so only "
                   "the APGD number estimates its robustness"))
+
+
+def _controls(doc: Document, r: dict) -> None:
+    """The matrix's controlled comparisons: what one setting changed, with Newcombe's 95% interval."""
+    found = controlled_differences(r)
+    if not found:
+        return
+    columns = [c for c in DIFFERENCE_COLUMNS if any(c in f["differences"] for f in found)]
+    doc.add(Heading("Controlled comparisons: what one setting changed", 4),
+            Table(["comparison", *columns],
+                  [[f"{f['what']} ({f['model']} − {f['control']})",
+                    *[_points(f["differences"].get(c)) for c in columns]] for f in found],
+                  "differences in accuracy, percentage points, on the same attacked images; [low, high] = "
+                  "Newcombe's 95% interval for a difference of two proportions (for two independent samples; on "
+                  "the same images it is conservative). An interval that excludes 0 is a difference this run "
+                  "shows"))
+
+
+def _points(d: tuple[float, float, float] | None) -> str:
+    return "—" if d is None else f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
+
+
+def _course(doc: Document, r: dict) -> None:
+    """The template's matrix beside the course's reference figures, and how the setups differ."""
+    rows = course_rows(r)
+    if not rows:
+        return
+    n = r["images"]
+
+    def course(v) -> str:
+        return "—" if v is None else f"{100 * v[0]:.0f}–{100 * v[1]:.0f}%" if isinstance(v, tuple) else pct(v)
+
+    doc.add(Heading("Beside the course's reference figures", 4),
+            Table(["model", "measure", "course", "ours (column)"],
+                  [[x["model"], x["measure"], course(x["course"]),
+                    "; ".join(f"{pct_ci(v, n)} ({c})" for c, v in x["ours"].items())] for x in rows],
+                  "the course's figures are others' runs of the template on a model we cannot obtain offline "
+                  "(— where the course gives none); ours: the run matrix above, [low, high] = 95% Wilson interval"),
+            Para("How our setup differs from the course's:"), Bullets(list(DIFFERENCES_FROM_COURSE)))
 
 
 def _curves(doc: Document, r: dict) -> None:

@@ -4,6 +4,7 @@ adversarial-example pictures, and the transfer matrix between models trained on 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from vaeadv.io import pyplot, save_figure
 from vaeadv.report.columns import (
     FGSM_KEY,
+    FGSM_NLL_KEY,
     FGSM_PIXEL_KEY,
     NOISE_PIXEL_KEY,
     PGD_KEY,
@@ -22,7 +24,7 @@ from vaeadv.report.columns import (
 )
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.scales import CifarModel
-from vaeadv.report.store import ResultStore, find_run, located, reuse_or_train, run_dir_name, training_key
+from vaeadv.report.store import ResultStore, config_hash, find_run, located, reuse_or_train, run_dir_name, training_key
 from vaeadv.robust.datamodule import CifarDataModule
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, template_attacks, transfer_accuracies
 from vaeadv.robust.models import load_classifier
@@ -107,6 +109,7 @@ def _attacks(steps: int, strong_steps: int = 0) -> list[AttackSpec]:
     strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name=STRONG_KEY),
               AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name=STRONG_PIXEL_KEY)] if strong_steps else []
     return [*template_attacks(norm_eps, norm_eps, norm_alpha, steps, names=(FGSM_KEY, PGD_KEY)),
+            AttackSpec("fgsm", norm_eps, loss="nll", name=FGSM_NLL_KEY),
             *_pixel_attacks(steps, names=(FGSM_PIXEL_KEY, PGD_PIXEL_KEY)),
             AttackSpec("noise", PIXEL_EPS, name=NOISE_PIXEL_KEY), *strong]
 
@@ -146,7 +149,8 @@ def adversarial_matrix(ctx: Context) -> dict:
         if run is None:
             row = _measured_when_trained(ctx, m, cfg, which, attacks)
         else:
-            row = _evaluate_row(ctx, m, run, x, y, attacks, classes)
+            earlier = _earlier_row(store, cfg.run_name, keys[i])
+            row = _evaluate_row(ctx, m, run, x, y, attacks, classes, earlier=earlier)
             store.put(cfg.run_name, keys[i], row)
         if row is not None:
             rows[i] = row
@@ -163,9 +167,34 @@ def adversarial_matrix(ctx: Context) -> dict:
             "eps_pixel_of_template": [round(e, 5) for e in budget(TEMPLATE_EPS, "normalized")]}
 
 
-def _evaluate_row(ctx: Context, m: CifarModel, r: dict, x, y, attacks: list[AttackSpec], classes) -> dict:
+def _earlier_row(store: ResultStore, name: str, key: dict) -> dict | None:
+    """A row stored for the same model and images with fewer columns (a column added since): each of its columns
+    was measured with the very settings of today's attack of that name. None where there is none."""
+    entry = store.read(name) or {}
+    stored, row = entry.get("config"), entry.get("result")
+    if not isinstance(stored, dict) or not isinstance(row, dict) or row.get("partial"):
+        return None
+    wanted = [json.loads(json.dumps(a)) for a in key["attacks"]]
+    same = {k: v for k, v in key.items() if k != "attacks"} | {"attacks": stored.get("attacks")}
+    if config_hash(same) != config_hash(stored) or not all(a in wanted for a in stored["attacks"]):
+        return None
+    return row
+
+
+def _evaluate_row(ctx: Context, m: CifarModel, r: dict, x, y, attacks: list[AttackSpec], classes, *,
+                  earlier: dict | None = None) -> dict:
+    """The row of model ``m`` under ``attacks``. Given the ``earlier`` row of the same model and images, only the
+    columns it lacks are measured and added to it (all of them again if its clean accuracy is not reproduced,
+    e.g. measured on another device)."""
     model = _classifier(ctx, r)
     start = time.perf_counter()
+    if earlier is not None:
+        missing = [a for a in attacks if a.label not in earlier["robust_accuracy"]]
+        ev = robust_accuracy(model, x, y, missing, keep_examples=0)
+        if ev["clean_accuracy"] == earlier["clean_accuracy"]:
+            measured = earlier["robust_accuracy"] | ev["robust_accuracy"]
+            return {**earlier, "robust_accuracy": {a.label: measured[a.label] for a in attacks},
+                    "eval_seconds": round(earlier.get("eval_seconds", 0.0) + time.perf_counter() - start, 1)}
     examples = m == ctx.scale.curve_models()[0]  # the first standard model
     ev = robust_accuracy(model, x, y, attacks, keep_examples=2 if examples else 0)
     row = {"model": model_name(m), "defense": m.defense, "augment": m.augment, "tuned": m.tuned,

@@ -168,12 +168,8 @@ class ResultStore:
         """The stored result if it was produced by exactly ``config``, else None (missing, stale or damaged). With
         ``view``, the stored and the given config need only look the same through it (what of a config the result
         depends on, so that keys stored with more settings than that still match)."""
-        path = self.path(name)
-        try:
-            stored = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(stored, dict):
+        stored = self.read(name)
+        if stored is None:
             return None
         if view is None:
             same = stored.get("config_hash") == config_hash(config)
@@ -183,6 +179,14 @@ class ResultStore:
             except (AttributeError, KeyError, TypeError):  # a stored config of another shape
                 same = False
         return stored.get("result") if same else None
+
+    def read(self, name: str) -> dict | None:
+        """The whole stored entry (its ``config`` and ``result``), or None where missing or damaged."""
+        try:
+            stored = json.loads(self.path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        return stored if isinstance(stored, dict) else None
 
     def put(self, name: str, config: dict[str, Any], result: dict) -> Path:
         return atomic_write_json(self.path(name), {"name": name, "config": config,

@@ -1,0 +1,62 @@
+"""The run matrix read as controlled comparisons and beside the course's figures, from hand-made rows."""
+
+from vaeadv.report.comparisons import (
+    FINETUNE_CONTROL,
+    SHIPPED_STANDARD,
+    controlled_differences,
+    course_rows,
+)
+from vaeadv.report.render import build
+from vaeadv.report.scales import SCALES
+
+FGSM, FGSM_NLL, PGD = "FGSM ε=0.1 (norm.)", "FGSM ε=0.1 (norm.), nll on logits", "PGD ε=0.1 (norm.)"
+
+
+def _row(model, defense, augment, pretrained, clean, robust, tuned=False):
+    return {"model": model, "defense": defense, "augment": augment, "pretrained": pretrained, "tuned": tuned,
+            "clean_accuracy": clean, "robust_accuracy": robust, "clean_test_accuracy": clean, "test_images": 10000,
+            "seconds_per_epoch": 1.0}
+
+
+ROWS = [
+    _row("shipped", "standard", True, "vaeadv-resnet18", 0.93, {FGSM: 0.10, FGSM_NLL: 0.15, PGD: 0.01}),
+    _row("fgsm", "fgsm", True, "vaeadv-resnet18", 0.88, {FGSM: 0.60, FGSM_NLL: 0.62, PGD: 0.30}),
+    _row("control", "standard", True, "vaeadv-resnet18", 0.92, {FGSM: 0.12, PGD: 0.02}, tuned=True),
+    _row("fgsm plain", "fgsm", False, "vaeadv-resnet18", 0.86, {FGSM: 0.55, PGD: 0.25}),
+    _row("scratch", "standard", False, None, 0.80, {FGSM: 0.05}),
+]
+MATRIX = {"images": 1000, "rows": ROWS, "attacks": [FGSM, PGD, FGSM_NLL], "best_standard": "shipped",
+          "evaluated_on": "first 1000 test images", "pgd_steps": 10, "eps_pixel_of_template": [0.0247] * 3}
+
+
+def test_rows_are_picked_by_what_they_are_not_by_their_place():
+    assert SHIPPED_STANDARD.find(ROWS)["model"] == "shipped"
+    assert FINETUNE_CONTROL.find(ROWS)["model"] == "control"  # the tuned one, not the shipped one before it
+    assert FINETUNE_CONTROL.find(ROWS[:2]) is None
+
+
+def test_each_comparison_pairs_a_row_with_its_control_and_leaves_out_what_is_missing():
+    found = controlled_differences(MATRIX)
+    assert [(f["model"], f["control"]) for f in found] == [("fgsm", "control"), ("fgsm", "fgsm plain")]
+    bought = found[0]["differences"]
+    assert set(bought) == {"clean", FGSM, PGD}  # the nll column is measured on one row only
+    d, low, high = bought[FGSM]  # 600 − 120 of 1000
+    assert round(d, 3) == 0.48 and low < 0.48 < high and low > 0.4
+    assert round(bought["clean"][0], 3) == -0.04
+    assert controlled_differences({"images": 1000, "rows": ROWS[:2]}) == []
+
+
+def test_the_course_table_sets_the_template_columns_beside_the_course_figures():
+    got = {(x["model"], x["measure"]): x for x in course_rows(MATRIX)}
+    assert got[("shipped", "FGSM")]["course"] == 0.41 and got[("shipped", "FGSM")]["ours"] == {FGSM_NLL: 0.15,
+                                                                                                 FGSM: 0.10}
+    assert got[("shipped", "PGD-10")]["course"] == (0.08, 0.22)
+    assert got[("fgsm", "FGSM")]["course"] == 0.586 and got[("fgsm", "clean")]["ours"] == {"clean": 0.88}
+    assert len(got) == 6  # no PGD-defended row here
+
+
+def test_the_report_shows_both_tables_under_the_run_matrix():
+    md = "\n".join(str(b) for b in build({"adversarial_matrix": MATRIX}, SCALES["real"], {}).blocks)
+    assert "Controlled comparisons: what one setting changed" in md and "+48.0 [" in md
+    assert "Beside the course's reference figures" in md and "8–22%" in md and "58.6%" in md
+    assert "JPEG-decoded" in md  # the list of differences from the course's setup
