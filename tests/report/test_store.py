@@ -166,13 +166,13 @@ def test_a_change_to_one_half_leaves_the_other_halfs_stored_results_standing(tmp
 
     published = ResultStore(REPO / "docs" / "report" / "results")
     stored = json.loads((published.path("beta_sweep")).read_text())["config"]["scale"]
-    real = SCALES["real"]
+    real = replace(SCALES["real"], beta_epochs=4, beta_train_subset=20000)  # the β sweep as it was published
     assert len(stored["cifar_models"]) != len(real.cifar_models)  # stored before today's run matrix
     changed = replace(real, summary="another sentence")
     for name in ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression"):
         assert report_run.stored_result(published, Context(tmp_path, changed), name) is not None, name
-    longer = replace(real, beta_epochs=real.beta_epochs + 1)
-    assert report_run.stored_result(published, Context(tmp_path, longer), "beta_sweep") is None
+    for name in ("beta_sweep", "vae_main"):  # today's real scale: the β sweep at 20 epochs on every image
+        assert report_run.stored_result(published, Context(tmp_path, SCALES["real"]), name) is None
     assert report_run.stored_result(published, Context(tmp_path, real), "adversarial_matrix") is None
 
 
@@ -187,3 +187,37 @@ def test_a_stored_result_matches_through_a_view_only_on_what_the_view_keeps(tmp_
     assert store.get("x", {"a": 1, "b": 9}, view=keep_a) == {"value": 3}
     assert store.get("x", {"a": 2, "b": [1, 2]}, view=keep_a) is None
     assert store.get("x", {"b": 1}, view=keep_a) is None  # a view that cannot read the config: no match
+
+
+def _scale_fields_read(module, function: str, seen: set[str]) -> set[str]:
+    """The Scale fields and methods named in ``function``'s source and in the module's functions it calls."""
+    import ast
+    import inspect
+    from dataclasses import fields
+
+    from vaeadv.report.scales import Scale
+
+    names = {f.name for f in fields(Scale)} | {n for n, v in vars(Scale).items() if callable(v)}
+    seen.add(function)
+    out = set()
+    for node in ast.walk(ast.parse(inspect.getsource(getattr(module, function)))):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            out.add(node.attr)
+        called = getattr(module, node.id, None) if isinstance(node, ast.Name) else None
+        if inspect.isfunction(called) and called.__module__ == module.__name__ and node.id not in seen:
+            out |= _scale_fields_read(module, node.id, seen)
+    return out
+
+
+def test_each_experiment_reads_only_the_scale_settings_its_key_holds():
+    """Read off the code: an experiment that read a setting of the other half would reuse a stale result when only
+    that setting changed. (The Scale methods the robust half calls read its run matrix.)"""
+    from vaeadv.report import robust_experiments, vae_experiments
+    from vaeadv.report.scales import PART1_EXPERIMENTS, PART1_FIELDS, PART2_EXPERIMENTS, PART2_FIELDS
+
+    for names, module, own in ((PART1_EXPERIMENTS, vae_experiments, PART1_FIELDS),
+                               (PART2_EXPERIMENTS, robust_experiments, PART2_FIELDS)):
+        for name in names:
+            read = _scale_fields_read(module, name, set())
+            assert read - own <= {"name", "matrix_models", "curve_models", "experiments"}, (name, read - own)
+            assert read & own, name  # the scan sees the settings it reads

@@ -193,11 +193,11 @@ SCALES: dict[str, Scale] = {
                "training set) instead of the template's 30-epoch step schedule",)),
     "real": Scale(
         name="real", summary="Part 2 at its real size, trained on 2 CPU cores: the full-width course ResNet18 "
-        "(vaeadv-resnet18) and defenses fine-tuned from it; Part 1 with the assignment's 80-epoch VAEs. About 8 "
-        "hours of training in resumable pieces, spread over sessions",
+        "(vaeadv-resnet18) and defenses fine-tuned from it, with their controls; Part 1 with the assignment's 80-epoch "
+        "VAEs. About 10 hours of training in resumable pieces",
         vae_epochs=80, vae_train_subset=None, vae_sample_every=5, vae_eval_images=10000, iw_samples=100,
         q12_z_dims=(2, 8, 20), q12_epochs=4, q12_train_subset=20000, prior_samples=1000, q12_images=200,
-        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=4, beta_train_subset=20000, beta_eval_images=1000,
+        betas=(0.5, 1.0, 2.0, 4.0, 8.0), beta_epochs=20, beta_train_subset=None, beta_eval_images=1000,
         beta_iw_samples=20,
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
