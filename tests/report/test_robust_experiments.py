@@ -47,7 +47,7 @@ def lab(tmp_path, monkeypatch):
     monkeypatch.setattr(rx, "_trained", trained)
     monkeypatch.setattr(rx, "_classifier", lambda ctx, run: run["best_checkpoint"].removesuffix(".ckpt"))
     monkeypatch.setattr(rx, "robust_accuracy", robust_accuracy)
-    monkeypatch.setattr(rx, "_attack_images", lambda ctx: (torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=int),
+    monkeypatch.setattr(rx, "attack_images", lambda ctx: (torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=int),
                                                            WHICH, ["c"] * 10))
     monkeypatch.setattr(rx, "save_overview", lambda *a, **k: None)
     Lab.ctx = Context(tmp_path / "report", SCALE, train=False, reuse=(tmp_path / "committed",))

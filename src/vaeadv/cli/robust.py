@@ -146,13 +146,11 @@ def _add_diagnose_flags(g: argparse.ArgumentParser) -> None:
 
 def _diagnose(args: argparse.Namespace) -> int:
     from vaeadv.io import atomic_write_json
-    from vaeadv.robust.diagnose import Budget, diagnose
-    from vaeadv.robust.units import budget
+    from vaeadv.robust.diagnose import diagnose, standard_budgets
 
     model, x, y, which, dm, sha = _attacked(args)
-    budgets = [Budget("0.1 (norm.)", budget(0.1, "normalized"), budget(0.01, "normalized")),
-               Budget("8/255", 8 / 255, 2.5 * (8 / 255) / args.steps)]
-    r = diagnose(model, x, y, budgets, steps=args.steps, restarts=args.restarts, batch_size=args.batch_size)
+    r = diagnose(model, x, y, standard_budgets(args.steps), steps=args.steps, restarts=args.restarts,
+                 batch_size=args.batch_size)
     out = _out_dir(args, "diagnose")
     atomic_write_json(out / "diagnosis.json", {"checkpoint": str(args.checkpoint), "weights_sha256": sha,
                                                "data": dm.source, "evaluated_on": f"first {len(x)} {which}", **r})

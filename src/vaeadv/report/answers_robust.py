@@ -91,7 +91,27 @@ def _q2_1_accuracies(r: Results) -> Answer:
         text += (" That FGSM figure overstates the robustness: APGD-CE+T at the same ε leaves "
                  f"{_with_ci(r, std, STRONG_KEY)} — the signed-gradient step is misled (gradient masking; see the "
                  "masking table).")
-    return "Q2.1 (accuracies).", text + _larger_eps(r)
+    return "Q2.1 (accuracies).", text + _attack_loss_reading(r) + _larger_eps(r)
+
+
+def _attack_loss_reading(r: Results) -> str:
+    """What the attack-loss table shows at the template's ε: the shipped file against the ablation beside it."""
+    models = (r.get("attack_losses") or {}).get("models") or []
+    if len(models) < 2:
+        return ""
+    shipped, other = models[0], models[1]
+
+    def acc(m, attack):
+        ci = (m.get("intervals") or {}).get(f"{NORM} {attack}")
+        return None if ci is None else ci["accuracy"]
+
+    said = ", ".join(f"{name} {pct(acc(shipped, key))} against {pct(acc(other, key))}" for key, name in (
+        ("fgsm-ce", "FGSM (cross-entropy)"), ("fgsm-margin", "FGSM on the margin"),
+        ("pgd-ce", "the template's PGD-10"), ("apgd-ce+t", "APGD-CE+T")))
+    return (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
+            f"(normalised) {said}; the masking checks read \"{shipped['per_eps'][NORM]['verdict']}\" for this file "
+            f"and \"{other['per_eps'][NORM]['verdict']}\" for the other. The two files differ in more than label "
+            "smoothing (the label says how), so which difference causes the gap is not tested here.")
 
 
 def _larger_eps(r: Results) -> str:

@@ -3,10 +3,9 @@ experiments build their attacks under these names and the answers read their num
 
 from __future__ import annotations
 
-from vaeadv.robust.kinds import column
+from vaeadv.robust.kinds import NORM, PIXEL, column
 
-NORM = "0.1 (norm.)"  # the template's ε = 0.1 in normalised units
-PIXEL = "8/255"  # the customary CIFAR-10 L∞ budget
+__all__ = ["NORM", "PIXEL"]  # re-exported: the answers read the budgets' labels here with the columns
 
 FGSM_KEY = column("fgsm", NORM)
 FGSM_NLL_KEY = f"{FGSM_KEY}, nll on logits"  # the template's own FGSM loss: nll_loss on the raw logits

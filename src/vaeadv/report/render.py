@@ -237,6 +237,44 @@ def _course(doc: Document, r: dict) -> None:
             Para("How our setup differs from the course's:"), Bullets(list(DIFFERENCES_FROM_COURSE)))
 
 
+# the diagnosis's attacks at each ε, in the attack-loss table's order, with their names there
+DIAGNOSIS_ROWS = {
+    "clean": "none (clean)",
+    "fgsm-ce": "FGSM, cross-entropy", "fgsm-nll": "FGSM, nll on the raw logits (the template's loss)",
+    "fgsm-margin": "FGSM, margin (max other logit − true logit)",
+    "pgd-ce": "PGD-10 (the template's: α = ε/10, no random start), cross-entropy", "pgd-nll": "PGD-10, nll on logits",
+    "pgd-margin": "PGD-10, margin", "pgd-restarts": "PGD-10 with α = 2.5ε/10, the best of 5 random starts",
+    "apgd-ce+t": "APGD-CE, then APGD-T on the survivors (100 iterations each)",
+}
+
+
+def _attack_losses(doc: Document, r: dict) -> None:
+    """Per ε, every attack loss and optimiser against each diagnosed model, then PGD at large ε and the verdicts."""
+    models = r["models"]
+
+    def cell(m: dict, key: str) -> str:
+        ci = (m.get("intervals") or {}).get(key)
+        return "—" if ci is None else f"{100 * ci['accuracy']:.1f}% [{100 * ci['ci95_low']:.1f}, " \
+            f"{100 * ci['ci95_high']:.1f}]"
+
+    labels = [m["label"] for m in models]
+    for eps in models[0]["per_eps"]:
+        rows = [[name, *[cell(m, key if key == "clean" else f"{eps} {key}") for m in models]]
+                for key, name in DIAGNOSIS_ROWS.items()]
+        rows.append(["verdict of the masking checks", *[m["per_eps"][eps]["verdict"] for m in models]])
+        doc.add(Table(["attack at ε = " + eps, *labels], rows,
+                      f"the {r['evaluated_on']}, fp32; [low, high] = 95% Wilson interval. The models differ in the "
+                      "training settings their labels name, and in nothing else unless a label says so"))
+    large = [f"pgd@{e}/255" for e in models[0].get("large_eps_255") or []]
+    if large:
+        doc.add(Table(["PGD-10 (α = 2.5ε/10) at large ε", *labels],
+                      [[key.removeprefix("pgd@"), *[cell(m, key) for m in models]] for key in large],
+                      "check (b): accuracy must fall to about 0 as ε grows"))
+    if r.get("missing"):
+        doc.add(Missing("not in this table: " + "; ".join(r["missing"]),
+                        "Its diagnosis is committed under docs/results; run the report with --reuse docs/results."))
+
+
 def _curves(doc: Document, r: dict) -> None:
     doc.add(Figure(r["figure"], f"accuracy against ε on the {r['evaluated_on']}: random-sign noise, FGSM and "
                                 f"PGD-{r['pgd_steps']} of the same L∞ size"))
@@ -269,6 +307,8 @@ PARTS = [
     ]),
     ("Part 2 — Adversarial attacks and defenses on CIFAR-10", [
         ("adversarial_matrix", "Q2.1–Q2.3 — the run matrix: every model against every attack", _matrix),
+        ("attack_losses", "Q2.1 — the attack-loss table: is the robustness real? (the label smoothing ablation)",
+         _attack_losses),
         ("robustness_curves", "Accuracy against ε, random noise against FGSM, FGSM against PGD", _curves),
         ("transfer", "Q2.1 — transfer between models trained on disjoint halves", _transfer),
     ]),

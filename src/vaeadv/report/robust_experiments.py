@@ -119,7 +119,7 @@ def _pixel_attacks(steps: int, names: tuple[str, str] = ("fgsm", "pgd")) -> tupl
     return template_attacks(PIXEL_EPS, PIXEL_EPS, 2.5 * PIXEL_EPS / steps, steps, names=names)
 
 
-def _attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[str]]:
+def attack_images(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str, list[str]]:
     dm = CifarDataModule(ctx.data_dir, val_from="train", download=ctx.download)
     dm.setup()
     x, y, which = dm.exact_test()
@@ -133,7 +133,7 @@ def adversarial_matrix(ctx: Context) -> dict:
     Under ``ctx.train`` False the models that would need training are left out (listed in ``missing``), or shown
     with what their committed results measured when they were trained, where their weights were not kept."""
     s = ctx.scale
-    x, y, which, classes = _attack_images(ctx)
+    x, y, which, classes = attack_images(ctx)
     attacks = _attacks(s.pgd_steps, s.strong_steps)
     store = ResultStore(ctx.out / "results" / "matrix_rows")
     models = s.matrix_models()
@@ -246,7 +246,7 @@ def robustness_curves(ctx: Context) -> dict:
     models, plus the cost of one FGSM and one PGD evaluation. Each model's curves are stored as they are
     measured, like the run matrix's rows; a model without weights (under ``ctx.train`` False) is listed missing."""
     s = ctx.scale
-    x, y, _, _ = _attack_images(ctx)
+    x, y, _, _ = attack_images(ctx)
     x, y = x[: s.curve_images], y[: s.curve_images]
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
@@ -313,7 +313,7 @@ def transfer(ctx: Context) -> dict:
         if r is None:
             raise NeedsTraining(f"transfer model {name} is not trained yet")
         models[name] = (_classifier(ctx, r), r)
-    x, y, which, _ = _attack_images(ctx)
+    x, y, which, _ = attack_images(ctx)
     fgsm, pgd = _pixel_attacks(s.pgd_steps, names=("", ""))
     attacks = {FGSM_PIXEL_KEY: fgsm, PGD_PIXEL_KEY: pgd, NOISE_PIXEL_KEY: AttackSpec("noise", PIXEL_EPS)}
     targets = {name: model for name, (model, _) in models.items()}

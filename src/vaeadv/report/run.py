@@ -21,6 +21,7 @@ from vaeadv.io import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 from vaeadv.registry import weights_sha256
 from vaeadv.report import robust_experiments as robust
 from vaeadv.report import vae_experiments as vae
+from vaeadv.report.attack_losses import attack_losses
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.document import to_html, to_markdown
 from vaeadv.report.render import build
@@ -36,6 +37,7 @@ EXPERIMENTS = {
     "q12_prior_vs_importance": vae.q12_prior_vs_importance,
     "compression": vae.compression,
     "adversarial_matrix": robust.adversarial_matrix,
+    "attack_losses": attack_losses,
     "robustness_curves": robust.robustness_curves,
     "transfer": robust.transfer,
 }

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 # The report's experiments, in running order (run.py maps each name to its function), by half of the assignment.
 PART1_EXPERIMENTS = ("vae_main", "vae_manifold", "beta_sweep", "q12_prior_vs_importance", "compression")
-PART2_EXPERIMENTS = ("adversarial_matrix", "robustness_curves", "transfer")
+PART2_EXPERIMENTS = ("adversarial_matrix", "attack_losses", "robustness_curves", "transfer")
 EXPERIMENT_NAMES = PART1_EXPERIMENTS + PART2_EXPERIMENTS
 
 
@@ -69,11 +69,17 @@ class Scale:
     cifar_seed: int = 42
     strong_steps: int = 0  # > 0: APGD-CE + APGD-T columns (that many iterations) at 8/255 and the template's ε
     compress_images: int = 0  # test images the z=20 VAE compresses with bits-back ANS; 0: no such section
+    # the attack-loss table: the masking diagnosis of the shipped standard model on the attacked images, beside
+    # these committed diagnoses of its ablations, (label, folder of a diagnosis.json under a --reuse folder)
+    diagnose: bool = False
+    ablation_diagnoses: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def experiments(self) -> tuple[str, ...]:
-        """The experiments of this scale (the compression section only where ``compress_images`` is set)."""
-        return tuple(n for n in EXPERIMENT_NAMES if n != "compression" or self.compress_images)
+        """The experiments of this scale (the compression section only where ``compress_images`` is set, the
+        attack-loss table where ``diagnose`` is)."""
+        optional = {"compression": bool(self.compress_images), "attack_losses": self.diagnose}
+        return tuple(n for n in EXPERIMENT_NAMES if optional.get(n, True))
 
     def matrix_models(self) -> list[CifarModel]:
         if self.cifar_models:
@@ -97,8 +103,15 @@ class Scale:
             used.add(self.transfer_recipe or self.recipe)
         return sorted(used)
 
+    def shipped_standard(self) -> str | None:
+        """The shipped standard model the run matrix loads as it is (its first), if any: the one diagnosed."""
+        return next((m.pretrained for m in self.matrix_models() if m.defense == "standard" and not m.trains()),
+                    None)
+
     def shipped_weights(self, experiment: str) -> list[str]:
         """The weights (shipped names) that ``experiment``'s models start from or load."""
+        if experiment == "attack_losses":
+            return [name] if (name := self.shipped_standard()) else []
         models = {"adversarial_matrix": self.matrix_models, "robustness_curves": self.curve_models}.get(experiment)
         return sorted({m.pretrained for m in models() if m.pretrained}) if models else []
 
@@ -136,7 +149,8 @@ PART1_FIELDS = frozenset({"vae_epochs", "vae_train_subset", "vae_sample_every", 
                           "compress_images"})
 PART2_FIELDS = frozenset({"recipe", "cifar_epochs", "cifar_train_subset", "width", "pgd_steps", "attack_images",
                           "test_subset", "transfer_epochs", "eps_curve_255", "curve_images", "limit_val_batches",
-                          "cifar_models", "transfer_recipe", "transfer_augment", "cifar_seed", "strong_steps"})
+                          "cifar_models", "transfer_recipe", "transfer_augment", "cifar_seed", "strong_steps",
+                          "diagnose", "ablation_diagnoses"})
 PROSE_FIELDS = frozenset({"summary", "notes"})
 
 
@@ -148,7 +162,7 @@ def scale_key(scale_config: dict, experiment: str) -> dict:
 
 
 _LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42,
-                 "compress_images": 0, "strong_steps": 0}
+                 "compress_images": 0, "strong_steps": 0, "diagnose": False, "ablation_diagnoses": ()}
 
 
 def _show(value) -> str:
@@ -201,7 +215,9 @@ SCALES: dict[str, Scale] = {
         beta_iw_samples=20,
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
-        cifar_seed=0, compress_images=10000, strong_steps=100,
+        cifar_seed=0, compress_images=10000, strong_steps=100, diagnose=True,
+        ablation_diagnoses=(("label smoothing 0.1, 80 epochs (the file shipped until 2026-12-07)",
+                             "diagnosis/vaeadv_resnet18_ls"),),
         cifar_models=(  # trained in this order, the defense and its controls first
             CifarModel("standard", True, pretrained="vaeadv-resnet18"),
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),

@@ -16,8 +16,9 @@ import torch
 import torch.nn as nn
 
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
-from vaeadv.robust.kinds import ATTACK_LOSSES
+from vaeadv.robust.kinds import ATTACK_LOSSES, NORM, PIXEL
 from vaeadv.robust.masking import AttackAccuracies, checks, verdict
+from vaeadv.robust.units import budget
 
 RESTARTS = 5  # PGD from random starts, the best of five (Madry et al.'s evaluation uses several)
 LARGE_EPS = (16 / 255, 32 / 255, 64 / 255)  # check (b): accuracy must fall to about 0 as ε grows
@@ -31,6 +32,13 @@ class Budget:
     label: str
     eps: float | list[float]
     alpha: float | list[float]
+
+
+def standard_budgets(steps: int = 10) -> list[Budget]:
+    """The two budgets a diagnosis measures: the template's ε = 0.1 in normalised units (its PGD step 0.01), and
+    the customary 8/255 in pixels (step 2.5ε/steps, Madry et al.'s ratio)."""
+    return [Budget(NORM, budget(0.1, "normalized"), budget(0.01, "normalized")),
+            Budget(PIXEL, 8 / 255, 2.5 * (8 / 255) / steps)]
 
 
 def diagnosis_attacks(budgets: Sequence[Budget], steps: int = 10, restarts: int = RESTARTS,

@@ -69,6 +69,10 @@ def attack_kind(name: str) -> AttackKind:
     return ATTACKS[name]
 
 
+NORM = "0.1 (norm.)"  # the template's ε = 0.1 in normalised units, as tables label it
+PIXEL = "8/255"  # the customary CIFAR-10 L∞ budget, as tables label it
+
+
 def column(kind: str, eps_text: str) -> str:
     """A report column's name, e.g. ``column("pgd", "8/255")`` → ``"PGD ε=8/255"``."""
     return f"{attack_kind(kind).title} ε={eps_text}"

@@ -1,0 +1,63 @@
+"""The attack-loss table: the masking diagnosis (``vaeadv.robust.diagnose``: FGSM and PGD-10 with each attack loss,
+PGD from random starts, APGD-CE+T, PGD at large ε, and the checks' verdict) of the shipped standard model, beside the
+committed diagnoses of its ablations, files that differ in one training setting and whose weights left the package
+(the label-smoothed file). The same attacks on the same images make it the controlled comparison of that setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vaeadv.registry import weights_sha256
+from vaeadv.report.context import Context, NeedsTraining
+from vaeadv.report.robust_experiments import attack_images
+from vaeadv.robust.diagnose import RESTARTS, diagnose, standard_budgets
+from vaeadv.robust.models import load_classifier
+
+SHIPPED_LABEL = "{name} (shipped)"
+
+
+def committed_diagnosis(folders, match) -> dict | None:
+    """The first ``diagnosis.json`` under ``folders`` that ``match`` accepts."""
+    for folder in folders:
+        for path in sorted(Path(folder).glob("**/diagnosis.json")):
+            try:
+                found = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(found, dict) and match(path, found):
+                return found
+    return None
+
+
+def attack_losses(ctx: Context) -> dict:
+    """The shipped standard model's diagnosis (a committed one of the very file, images and settings is reused) and
+    the committed ablations the scale names, on the run matrix's attacked images."""
+    s = ctx.scale
+    x, y, which, _ = attack_images(ctx)
+    name = s.shipped_standard()
+    if name is None:
+        raise NeedsTraining("the scale's run matrix loads no shipped standard model to diagnose")
+    sha = weights_sha256(name)
+
+    def same_run(path: Path, found: dict) -> bool:
+        return (found.get("weights_sha256") == sha and found.get("evaluated_on") == which
+                and found.get("steps") == s.pgd_steps and found.get("restarts") == RESTARTS)
+
+    shipped = committed_diagnosis(ctx.reuse, same_run)
+    if shipped is None:
+        ctx.log(f"diagnosing {name} on the {which}")
+        measured = diagnose(load_classifier(name), x, y, standard_budgets(s.pgd_steps), steps=s.pgd_steps)
+        shipped = {**measured, "weights_sha256": sha, "evaluated_on": which}
+    models = [{"label": SHIPPED_LABEL.format(name=name), **shipped}]
+    missing = []
+    for label, folder in s.ablation_diagnoses:
+        found = committed_diagnosis([Path(d) / folder for d in ctx.reuse], lambda p, f: f.get("evaluated_on") == which
+                                    and f.get("steps") == s.pgd_steps and f.get("restarts") == RESTARTS)
+        if found is None:
+            missing.append(f"{label} ({folder}/diagnosis.json, measured on the {which})")
+        else:
+            models.append({"label": label, **found})
+    keep = ("label", "weights_sha256", "clean_accuracy", "intervals", "per_eps", "attack_seconds", "large_eps_255")
+    return {"evaluated_on": which, "images": len(x), "steps": s.pgd_steps, "restarts": RESTARTS,
+            "models": [{k: m.get(k) for k in keep} for m in models], "missing": missing}

@@ -1,0 +1,78 @@
+"""The attack-loss table: the shipped standard model's diagnosis, reused where committed for the very file, beside
+the committed ablations; rendered per ε with the verdicts, and read by Q2.1."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from vaeadv.registry import weights_sha256
+from vaeadv.report import attack_losses as al
+from vaeadv.report.answers import answers
+from vaeadv.report.context import Context
+from vaeadv.report.document import to_markdown
+from vaeadv.report.render import build
+from vaeadv.report.scales import SCALES
+
+WHICH = "first 4 test images with exact pixels"
+SCALE = replace(SCALES["real"], ablation_diagnoses=(("smoothed", "diagnosis/ls"),))
+
+
+def _diagnosis(sha, fgsm, apgd, verdict, **extra):
+    keys = {f"{eps} {a}": v for eps in ("0.1 (norm.)", "8/255") for a, v in (("fgsm-ce", fgsm), ("apgd-ce+t", apgd))}
+    keys["pgd@64/255"] = 0.0
+    return {"weights_sha256": sha, "evaluated_on": WHICH, "steps": 10, "restarts": 5, "clean_accuracy": 0.9,
+            "large_eps_255": [64],
+            "intervals": {"clean": {"accuracy": 0.9, "ci95_low": 0.8, "ci95_high": 0.95},
+                          **{k: {"accuracy": v, "ci95_low": v / 2, "ci95_high": v + 0.01} for k, v in keys.items()}},
+            "per_eps": {eps: {"verdict": verdict} for eps in ("0.1 (norm.)", "8/255")}, **extra}
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch):
+    monkeypatch.setattr(al, "attack_images", lambda ctx: (torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=int),
+                                                          WHICH, []))
+    return Context(tmp_path / "report", SCALE, reuse=(tmp_path / "committed",))
+
+
+def _commit(ctx, folder, diagnosis):
+    path = ctx.reuse[0] / folder / "diagnosis.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(diagnosis))
+
+
+def test_a_committed_diagnosis_of_the_very_shipped_file_is_reused_and_the_ablation_sits_beside_it(ctx, monkeypatch):
+    monkeypatch.setattr(al, "diagnose", lambda *a, **k: pytest.fail("measured again"))
+    sha = weights_sha256("vaeadv-resnet18")
+    _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "no sign of gradient masking"))
+    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "gradient masking: (d) failed"))
+    r = al.attack_losses(ctx)
+    assert [m["label"] for m in r["models"]] == ["vaeadv-resnet18 (shipped)", "smoothed"] and r["missing"] == []
+    assert r["models"][0]["weights_sha256"] == sha and r["images"] == 4
+    md = to_markdown(build({"attack_losses": r}, SCALE, {}), ctx.out)
+    assert "attack at ε = 0.1 (norm.)" in md and "attack at ε = 8/255" in md and "gradient masking: (d) failed" in md
+    assert "50.0% [25.0, 51.0]" in md and "| 64/255 | 0.0% [0.0, 1.0] |" in md
+    q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
+    assert "FGSM (cross-entropy) 10.0% against 50.0%" in q21 and "APGD-CE+T 0.0% against 1.0%" in q21
+    assert "which difference causes the gap is not tested here" in q21
+
+
+def test_a_diagnosis_of_another_file_or_images_is_not_reused_and_a_missing_ablation_is_listed(ctx, monkeypatch):
+    _commit(ctx, "diagnosis/old", _diagnosis("f" * 64, 0.5, 0.0, "old file"))  # another file under the name
+    calls = []
+    monkeypatch.setattr(al, "load_classifier", lambda name: name)
+    monkeypatch.setattr(al, "diagnose", lambda model, x, y, budgets, steps: calls.append((model, len(x), steps))
+                        or _diagnosis(None, 0.2, 0.0, "measured now"))
+    r = al.attack_losses(ctx)
+    assert calls == [("vaeadv-resnet18", 4, 10)]
+    assert r["models"][0]["weights_sha256"] == weights_sha256("vaeadv-resnet18")
+    assert len(r["models"]) == 1
+    assert r["missing"] == [f"smoothed (diagnosis/ls/diagnosis.json, measured on the {WHICH})"]
+    assert "Q2.1 (accuracies)." in dict(answers({"attack_losses": r}))  # one model: no comparison claimed
+
+
+def test_only_the_scales_that_diagnose_have_the_table_and_it_is_keyed_by_the_shipped_file():
+    assert "attack_losses" in SCALES["real"].experiments() and "attack_losses" not in SCALES["cpu"].experiments()
+    assert SCALES["real"].shipped_weights("attack_losses") == ["vaeadv-resnet18"]
+    assert SCALES["real"].shipped_standard() == "vaeadv-resnet18" and SCALES["cpu"].shipped_standard() is None
