@@ -195,11 +195,7 @@ def _apgd_run(model, images, labels, eps, steps, lossf, target, generator, with_
     for i in range(1, steps + 1):
         if len(live) == 0:
             break
-        with torch.no_grad():
-            z = project(x + step * e * grad.sign(), x0, e)
-            a = MOMENTUM if i > 1 else 1.0
-            x_new = project(x + a * (z - x) + (1 - a) * (x - x_prev), x0, e)
-        x_prev, x = x, x_new
+        x_prev, x = x, _momentum_step(x, x_prev, grad, x0, step * e, e, first=i == 1)
         grad, logits, loss = _loss_and_grad(model, x, y, t, lossf)
         rises += (loss > last_loss).float()
         last_loss = loss.clone()
@@ -217,6 +213,15 @@ def _apgd_run(model, images, labels, eps, steps, lossf, target, generator, with_
     out[live] = best_x
     out_loss[live] = best_loss
     return (out, fooled, out_loss) if with_loss else (out, fooled)
+
+
+@torch.no_grad()
+def _momentum_step(x, x_prev, grad, x0, step, eps, *, first: bool):
+    """APGD's update (Croce & Hein 2020, eq. 2): a signed-gradient step of ``step`` projected onto the ε-ball around
+    ``x0``, then momentum towards it from the previous point (none on the first step), projected again."""
+    z = project(x + step * grad.sign(), x0, eps)
+    a = 1.0 if first else MOMENTUM
+    return project(x + a * (z - x) + (1 - a) * (x - x_prev), x0, eps)
 
 
 def _loss_and_grad(model, x, labels, target, lossf):

@@ -50,15 +50,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
     pl.seed_everything(cfg.seed, verbose=False)
     epochs = cfg.resolved("epochs")
     eps = budget(cfg.pgd_eps if defense == "pgd" else cfg.fgsm_eps, cfg.units)
-    model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
-                             alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
-                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start,
-                             ema_decay=cfg.ema_decay, label_smoothing=cfg.resolved("label_smoothing"))
-    if cfg.pretrained:
-        load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
+    model = _classifier(cfg, defense, epochs, eps)
     first_step = FirstStepTimer()
-    if cfg.compile:
-        model.compile_network()
     resume_from = run.resume_from(dict(model.hparams))
     guard = overfit_guard(cfg, defense, dm, eps)
     checkpoint = RunCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}-{val_acc:.4f}",
@@ -81,14 +74,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
     trained = not (defense == "standard" and cfg.pretrained and not cfg.train_pretrained)
     if trained:
         trainer.fit(model, datamodule=dm, ckpt_path=resume_from, weights_only=True)
-        best = checkpoint.best_model_path
-        if guard and guard.fired_at is not None:  # keep the restored weights, not the best clean checkpoint
-            best = str(run_dir / "checkpoints" / "guard-restored.ckpt")
-            trainer.save_checkpoint(best, weights_only=True)
-            checkpoint.best_model_path = best
-        elif best:
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            model.load_state_dict(state)
+        _keep_best(trainer, model, checkpoint, guard, run_dir)
     fit_s = time.perf_counter() - start
     model.eval()
     result = {"defense": defense, "trained": trained, "run_dir": str(run_dir), "best_checkpoint":
@@ -108,6 +94,31 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
         result.update(score(cfg, defense, dm, model.model))
     run.write_results(result, write=trainer.is_global_zero)
     return result
+
+
+def _classifier(cfg: RobustTrainConfig, defense: str, epochs: int, eps) -> RobustClassifier:
+    """The run's Lightning module, started from ``--pretrained`` weights where given, compiled where asked."""
+    model = RobustClassifier(defense, cfg.recipe, lr=cfg.lr, epochs=epochs, eps=eps,
+                             alpha=budget(cfg.pgd_alpha, cfg.units), pgd_steps=cfg.pgd_steps,
+                             fgsm_alpha=cfg.fgsm_alpha, width=cfg.width, pgd_random_start=cfg.pgd_random_start,
+                             ema_decay=cfg.ema_decay, label_smoothing=cfg.resolved("label_smoothing"))
+    if cfg.pretrained:
+        load_weights(model.model, cfg.pretrained, cfg.pretrained_sha256)
+    if cfg.compile:
+        model.compile_network()
+    return model
+
+
+def _keep_best(trainer: pl.Trainer, model: RobustClassifier, checkpoint, guard, run_dir: Path) -> None:
+    """After fitting, the weights the run reports: those the overfitting guard restored (saved, and made the best
+    checkpoint), else the best validation checkpoint's."""
+    if guard and guard.fired_at is not None:  # keep the restored weights, not the best clean checkpoint
+        best = str(run_dir / "checkpoints" / "guard-restored.ckpt")
+        trainer.save_checkpoint(best, weights_only=True)
+        checkpoint.best_model_path = best
+    elif checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        model.load_state_dict(state)
 
 
 def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: torch.nn.Module) -> dict:

@@ -123,14 +123,7 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
         raise VaeadvError(f"concurrent runs must be at least 1, got {concurrent}")
     names = _run_folders(configs)
     threads = threads or max(1, (os.cpu_count() or 1) // concurrent)
-    outcomes: list[dict | None] = [None] * len(configs)
-    todo = []
-    for i, (cfg, run_dir) in enumerate(zip(configs, names, strict=True)):
-        done = finished_results(run_dir, cfg)
-        if done:
-            outcomes[i] = _outcome(run_dir.name, "done earlier", done)
-        else:
-            todo.append(i)
+    outcomes, todo = _done_earlier(configs, names)
     say(f"{len(configs)} runs: {len(configs) - len(todo)} done earlier, {len(todo)} to train"
         + (f", {min(concurrent, len(todo))} at a time with {threads} torch threads each" if todo else ""))
     start, to_train, machine = time.perf_counter(), len(todo), hardware()
@@ -166,15 +159,34 @@ def run_many(configs: Sequence[VAETrainConfig], concurrent: int, threads: int | 
                 say(f"{status:<8} {run_dir.name} [{ended}/{to_train}] {detail}")
                 record()
     finally:
-        for _, proc, _ in running.values():  # interrupted: stop the workers; each resumes from its last checkpoint
-            proc.terminate()
-        for i, proc, _ in running.values():
-            proc.join(timeout=60)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        _stop([proc for _, proc, _ in running.values()])
+        for i, _, _ in running.values():
             outcomes[i] = _outcome(names[i].name, "interrupted")
         if running:
             record()
     record()
     return [o for o in outcomes if o is not None]
+
+
+def _done_earlier(configs: Sequence[VAETrainConfig], names: list[Path]) -> tuple[list[dict | None], list[int]]:
+    """The outcomes of the runs finished earlier (None for the others) and the indices of those left to train."""
+    outcomes: list[dict | None] = [None] * len(configs)
+    todo = []
+    for i, (cfg, run_dir) in enumerate(zip(configs, names, strict=True)):
+        done = finished_results(run_dir, cfg)
+        if done:
+            outcomes[i] = _outcome(run_dir.name, "done earlier", done)
+        else:
+            todo.append(i)
+    return outcomes, todo
+
+
+def _stop(processes: list) -> None:
+    """Interrupted: stop the workers (each resumes from its last checkpoint), killing any that outlive a minute."""
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
