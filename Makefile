@@ -34,7 +34,7 @@ test-all: install
 	$(BIN)/ruff check src tests benchmarks scripts tools
 	$(BIN)/python -m pytest -q
 
-# The published report (docs/report): the real scale, full-width CIFAR models and 80-epoch VAEs, about 8 hours on
+# The published report (docs/report): the real scale, full-width CIFAR models and 80-epoch VAEs, about 10 hours on
 # 2 cores in resumable pieces (run it again after an interruption). Finished runs with exactly the settings it
 # needs are copied in instead of trained again: the committed ones in docs/results, and `robust train` runs in
 # robust_logs where there is one.
