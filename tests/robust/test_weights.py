@@ -204,3 +204,21 @@ def test_the_manifest_states_every_recipe_setting_the_run_used():
                      "decay_norm_and_bias": False, "warmup": 0.15, "label_smoothing": 0.0, "precision": "bf16-mixed"}
     recorded_before = {k: v for k, v in asdict(RobustTrainConfig(recipe="pretrain")).items() if k != "label_smoothing"}
     assert recipe_settings(recorded_before)["label_smoothing"] == 0.1  # what the pretrain recipe used then
+
+
+def test_the_shipped_resnet18_is_the_plain_cross_entropy_run_and_keeps_the_smoothed_file_on_record():
+    """The committed manifest against the committed run record it was exported from (docs/results), and the
+    label-smoothed file it replaced (SHA-256 as shipped until then) in its history."""
+    from pathlib import Path
+
+    manifest = registry.manifest("vaeadv-resnet18")
+    run = json.loads((Path(__file__).resolve().parents[2] / "docs" / "results" / "vaeadv_resnet18_ce45" /
+                      "results.json").read_text())
+    assert manifest["recipe_settings"]["label_smoothing"] == 0.0 and "--label-smoothing 0.0" in manifest["command"]
+    assert manifest["epochs"] == run["epochs"] == 45 and manifest["train_seconds"] == run["train_seconds"]
+    assert run["best_checkpoint"].endswith("best-epoch=044-val_acc=0.8925.ckpt")
+    assert [h["sha256"] for h in manifest["history"]] == [
+        "00ccdac02f6656de5379960a57543925788d15442719eff391f4b1f9eedd1201"]
+    assert "--label-smoothing 0.1" in manifest["history"][0]["command"]
+    exact = manifest["accuracy_of_shipped_fp16_file"]["exact"]
+    assert (exact["correct"], exact["n"]) == (899, 1000)
