@@ -103,6 +103,8 @@ def test_q1_8_compares_with_the_assignment_only_at_its_80_epochs():
     at = {e: dict(answers({"vae_main": {"epochs": e, "test_bpd": 0.5312}}))["Q1.8."] for e in (8, 80)}
     assert "after the same 80 epochs is ≈ 0.52" in at[80] and "belongs to the full scale" not in at[80]
     assert "belongs to the full scale" in at[8] and "0.5312 after 8 epochs" in at[8]
+    missing = dict(answers({}))["Q1.8."]
+    assert "None" not in missing and "missing from this report" in missing
 
 
 def test_q1_10_reads_the_figure_the_report_shows():

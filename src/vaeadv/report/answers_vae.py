@@ -111,6 +111,9 @@ def _q1_8(r: Results) -> Answer:
                f"included ({100 * packed['gap_to_elbo']:+.1f}% from the ELBO), decoded back bit-exactly; xz needs "
                f"{fixed(packed['generic']['xz -9e (packed 4-bit)'], 3)} (compression table)." if packed else "")
     epochs = lookup(main, "epochs")
+    if epochs is None:
+        return ("Q1.8.", f"The Q1.8 measurement is missing from this report; the assignment's reference is ≈ "
+                         f"{COURSE_VAE_BPD} bpd after 80 epochs." + literal)
     reference = (f"the assignment's reference after the same 80 epochs is ≈ {COURSE_VAE_BPD}" if epochs == 80 else
                  f"the assignment's reference, ≈ {COURSE_VAE_BPD} after 80 epochs, belongs to the full scale")
     return ("Q1.8.",
