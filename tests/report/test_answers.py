@@ -144,11 +144,16 @@ def test_q2_2_states_what_the_fgsm_objective_bought_over_the_fine_tuning_control
     assert "the standard-objective control) is not in this report: not tested here" in q22(REAL_MATRIX["rows"])
     control = {**_row("control", "standard", {"FGSM ε=0.1 (norm.)": 0.236, "PGD ε=0.1 (norm.)": 0.0}, clean=0.9),
                "pretrained": "vaeadv-resnet18", "tuned": True}
-    text = q22([*REAL_MATRIX["rows"], control])
+    plain_fgsm = {**REAL_MATRIX["rows"][1], "model": "ft plain", "augment": False}
+    without = q22([*REAL_MATRIX["rows"], plain_fgsm])  # another comparison of the same row is no control
+    assert "Against the same fine-tune" not in without and "control) is not in this report" in without
+    text = q22([*REAL_MATRIX["rows"], plain_fgsm, control])
     assert "Against the same fine-tune with the standard objective" in text
     # 886 − 900 of 1000 and 336 − 236 (Newcombe's intervals worked by hand): the first includes 0, the second not
     assert "clean -1.4 points [-4.1, +1.3]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.0, +13.9]" in text
     assert "control) is not in this report" not in text
+
+
 def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
     rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
     rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,

@@ -23,7 +23,7 @@ def _diagnosis(sha, fgsm, apgd, verdict, **extra):
     keys = {f"{eps} {a}": v for eps in ("0.1 (norm.)", "8/255") for a, v in (("fgsm-ce", fgsm), ("apgd-ce+t", apgd))}
     keys["pgd@64/255"] = 0.0
     return {"weights_sha256": sha, "evaluated_on": WHICH, "steps": 10, "restarts": 5, "clean_accuracy": 0.9,
-            "large_eps_255": [64],
+            "large_eps_255": [16, 32, 64],
             "intervals": {"clean": {"accuracy": 0.9, "ci95_low": 0.8, "ci95_high": 0.95},
                           **{k: {"accuracy": v, "ci95_low": v / 2, "ci95_high": v + 0.01} for k, v in keys.items()}},
             "per_eps": {eps: {"verdict": verdict} for eps in ("0.1 (norm.)", "8/255")}, **extra}
@@ -46,7 +46,8 @@ def test_a_committed_diagnosis_of_the_very_shipped_file_is_reused_and_the_ablati
     monkeypatch.setattr(al, "diagnose", lambda *a, **k: pytest.fail("measured again"))
     sha = weights_sha256("vaeadv-resnet18")
     _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "no sign of gradient masking"))
-    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "gradient masking: (d) failed"))
+    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "gradient masking: (d) failed", label="other"))
+    _commit(ctx, "diagnosis/a_fewer_eps", _diagnosis(sha, 0.9, 0.9, "other attacks", large_eps_255=[16]))  # found first
     r = al.attack_losses(ctx)
     assert [m["label"] for m in r["models"]] == ["vaeadv-resnet18 (shipped)", "smoothed"] and r["missing"] == []
     assert r["models"][0]["weights_sha256"] == sha and r["images"] == 4
@@ -66,6 +67,7 @@ def test_a_diagnosis_of_another_file_or_images_is_not_reused_and_a_missing_ablat
                         or _diagnosis(None, 0.2, 0.0, "measured now"))
     r = al.attack_losses(ctx)
     assert calls == [("vaeadv-resnet18", 4, 10)]
+    assert al.attack_losses(ctx)["models"] == r["models"] and len(calls) == 1  # kept in the report folder: reused
     assert r["models"][0]["weights_sha256"] == weights_sha256("vaeadv-resnet18")
     assert len(r["models"]) == 1
     assert r["missing"] == [f"smoothed (diagnosis/ls/diagnosis.json, measured on the {WHICH})"]

@@ -19,6 +19,7 @@ from vaeadv.report.comparisons import (
     COURSE_FGSM_DEFENDED,
     COURSE_PRETRAINED,
     FGSM_DEFENDED,
+    FINETUNE_CONTROL,
     PLAIN,
     SHIPPED_STANDARD,
     controlled_differences,
@@ -163,13 +164,15 @@ def _q2_1_augmentation(r: Results) -> Answer:
                   "The standard model without augmentation" if std is None else
                   "The augmented standard model trained like it (same recipe and epochs)" if std_aug is None
                   else "A standard model's test accuracy")
-        measured = (f" ({absent} is not in this report yet; the pretrained model, trained longer and with Cutout, "
-                    "is no like-for-like comparison.)")
+        shipped = SHIPPED_STANDARD.find(rows)
+        measured = f" ({absent} is not in this report yet" + (
+            f"; {shipped['model']}, trained longer and with other settings, is no like-for-like comparison.)"
+            if shipped else ".)")
     else:
         helped = aug_clean[1] > aug_clean[0]
         measured = (f" Measured (run matrix, standard without → with crop+flip, the same recipe and epochs): "
                     f"clean {pct(aug_clean[0])} → {pct(aug_clean[1])}, FGSM {pct(aug_fgsm[0])} → {pct(aug_fgsm[1])}"
-                    + _strong_pair(std, std_aug) + _bought(r, AUGMENTED) + "."
+                    + _strong_pair(std, std_aug) + _bought(r, AUGMENTED, PLAIN) + "."
                     + ("" if helped else " Here augmentation lowered clean accuracy; whether longer training "
                        "reverses that is not tested here."))
     return ("Q2.1 (augmentation).",
@@ -180,12 +183,11 @@ def _q2_1_augmentation(r: Results) -> Answer:
             "features blunt FGSM a bit." + measured)
 
 
-def _bought(r: Results, pick) -> str:
-    """The controlled comparison of the row ``pick`` chooses, in words: its differences on the attacked images with
-    their intervals (the controlled-comparisons table); empty where the matrix lacks either row."""
-    matrix = r.get("adversarial_matrix")
-    row = pick.find((matrix or {}).get("rows", []))
-    found = next((f for f in controlled_differences(matrix) if row and f["model"] == row["model"]), None)
+def _bought(r: Results, with_it, control) -> str:
+    """The controlled comparison of the rows ``with_it`` and ``control`` choose, in words: its differences on the
+    attacked images with their intervals (the controlled-comparisons table); empty where the matrix lacks either."""
+    found = next((f for f in controlled_differences(r.get("adversarial_matrix")) if f["pair"] == (with_it, control)),
+                 None)
     if found is None:
         return ""
     said = [f"{column} {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
@@ -233,7 +235,7 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
     if after < before and None not in strong:
         text += (f" FGSM accuracy fell, while under the parameter-free APGD-CE+T the fine-tune went from "
                  f"{pct(strong[0])} to {pct(strong[1])}: FGSM and PGD-10 misjudge these models (masking table).")
-    bought = _bought(r, FGSM_DEFENDED)
+    bought = _bought(r, FGSM_DEFENDED, FINETUNE_CONTROL)
     if bought:
         text += (" Against the same fine-tune with the standard objective, which separates the FGSM objective from "
                  "fine-tuning as such" + bought + ".")

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vaeadv.io import atomic_write_json
 from vaeadv.registry import weights_sha256
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.robust_experiments import attack_images
-from vaeadv.robust.diagnose import RESTARTS, diagnose, standard_budgets
+from vaeadv.robust.diagnose import LARGE_EPS, RESTARTS, diagnose, standard_budgets
 from vaeadv.robust.models import load_classifier
 
 SHIPPED_LABEL = "{name} (shipped)"
+LARGE_EPS_255 = [round(255 * e) for e in LARGE_EPS]  # as a diagnosis records them
 
 
 def committed_diagnosis(folders, match) -> dict | None:
@@ -40,24 +42,27 @@ def attack_losses(ctx: Context) -> dict:
         raise NeedsTraining("the scale's run matrix loads no shipped standard model to diagnose")
     sha = weights_sha256(name)
 
-    def same_run(path: Path, found: dict) -> bool:
-        return (found.get("weights_sha256") == sha and found.get("evaluated_on") == which
-                and found.get("steps") == s.pgd_steps and found.get("restarts") == RESTARTS)
+    def same_attacks(path: Path, found: dict) -> bool:
+        return (found.get("evaluated_on") == which and found.get("steps") == s.pgd_steps
+                and found.get("restarts") == RESTARTS and found.get("large_eps_255") == LARGE_EPS_255)
 
-    shipped = committed_diagnosis(ctx.reuse, same_run)
+    # measured here before (kept in the report folder), or committed for the very file
+    mine = ctx.out / "diagnosis" / name
+    shipped = committed_diagnosis([mine, *ctx.reuse], lambda p, f: f.get("weights_sha256") == sha
+                                  and same_attacks(p, f))
     if shipped is None:
         ctx.log(f"diagnosing {name} on the {which}")
         measured = diagnose(load_classifier(name), x, y, standard_budgets(s.pgd_steps), steps=s.pgd_steps)
         shipped = {**measured, "weights_sha256": sha, "evaluated_on": which}
-    models = [{"label": SHIPPED_LABEL.format(name=name), **shipped}]
+        atomic_write_json(mine / "diagnosis.json", shipped)
+    models = [{**shipped, "label": SHIPPED_LABEL.format(name=name)}]
     missing = []
     for label, folder in s.ablation_diagnoses:
-        found = committed_diagnosis([Path(d) / folder for d in ctx.reuse], lambda p, f: f.get("evaluated_on") == which
-                                    and f.get("steps") == s.pgd_steps and f.get("restarts") == RESTARTS)
+        found = committed_diagnosis([Path(d) / folder for d in ctx.reuse], same_attacks)
         if found is None:
             missing.append(f"{label} ({folder}/diagnosis.json, measured on the {which})")
         else:
-            models.append({"label": label, **found})
+            models.append({**found, "label": label})
     keep = ("label", "weights_sha256", "clean_accuracy", "intervals", "per_eps", "attack_seconds", "large_eps_255")
     return {"evaluated_on": which, "images": len(x), "steps": s.pgd_steps, "restarts": RESTARTS,
             "models": [{k: m.get(k) for k in keep} for m in models], "missing": missing}

@@ -94,15 +94,15 @@ def difference(a: dict | None, b: dict | None, column: str, n: int) -> tuple[flo
 
 
 def controlled_differences(matrix: dict | None) -> list[dict]:
-    """Each comparison whose two rows the matrix has: its rows' names and, per column, the difference with its
-    interval."""
+    """Each comparison whose two rows the matrix has: the pair of picks, its rows' names and, per column, the
+    difference with its interval."""
     rows, n = (matrix or {}).get("rows", []), (matrix or {}).get("images")
     out = []
     for what, with_it, control in COMPARISONS:
         a, b = with_it.find(rows), control.find(rows)
         if a is None or b is None or not n:
             continue
-        out.append({"what": what, "model": a["model"], "control": b["model"],
+        out.append({"what": what, "pair": (with_it, control), "model": a["model"], "control": b["model"],
                     "differences": {c: d for c in DIFFERENCE_COLUMNS if (d := difference(a, b, c, n))}})
     return out
 

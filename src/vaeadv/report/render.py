@@ -307,7 +307,7 @@ PARTS = [
     ]),
     ("Part 2 — Adversarial attacks and defenses on CIFAR-10", [
         ("adversarial_matrix", "Q2.1–Q2.3 — the run matrix: every model against every attack", _matrix),
-        ("attack_losses", "Q2.1 — the attack-loss table: is the robustness real? (the label smoothing ablation)",
+        ("attack_losses", "Q2.1 — the attack-loss table: is the robustness real? (the shipped model and an ablation)",
          _attack_losses),
         ("robustness_curves", "Accuracy against ε, random noise against FGSM, FGSM against PGD", _curves),
         ("transfer", "Q2.1 — transfer between models trained on disjoint halves", _transfer),

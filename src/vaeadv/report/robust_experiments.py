@@ -157,7 +157,7 @@ def adversarial_matrix(ctx: Context) -> dict:
     done = [rows[i] for i in range(len(models)) if i in rows]
     if not any(r["defense"] == "standard" and r.get("clean_accuracy") is not None for r in done):
         raise NeedsTraining("no standard model has weights yet")
-    standard = [r for r in done if r["defense"] == "standard"]
+    standard = [r for r in done if r["defense"] == "standard" and not r.get("tuned")]
     best = max(standard, key=lambda r: r["clean_test_accuracy"] or 0.0)
     return {"evaluated_on": which, "images": len(x), "data": done[0].get("data"),
             "attacks": [a.label for a in attacks], "rows": done, "best_standard": best["model"],
@@ -193,8 +193,10 @@ def _evaluate_row(ctx: Context, m: CifarModel, r: dict, x, y, attacks: list[Atta
         ev = robust_accuracy(model, x, y, missing, keep_examples=0)
         if ev["clean_accuracy"] == earlier["clean_accuracy"]:
             measured = earlier["robust_accuracy"] | ev["robust_accuracy"]
-            return {**earlier, "robust_accuracy": {a.label: measured[a.label] for a in attacks},
+            return {**earlier, "model": model_name(m), "tuned": m.tuned,
+                    "robust_accuracy": {a.label: measured[a.label] for a in attacks},
                     "eval_seconds": round(earlier.get("eval_seconds", 0.0) + time.perf_counter() - start, 1)}
+        start = time.perf_counter()  # not reproduced (another device?): every column again, timed afresh
     examples = m == ctx.scale.curve_models()[0]  # the first standard model
     ev = robust_accuracy(model, x, y, attacks, keep_examples=2 if examples else 0)
     row = {"model": model_name(m), "defense": m.defense, "augment": m.augment, "tuned": m.tuned,
@@ -221,7 +223,7 @@ def _measured_when_trained(ctx: Context, m: CifarModel, cfg: RobustTrainConfig, 
     if not ev or f"first {ev.get('images')} {ev.get('which')}" != which or ev.get("units") != "normalized":
         return None
     template = {"fgsm": attacks[0].label, "pgd": attacks[1].label}
-    return {"model": model_name(m), "defense": m.defense, "augment": m.augment, "recipe": cfg.recipe,
+    return {"model": model_name(m), "defense": m.defense, "augment": m.augment, "tuned": m.tuned, "recipe": cfg.recipe,
             "epochs": found["epochs"], "pretrained": m.pretrained, "checkpoint": None, "data": found.get("data"),
             "clean_test_accuracy": found["clean_test_accuracy"], "test_images": found["test_images"],
             "clean_accuracy": ev["clean_accuracy"],
