@@ -10,7 +10,7 @@ import pytest
 from vaeadv.cli import main
 from vaeadv.report import run as report_run
 from vaeadv.report.context import Context
-from vaeadv.report.scales import EXPERIMENT_NAMES, SCALES
+from vaeadv.report.scales import SCALES
 from vaeadv.runinfo import hardware
 
 SECTIONS = ["Q1.8", "Q1.9", "Q1.6", "Q1.10", "Q1.11", "Q1.2", "bits-back ANS", "run matrix", "Accuracy against ε",
@@ -37,7 +37,7 @@ def test_smoke_report_renders_every_section_from_its_results(smoke_report):
     assert "Missing" not in md and "Figure missing" not in md
     assert "data:image/png;base64," in html and "<img src=\"runs/" not in html  # self-contained
     results = json.loads((smoke_report / "results.json").read_text())
-    assert results["scale"]["name"] == "smoke" and set(results["results"]) == set(EXPERIMENT_NAMES)
+    assert results["scale"]["name"] == "smoke" and set(results["results"]) == set(SCALES["smoke"].experiments())
     packed = results["results"]["compression"]
     assert packed["verified"] and packed["images"] == 64 and packed["bits_per_pixel"] > 0
     main_vae = results["results"]["vae_main"]
