@@ -22,6 +22,7 @@ from vaeadv.report.comparisons import (
     FINETUNE_CONTROL,
     PLAIN,
     SHIPPED_STANDARD,
+    accuracy,
     controlled_differences,
 )
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct
@@ -31,7 +32,7 @@ from vaeadv.stats import percent_with_ci, wilson_interval
 
 def _with_ci(r: Results, row, key: str | None) -> str:
     """An accuracy of a run-matrix row on the attacked images (``key`` None: clean), with its 95% interval."""
-    value = lookup(row, "clean_accuracy") if key is None else _acc(row, key)
+    value = lookup(row, "clean_accuracy") if key is None else accuracy(row, key)
     n = (r.get("adversarial_matrix") or {}).get("images")
     return pct(value) if value is None else percent_with_ci(value, n)
 
@@ -54,17 +55,13 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
     for row in (matrix or {}).get("rows", []):
         for eps, fgsm_key, pgd_key, strong_key in ((NORM, FGSM_KEY, PGD_KEY, STRONG_KEY),
                                                    (PIXEL, FGSM_PIXEL_KEY, PGD_PIXEL_KEY, STRONG_PIXEL_KEY)):
-            pgd, strong = _acc(row, pgd_key), _acc(row, strong_key)
+            pgd, strong = accuracy(row, pgd_key), accuracy(row, strong_key)
             if pgd is not None and strong is not None:
-                said = verdict(AttackAccuracies(fgsm=_acc(row, fgsm_key), pgd=pgd, apgd=strong))
-                out.append({"model": row["model"], "eps": eps, "fgsm": _acc(row, fgsm_key), "pgd": pgd,
+                said = verdict(AttackAccuracies(fgsm=accuracy(row, fgsm_key), pgd=pgd, apgd=strong))
+                out.append({"model": row["model"], "eps": eps, "fgsm": accuracy(row, fgsm_key), "pgd": pgd,
                             "strong": strong, "gap": pgd - strong, "verdict": said,
                             "masked": said.startswith("gradient masking")})
     return out
-
-
-def _acc(row, key):
-    return None if row is None else row["robust_accuracy"].get(key)
 
 
 def _pretrained_standard(r: Results):
@@ -84,10 +81,10 @@ def _q2_1_accuracies(r: Results) -> Answer:
                  f"{100 * fgsm:.0f}% under FGSM at the same ε (the template's FGSM climbs nll_loss on raw logits; "
                  f"this row's climbs the cross-entropy); ours was trained on 2 CPU cores (all 10,000 test images: "
                  f"{pct(lookup(std, 'clean_test_accuracy'))}).")
-        if _acc(std, FGSM_NLL_KEY) is not None:
+        if accuracy(std, FGSM_NLL_KEY) is not None:
             text += (f" With the template's own loss (nll on the raw logits) FGSM leaves ours "
                      f"{_with_ci(r, std, FGSM_NLL_KEY)} (the course-comparison table).")
-    fgsm, strong = _acc(std, FGSM_KEY), _acc(std, STRONG_KEY)
+    fgsm, strong = accuracy(std, FGSM_KEY), accuracy(std, STRONG_KEY)
     if None not in (fgsm, strong) and fgsm - strong > GAP:
         text += (" That FGSM figure overstates the robustness: APGD-CE+T at the same ε leaves "
                  f"{_with_ci(r, std, STRONG_KEY)} — the signed-gradient step is misled (gradient masking; see the "
@@ -158,7 +155,7 @@ def _q2_1_augmentation(r: Results) -> Answer:
     rows = (r.get("adversarial_matrix") or {}).get("rows", [])
     std, std_aug = PLAIN.find(rows), AUGMENTED.find(rows)
     aug_clean = (lookup(std, "clean_test_accuracy"), lookup(std_aug, "clean_test_accuracy"))
-    aug_fgsm = (_acc(std, FGSM_KEY), _acc(std_aug, FGSM_KEY))
+    aug_fgsm = (accuracy(std, FGSM_KEY), accuracy(std_aug, FGSM_KEY))
     if None in aug_clean or None in aug_fgsm:
         absent = ("The run matrix" if not r.get("adversarial_matrix") else
                   "The standard model without augmentation" if std is None else
@@ -197,7 +194,7 @@ def _bought(r: Results, with_it, control) -> str:
 
 def _strong_pair(before, after) -> str:
     """APGD-CE+T at the template's ε for two rows, where both have it: what is left when masking is seen through."""
-    strong = (_acc(before, STRONG_KEY), _acc(after, STRONG_KEY))
+    strong = (accuracy(before, STRONG_KEY), accuracy(after, STRONG_KEY))
     if None in strong:
         return ""
     return (f", APGD-CE+T {pct(strong[0])} → {pct(strong[1])} (neither model is robust: what FGSM leaves is "
@@ -223,15 +220,15 @@ def _q2_2_results(r: Results) -> Answer:
 def _finetune_reading(r: Results, std, fgsm) -> str:
     """What our fine-tune from the pretrained model changed, and whether the course's FGSM figure lies above
     our interval (then the gap is real, and the likely reason is said)."""
-    before, after = _acc(std, FGSM_KEY), _acc(fgsm, FGSM_KEY)
+    before, after = accuracy(std, FGSM_KEY), accuracy(fgsm, FGSM_KEY)
     n = (r.get("adversarial_matrix") or {}).get("images")
     if None in (before, after, lookup(std, "clean_accuracy"), lookup(fgsm, "clean_accuracy")) or not n:
         return ""
     text = (f" From our pretrained model, the fine-tune with the template's optimiser (SGD, lr 5e-4, momentum "
             f"0.9) moved FGSM accuracy from {pct(before)} to {pct(after)} and PGD from "
-            f"{pct(_acc(std, PGD_KEY))} to {pct(_acc(fgsm, PGD_KEY))}, while clean accuracy went from "
+            f"{pct(accuracy(std, PGD_KEY))} to {pct(accuracy(fgsm, PGD_KEY))}, while clean accuracy went from "
             f"{pct(std['clean_accuracy'])} to {pct(fgsm['clean_accuracy'])}.")
-    strong = (_acc(std, STRONG_KEY), _acc(fgsm, STRONG_KEY))
+    strong = (accuracy(std, STRONG_KEY), accuracy(fgsm, STRONG_KEY))
     if after < before and None not in strong:
         text += (f" FGSM accuracy fell, while under the parameter-free APGD-CE+T the fine-tune went from "
                  f"{pct(strong[0])} to {pct(strong[1])}: FGSM and PGD-10 misjudge these models (masking table).")
@@ -276,9 +273,9 @@ def _defenses_compared(r: Results, fgsm, pgd) -> str:
     """The two defenses under PGD-10 and, where measured, under APGD-CE+T, with whether the difference is
     outside both 95% intervals (else it is not read as a difference)."""
     n = (r.get("adversarial_matrix") or {}).get("images")
-    text = (f" Measured: PGD-10 leaves the FGSM-defended model {pct(_acc(fgsm, PGD_KEY))} and the PGD-defended "
-            f"model {pct(_acc(pgd, PGD_KEY))}")
-    strong = (_acc(fgsm, STRONG_KEY), _acc(pgd, STRONG_KEY))
+    text = (f" Measured: PGD-10 leaves the FGSM-defended model {pct(accuracy(fgsm, PGD_KEY))} and the PGD-defended "
+            f"model {pct(accuracy(pgd, PGD_KEY))}")
+    strong = (accuracy(fgsm, STRONG_KEY), accuracy(pgd, STRONG_KEY))
     if None in strong or not n:
         return text + "."
     text += f"; APGD-CE+T leaves them {pct(strong[0])} and {pct(strong[1])}"
@@ -323,9 +320,9 @@ def _strong_text(r: Results) -> str:
                  g["model"] for g in masked) + "), its number overstates the robustness (masking check (d) of the "
                  "gradient-masking table fails); trust only the APGD number there.")
     fast = _matrix_row(r, "fgsm-rs", None)
-    if fast is not None and _acc(fast, STRONG_PIXEL_KEY) is not None:
+    if fast is not None and accuracy(fast, STRONG_PIXEL_KEY) is not None:
         text += (f" FGSM from a random start with a step of 1.25ε (fgsm-rs, Wong et al. 2020) costs what FGSM "
-                 f"training costs yet keeps {pct(_acc(fast, STRONG_PIXEL_KEY))} under APGD-CE+T at 8/255 with "
+                 f"training costs yet keeps {pct(accuracy(fast, STRONG_PIXEL_KEY))} under APGD-CE+T at 8/255 with "
                  f"{pct(lookup(fast, 'clean_accuracy'))} clean: the cheap attack suffices for training once its "
                  "catastrophic overfitting is prevented, while evaluation needs the strong one.")
     return text

@@ -27,7 +27,7 @@ def committed_diagnosis(folders, match) -> dict | None:
                 found = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(found, dict) and match(path, found):
+            if isinstance(found, dict) and match(found):
                 return found
     return None
 
@@ -42,14 +42,13 @@ def attack_losses(ctx: Context) -> dict:
         raise NeedsTraining("the scale's run matrix loads no shipped standard model to diagnose")
     sha = weights_sha256(name)
 
-    def same_attacks(path: Path, found: dict) -> bool:
+    def same_attacks(found: dict) -> bool:
         return (found.get("evaluated_on") == which and found.get("steps") == s.pgd_steps
                 and found.get("restarts") == RESTARTS and found.get("large_eps_255") == LARGE_EPS_255)
 
     # measured here before (kept in the report folder), or committed for the very file
     mine = ctx.out / "diagnosis" / name
-    shipped = committed_diagnosis([mine, *ctx.reuse], lambda p, f: f.get("weights_sha256") == sha
-                                  and same_attacks(p, f))
+    shipped = committed_diagnosis([mine, *ctx.reuse], lambda f: f.get("weights_sha256") == sha and same_attacks(f))
     if shipped is None:
         ctx.log(f"diagnosing {name} on the {which}")
         measured = diagnose(load_classifier(name), x, y, standard_budgets(s.pgd_steps), steps=s.pgd_steps)
