@@ -67,3 +67,26 @@ def test_unknown_recipe_is_refused():
         get_recipe("x")
     with pytest.raises(ValueError):
         RobustClassifier("standard", "x")
+
+
+def test_fast_at_128_is_wongs_batch_and_nothing_else_changes():
+    from dataclasses import asdict
+    ours, wong = asdict(RECIPES["fast-at"]), asdict(RECIPES["fast-at-128"])
+    assert wong["batch_size"] == 128 and ours["batch_size"] == 256  # the shipped file's recipe keeps its batch
+    assert {k for k in ours if ours[k] != wong[k]} == {"batch_size"}
+
+
+def test_fast_at_128_rate_is_wongs_triangle_0_to_02_to_0_peaking_mid_run(monkeypatch):
+    monkeypatch.setattr(RobustClassifier, "trainer", None, raising=False)
+    _, conf = _configured("fast-at-128", 100)
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    # by hand: 0.2·(s + 1)/50 for s < 50, then 0.2·(100 − s)/50
+    assert lrs[:3] == pytest.approx([0.004, 0.008, 0.012]) and lrs[49] == pytest.approx(0.2)
+    assert lrs[50] == pytest.approx(0.2) and lrs[75] == pytest.approx(0.1) and lrs[99] == pytest.approx(0.004)
+    assert opt.defaults["momentum"] == 0.9 and not opt.defaults["nesterov"]
+    assert all(g["weight_decay"] == 5e-4 for g in opt.param_groups)  # on every parameter, as Wong et al.

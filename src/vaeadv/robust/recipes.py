@@ -6,7 +6,9 @@ new recipe is one entry here. ``template`` is the course's; ``fast`` a short CPU
 with a linear warm-up/decay, plain cross-entropy as the course's model, no weight decay on BatchNorm and biases);
 ``finetune`` the template's optimiser for defenses started from those weights, under bf16 and with the pretrained
 run's hold-out; ``fast-at`` Wong, Rice & Kolter's schedule for fast adversarial training from scratch
-(``--defense fgsm-rs``).
+(``--defense fgsm-rs`` or ``n-fgsm``) at batch 256, and ``fast-at-128`` the same at their batch of 128 (twice the
+optimizer steps per epoch at the same peak rate). Both stretch their triangle over ``--epochs`` (30 for N-FGSM's
+longer schedule).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ RECIPES: dict[str, Recipe] = {
     # (their 128 under apex amp), and the guard's held-out images come out of the training set
     "fast-at": Recipe(epochs=15, batch_size=256, val_from="train", val_size=2000, lr=0.2, schedule="linear",
                       weight_decay=5e-4, warmup=0.5, precision="bf16-mixed"),
+    # the same at Wong et al.'s batch of 128 (de Jorge et al.'s N-FGSM runs use it too, over 30 epochs); a recipe
+    # of its own so that the runs recorded under "fast-at" keep their meaning
+    "fast-at-128": Recipe(epochs=15, batch_size=128, val_from="train", val_size=2000, lr=0.2, schedule="linear",
+                          weight_decay=5e-4, warmup=0.5, precision="bf16-mixed"),
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -66,7 +72,9 @@ DESCRIPTIONS: dict[str, str] = {
                 "started from --pretrained weights; val on the pretrain recipe's 2,000 held-out training images",
     "fast-at": "Wong et al.'s fast adversarial training schedule (SGD 0.9, weight decay 5e-4, triangular rate "
                "0 → 0.2 → 0, 15 epochs, no label smoothing) under bf16, batch 256, 2,000 training images held out; "
-               "use with --defense fgsm-rs",
+               "use with --defense fgsm-rs or n-fgsm",
+    "fast-at-128": "the fast-at recipe at Wong et al.'s batch 128 (twice the optimizer steps per epoch); "
+                   "--epochs 30 for N-FGSM's longer schedule",
 }
 
 
