@@ -64,8 +64,10 @@ class _Tiny(pl.LightningModule):
 
 def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than_20_points(monkeypatch):
     accuracies = iter([0.40, 0.45, 0.44, 0.20, 0.5])  # epoch 4 collapses: 0.20 < 0.44 − 0.20
+    clean = iter([0.7, 0.8, 0.9, 0.95, 0.99])
     guard = OverfitGuard(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long), EPS)
     monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
+    monkeypatch.setattr(guard, "clean_accuracy", lambda module: next(clean))
     saved = {}
 
     class Snapshot(pl.Callback):
@@ -80,13 +82,38 @@ def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than
     assert all(torch.equal(module.state_dict()[k], saved[2][k]) for k in saved[2])  # epoch 3's weights are back
     assert not torch.equal(module.state_dict()["layer.weight"], saved[3]["layer.weight"])
     assert guard.report() == {"fired": True, "fired_after_epoch": 4, "pgd_accuracy_per_epoch": [0.4, 0.45, 0.44, 0.2],
-                              "images": 4, "drop_threshold": 0.2}
+                              "clean_accuracy_per_epoch": [0.7, 0.8, 0.9, 0.95], "images": 4, "drop_threshold": 0.2}
+
+
+def test_a_resumed_run_continues_the_guards_curve_and_can_still_restore_the_epoch_before_the_kill(monkeypatch,
+                                                                                                 tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def guarded(accuracies):
+        guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
+        monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
+        monkeypatch.setattr(guard, "clean_accuracy", lambda module: 0.9)
+        return guard
+
+    def trainer(epochs, guard):
+        return pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          callbacks=[guard, ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0)])
+
+    first = _Tiny()
+    trainer(2, guarded(iter([0.5, 0.6]))).fit(first)  # killed after epoch 2: its last.ckpt is all that is left
+    end_of_epoch_2 = {k: v.clone() for k, v in first.state_dict().items()}
+    guard, resumed = guarded(iter([0.35, 0.9])), _Tiny()  # epoch 3 drops 25 points below epoch 2's 0.6
+    trainer(4, guard).fit(resumed, ckpt_path=tmp_path / "last.ckpt", weights_only=True)  # as train_one loads
+    assert guard.report()["pgd_accuracy_per_epoch"] == [0.5, 0.6, 0.35]  # the curve goes on from the checkpoint
+    assert guard.fired_at == 3
+    assert all(torch.equal(resumed.state_dict()[k], end_of_epoch_2[k]) for k in end_of_epoch_2)
 
 
 def test_a_drop_of_exactly_20_points_does_not_fire(monkeypatch):
     guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
     accuracies = iter([0.5, 0.3 + 1e-9, 0.3])
     monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
+    monkeypatch.setattr(guard, "clean_accuracy", lambda module: 0.9)
     trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[guard])
     trainer.fit(_Tiny())
@@ -101,6 +128,7 @@ def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir
     (r,) = train_defenses(cfg)
     guard = r["overfit_guard"]
     assert len(guard["pgd_accuracy_per_epoch"]) == 2 and guard["images"] == 512
+    assert len(guard["clean_accuracy_per_epoch"]) == 2
     assert set(r["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
     template = RobustTrainConfig(defenses=("fgsm-rs",), epochs=1, train_subset=64, width=8, test_subset=100,
                                  data_dir=str(real_data_dir), log_dir=str(tmp_path / "t"), progress=False)
