@@ -81,6 +81,8 @@ def test_killed_run_resumes_from_last_checkpoint(real_data_dir, tmp_path):
     assert again.returncode == 1 and "--resume" in again.stderr  # refuses to overwrite
     done = subprocess.run(_cli(tmp_path, "--epochs", "12", "--resume"), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stdout + done.stderr
+    assert not any(chatter in said for chatter in ("GPU available", "litlogger", "LeafSpec", "on_after_batch"))
     results = json.loads((run / "results.json").read_text())
     assert results["epochs_completed"] == 12 and epoch_before < 11
     assert [h["epoch"] for h in results["history"]] == list(range(1, 13))

@@ -5,8 +5,10 @@ library never imports this package."""
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from vaeadv.cli import data, demo, report, robust, vae
@@ -59,9 +61,25 @@ def _on_sigint(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+# Lightning's start-up chatter, the same for every run and nothing a user acts on: what it says (precision, device)
+# is in each run's results.json, and the two warnings concern Lightning's own internals
+LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+LIGHTNING_NOISE = (r".*isinstance\(treespec, LeafSpec\)", r"You have overridden `on_after_batch_transfer`")
+
+
+def quiet_lightning() -> None:
+    """Off a terminal a training command prints one line per epoch: Lightning's info lines and its two known
+    internal warnings are silenced (its other warnings and every error still show)."""
+    for name in LIGHTNING_INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in LIGHTNING_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_lightning()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_int = signal.signal(signal.SIGINT, _on_sigint) if _is_main_thread() else None
     _Interrupted.seen = False
