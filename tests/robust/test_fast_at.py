@@ -82,7 +82,8 @@ def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than
     assert all(torch.equal(module.state_dict()[k], saved[2][k]) for k in saved[2])  # epoch 3's weights are back
     assert not torch.equal(module.state_dict()["layer.weight"], saved[3]["layer.weight"])
     assert guard.report() == {"fired": True, "fired_after_epoch": 4, "pgd_accuracy_per_epoch": [0.4, 0.45, 0.44, 0.2],
-                              "clean_accuracy_per_epoch": [0.7, 0.8, 0.9, 0.95], "images": 4, "drop_threshold": 0.2}
+                              "clean_accuracy_per_epoch": [0.7, 0.8, 0.9, 0.95], "images": 4, "pgd_steps": 10,
+                              "drop_threshold": 0.2}
 
 
 def test_a_resumed_run_continues_the_guards_curve_and_can_still_restore_the_epoch_before_the_kill(monkeypatch,
@@ -129,6 +130,7 @@ def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir
     guard = r["overfit_guard"]
     assert len(guard["pgd_accuracy_per_epoch"]) == 2 and guard["images"] == 512
     assert len(guard["clean_accuracy_per_epoch"]) == 2
+    assert (tmp_path / cfg.default_run_name() / "fgsm-rs" / "robustness_curve.png").is_file()
     assert set(r["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
     template = RobustTrainConfig(defenses=("fgsm-rs",), epochs=1, train_subset=64, width=8, test_subset=100,
                                  data_dir=str(real_data_dir), log_dir=str(tmp_path / "t"), progress=False)
@@ -231,3 +233,15 @@ def test_n_fgsm_is_a_defense_of_its_own_with_both_attacks_after_training():
     model.train()
     x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     assert torch.isfinite(model.training_step((x, y), 0))
+
+
+def test_the_robustness_curve_plots_the_guards_percentages_by_epoch_and_marks_where_it_fired():
+    from vaeadv.robust.viz import guard_curve_figure
+
+    report = {"fired": True, "fired_after_epoch": 3, "pgd_accuracy_per_epoch": [0.3, 0.4, 0.1],
+              "clean_accuracy_per_epoch": [0.5, 0.6, 0.8], "images": 512, "pgd_steps": 7, "drop_threshold": 0.2}
+    fig = guard_curve_figure(report)
+    clean, pgd, fired = fig.axes[0].get_lines()
+    assert list(clean.get_xdata()) == [1, 2, 3] and list(clean.get_ydata()) == pytest.approx([50, 60, 80])
+    assert list(pgd.get_ydata()) == pytest.approx([30, 40, 10]) and list(fired.get_xdata()) == [3, 3]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["clean", "PGD-7", "guard fired"]

@@ -78,4 +78,4 @@ class OverfitGuard(pl.Callback):
         return {"fired": self.fired_at is not None, "fired_after_epoch": self.fired_at,
                 "pgd_accuracy_per_epoch": [round(a, 4) for a in self.history],
                 "clean_accuracy_per_epoch": [round(a, 4) for a in self.clean_history], "images": len(self.images),
-                "drop_threshold": self.drop}
+                "pgd_steps": self.steps, "drop_threshold": self.drop}

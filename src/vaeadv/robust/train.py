@@ -20,6 +20,7 @@ from vaeadv.robust.models import load_weights, read_weights
 from vaeadv.robust.module import SINGLE_STEP_EXAMPLES, RobustClassifier
 from vaeadv.robust.recipes import get_recipe
 from vaeadv.robust.units import budget
+from vaeadv.robust.viz import save_guard_curve
 from vaeadv.runs import RunCheckpoint, TrainingRun, make_trainer, timed_last_checkpoint
 
 GUARD_IMAGES = 512
@@ -90,6 +91,8 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
               "train_images": len(dm.x_train), "data": dm.source}
     if guard:
         result["overfit_guard"] = guard.report()
+        if trainer.is_global_zero:
+            save_guard_curve(run_dir / "robustness_curve.png", result["overfit_guard"], f"{defense}, {cfg.recipe}")
     if trainer.is_global_zero:
         result.update(score(cfg, defense, dm, model.model))
     run.write_results(result, write=trainer.is_global_zero)

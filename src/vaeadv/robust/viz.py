@@ -1,4 +1,5 @@
-"""Adversarial-example pictures: original | adversarial | amplified perturbation, with predicted classes."""
+"""Adversarial-example pictures (original | adversarial | amplified perturbation, with predicted classes), and the
+robustness curve of a guarded run (clean and PGD accuracy on its held-out training images, per epoch)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,29 @@ def save_overview(path: str | Path, examples: dict[str, list[Example]], classes:
     return save_figure(fig, path, dpi=90)
 
 
+def guard_curve_figure(guard: dict, title: str = ""):
+    """Clean and PGD accuracy (%) per epoch from an overfitting guard's report; the epoch it fired at, if any."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    pgd = f"PGD-{guard['pgd_steps']}" if "pgd_steps" in guard else "PGD-10"  # reports before steps were kept: 10
+    for key, label in (("clean_accuracy_per_epoch", "clean"), ("pgd_accuracy_per_epoch", pgd)):
+        values = guard.get(key) or []
+        ax.plot(range(1, len(values) + 1), [100 * v for v in values], marker="o", ms=3, label=label)
+    if guard.get("fired"):
+        ax.axvline(guard["fired_after_epoch"], color="grey", ls=":", label="guard fired")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"accuracy (%), {guard['images']} held-out training images")
+    ax.set_title(title or "robustness on held-out training images", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_guard_curve(path: str | Path, guard: dict, title: str = "") -> Path:
+    return save_figure(guard_curve_figure(guard, title), path, dpi=110)
+
+
 def examples_to_json(examples: dict[str, list[Example]], classes: Sequence[str]) -> dict:
     return {name: [{"index": e.index, "label": classes[e.label], "clean_pred": classes[e.clean_pred],
                     "adv_pred": classes[e.adv_pred],
@@ -47,4 +71,4 @@ def examples_to_json(examples: dict[str, list[Example]], classes: Sequence[str])
             for name, exs in examples.items()}
 
 
-__all__ = ["examples_to_json", "save_example", "save_overview"]
+__all__ = ["examples_to_json", "guard_curve_figure", "save_example", "save_guard_curve", "save_overview"]
