@@ -131,6 +131,8 @@ def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir
     assert len(guard["pgd_accuracy_per_epoch"]) == 2 and guard["images"] == 512
     assert len(guard["clean_accuracy_per_epoch"]) == 2
     assert (tmp_path / cfg.default_run_name() / "fgsm-rs" / "robustness_curve.png").is_file()
+    holdout, attacked = r["clean_eval"]["holdout"], r["clean_eval"]["holdout_pgd"]
+    assert attacked["n"] == holdout["n"] == 5000 and attacked["correct"] <= holdout["correct"]  # fast: 5,000 held out
     assert set(r["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
     template = RobustTrainConfig(defenses=("fgsm-rs",), epochs=1, train_subset=64, width=8, test_subset=100,
                                  data_dir=str(real_data_dir), log_dir=str(tmp_path / "t"), progress=False)
@@ -245,3 +247,10 @@ def test_the_robustness_curve_plots_the_guards_percentages_by_epoch_and_marks_wh
     assert list(clean.get_xdata()) == [1, 2, 3] and list(clean.get_ydata()) == pytest.approx([50, 60, 80])
     assert list(pgd.get_ydata()) == pytest.approx([30, 40, 10]) and list(fired.get_xdata()) == [3, 3]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["clean", "PGD-7", "guard fired"]
+
+
+def test_the_guards_attack_is_pgd_with_a_quarter_eps_step_from_a_random_start():
+    guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), 0.04, steps=7)
+    spec = guard.attack()
+    assert (spec.kind, spec.steps, spec.random_start, spec.loss, spec.restarts) == ("pgd", 7, True, "ce", 1)
+    assert float(spec.eps) == pytest.approx(0.04) and float(spec.alpha) == pytest.approx(0.01)

@@ -12,8 +12,8 @@ import copy
 import lightning.pytorch as pl
 import torch
 
-from vaeadv.robust.attacks import Budget, pgd_unchecked
-from vaeadv.robust.evaluate import full_fp32, to_unit
+from vaeadv.robust.attacks import Budget
+from vaeadv.robust.evaluate import AttackSpec, full_fp32, to_unit
 
 
 class OverfitGuard(pl.Callback):
@@ -26,14 +26,18 @@ class OverfitGuard(pl.Callback):
         self._good_state: dict | None = None
         self.fired_at: int | None = None
 
+    def attack(self, device: torch.device | str = "cpu") -> AttackSpec:
+        """The guard's attack, PGD-``steps`` with α = ε/4 from a random start (Wong et al.'s check); a run's final
+        hold-out score uses it too."""
+        eps = torch.as_tensor(self.eps, dtype=torch.float32, device=device)
+        return AttackSpec("pgd", eps, eps / 4, self.steps, random_start=True, name=f"pgd-{self.steps}, guard's")
+
     def pgd_accuracy(self, model: torch.nn.Module) -> float:
-        """PGD-``steps`` (α = ε/4, random start) accuracy in fp32, the model's mode restored afterwards."""
+        """Accuracy under ``attack`` in fp32, the model's mode restored afterwards."""
         device = next(model.parameters()).device
         x, y = to_unit(self.images).to(device), self.labels.to(device)
-        eps = torch.as_tensor(self.eps, dtype=torch.float32, device=device)
         with full_fp32(), torch.autocast(device.type, enabled=False):
-            adv = pgd_unchecked(model, x, y, eps, eps / 4, self.steps, random_start=True, restarts=1, loss="ce",
-                                generator=torch.Generator().manual_seed(0))
+            adv = self.attack(device).run(model, x, y, generator=torch.Generator().manual_seed(0))
             with torch.no_grad():
                 was = model.training
                 model.eval()

@@ -94,7 +94,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
         if trainer.is_global_zero:
             save_guard_curve(run_dir / "robustness_curve.png", result["overfit_guard"], f"{defense}, {cfg.recipe}")
     if trainer.is_global_zero:
-        result.update(score(cfg, defense, dm, model.model))
+        result.update(score(cfg, defense, dm, model.model, guard))
     run.write_results(result, write=trainer.is_global_zero)
     return result
 
@@ -124,14 +124,19 @@ def _keep_best(trainer: pl.Trainer, model: RobustClassifier, checkpoint, guard, 
         model.load_state_dict(state)
 
 
-def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: torch.nn.Module) -> dict:
+def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: torch.nn.Module,
+          guard: OverfitGuard | None = None) -> dict:
     """A trained network scored once, in fp32 whatever the training precision: clean accuracy with Wilson
     intervals on the test images, the exact-pixel ones and the hold-out that chose the checkpoint (flip TTA
-    beside), then the template's attacks on the exact test images (unless ``cfg.attack`` is off)."""
+    beside), with a ``guard`` the guard's PGD on the whole hold-out (what runs are compared on before any test
+    image is attacked), then the template's attacks on the exact test images (unless ``cfg.attack`` is off)."""
     scores = clean_scores(network, dm.x_test, dm.y_test, {"exact": dm.test_exact})
     scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
     if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
         scores["holdout"] = clean_accuracy(network, dm.x_val, dm.y_val)
+    if guard:
+        attack = guard.attack(next(network.parameters()).device)
+        scores["holdout_pgd"] = robust_accuracy(network, dm.x_val, dm.y_val, [attack])["intervals"][attack.label]
     out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"]}
     if cfg.attack:
         x, y, what = dm.exact_test()
