@@ -43,3 +43,26 @@ def test_attack_cli_wrong_checkpoint_is_clean_error(tmp_path, capsys):
     assert "not a loadable PyTorch checkpoint" in err and "Traceback" not in err
     assert main(["vae", "evaluate", str(tmp_path / "missing.ckpt")]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_attack_cli_scores_a_runs_held_out_training_images(real_data_dir, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from vaeadv.robust import evaluate
+    from vaeadv.robust.datamodule import CifarDataModule
+
+    monkeypatch.setenv("VAEADV_DATA", str(real_data_dir))
+    assert main(["robust", "attack", "vaeadv-resnet18", "--eval-set", "holdout"]) == 1
+    assert "needs --holdout-seed" in capsys.readouterr().err  # another seed's hold-out was trained on: no default
+    attacked, original = {}, evaluate.robust_accuracy
+    monkeypatch.setattr(evaluate, "robust_accuracy",
+                        lambda model, x, y, *a, **k: attacked.update(x=x, y=y) or original(model, x, y, *a, **k))
+    out = tmp_path / "holdout"
+    assert main(["robust", "attack", "vaeadv-resnet18", "--eval-set", "holdout", "--holdout-seed", "3",
+                 "--holdout-size", "64", "--attack", "noise", "--out", str(out)]) == 0
+    saved = json.loads((out / "attack_results.json").read_text())
+    assert saved["evaluated_on"] == "first 64 training images held out with seed 3 (64)"
+    run = CifarDataModule(str(real_data_dir), val_from="train", val_size=64, seed=3)  # what a --seed 3 run holds out
+    run.setup()
+    assert torch.equal(attacked["x"], run.x_val) and torch.equal(attacked["y"], run.y_val)
+    assert not any(torch.equal(run.x_val[0], img) for img in run.x_train[:5000])  # not among its training images

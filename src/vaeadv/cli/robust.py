@@ -123,22 +123,31 @@ def _add_attack_flags(a: argparse.ArgumentParser) -> None:
         a.add_argument(f"--{which}-loss", choices=list(ATTACK_LOSSES), default="ce",
                        help=f"the loss {which.upper()} climbs: " + "; ".join(f"{k}: {v}" for k, v in
                                                                             ATTACK_LOSSES.items()))
-    a.add_argument("--eval-set", choices=["exact", "test"], default="exact",
-                   help="exact: test images with true pixels; test: the whole test split")
-    a.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
+    _add_eval_set_flags(a)
     a.add_argument("--batch-size", type=positive_int, default=256)
     a.add_argument("--visualise", "--visualize", action="store_true", help="write example pictures")
     a.add_argument("--out", help="output folder (default: attack/ beside the checkpoint)")
     add_data_flags(a)
 
 
+def _add_eval_set_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--eval-set", choices=["exact", "test", "holdout"], default="exact",
+                   help="exact: test images with true pixels; test: the whole test split; holdout: the training "
+                        "images a run held out (give its --holdout-seed), to compare runs before any test image "
+                        "is attacked")
+    p.add_argument("--holdout-seed", type=seed, help="with --eval-set holdout: the --seed of the run whose held-out "
+                                                     "images these are")
+    p.add_argument("--holdout-size", type=positive_int, default=2000,
+                   help="with --eval-set holdout: how many images its recipe held out (pretrain, finetune, fast-at: "
+                        "2,000)")
+    p.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
+
+
 def _add_diagnose_flags(g: argparse.ArgumentParser) -> None:
     g.add_argument("checkpoint", help="a checkpoint from 'vaeadv robust train', a weights file, or a shipped name")
     g.add_argument("--steps", type=positive_int, default=ATTACKS["pgd"].steps, help="PGD iterations")
     g.add_argument("--restarts", type=positive_int, default=5, help="random starts of the larger-step PGD")
-    g.add_argument("--eval-set", choices=["exact", "test"], default="exact",
-                   help="exact: test images with true pixels; test: the whole test split")
-    g.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
+    _add_eval_set_flags(g)
     g.add_argument("--batch-size", type=positive_int, default=256)
     g.add_argument("--out", help="output folder (default: diagnose/ beside the checkpoint)")
     add_data_flags(g)
@@ -218,11 +227,19 @@ def _attacked(args: argparse.Namespace):
     from vaeadv.robust.datamodule import CifarDataModule
     from vaeadv.robust.models import load_classifier
 
+    holdout = args.eval_set == "holdout"
+    if holdout and args.holdout_seed is None:
+        raise VaeadvError("--eval-set holdout needs --holdout-seed: the --seed of the run whose held-out training "
+                          "images to attack (another seed's hold-out holds images that run trained on)")
     model = load_classifier(args.checkpoint)
-    dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download)
+    dm = CifarDataModule(args.data_dir, val_from="train", download=not args.no_download,
+                         **({"val_size": args.holdout_size, "seed": args.holdout_seed} if holdout else {}))
     dm.setup()
     if args.eval_set == "exact":
         x, y, which = dm.exact_test()
+    elif holdout:
+        x, y = dm.x_val, dm.y_val
+        which = f"training images held out with seed {args.holdout_seed} ({args.holdout_size:,})"
     else:
         x, y, which = dm.x_test, dm.y_test, "test images"
     attacked = resolve(args.checkpoint)[0]  # a local file (or a shipped name's file) is hashed; a URL is not
