@@ -17,7 +17,7 @@ PLUMBING = frozenset({"data_dir", "download", "log_dir", "run_name", "resume", "
 EXECUTION = frozenset({"accelerator", "devices", "strategy", "pl_strategy", "compile", "channels_last",
                        "limit_val_batches", "limit_test_batches"})
 # what is done after training (a classifier's attack evaluation), not how it trains
-EVALUATION = frozenset({"attack", "cross_over", "eval_limit"})
+EVALUATION = frozenset({"attack", "cross_over", "eval_limit", "holdout_only"})
 EXTENDABLE = frozenset({"epochs", "max_epochs"})  # a finished run may be continued for more epochs
 
 

@@ -140,6 +140,25 @@ def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir
         train_defenses(template)  # the template validates on test images: no hold-out to guard with
 
 
+
+@pytest.mark.slow  # an end-to-end training run (tens of seconds)
+def test_a_pilot_run_is_scored_on_its_hold_out_and_never_on_a_test_image(real_data_dir, tmp_path, monkeypatch):
+    from vaeadv.robust import train as robust_train
+
+    looked_at = []
+    monkeypatch.setattr(robust_train, "clean_scores", lambda *a, **k: looked_at.append("test") or {})
+    cfg = RobustTrainConfig(defenses=("n-fgsm",), recipe="fast", epochs=1, train_subset=128, width=4,
+                            limit_val_batches=1, pgd_steps=2, units="pixel", fgsm_eps=8 / 255, overfit_guard=True,
+                            holdout_only=True, data_dir=str(real_data_dir), log_dir=str(tmp_path), progress=False)
+    (r,) = train_defenses(cfg)
+    assert looked_at == [] and "attack_eval" not in r and r["clean_test_accuracy"] is None and r["test_images"] == 0
+    assert set(r["clean_eval"]) == {"holdout", "holdout_pgd"} and r["clean_eval"]["holdout_pgd"]["n"] == 5000
+    template = RobustTrainConfig(defenses=("fgsm",), epochs=1, holdout_only=True, data_dir=str(real_data_dir),
+                                 log_dir=str(tmp_path / "t"), progress=False)
+    with pytest.raises(VaeadvError, match="--holdout-only scores a run on the training images it held out"):
+        train_defenses(template)
+
+
 def test_the_pgd_defense_can_start_at_random(monkeypatch):
     seen = {}
 

@@ -91,6 +91,9 @@ def add_train_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--cross-over", action="store_true", help="attack every model with both FGSM and PGD")
     t.add_argument("--no-attack", action="store_true", help="skip the attack evaluation after training")
     t.add_argument("--eval-limit", type=positive_int, help="attack only the first N exact test images")
+    t.add_argument("--holdout-only", action="store_true",
+                   help="score the finished run on its held-out training images only, no test image (pilot runs "
+                        "that choose a method or schedule before the chosen run is tested once)")
     t.add_argument("--width", type=positive_int, default=D.width, help="ResNet18 base width (64 = the standard)")
     t.add_argument("--seed", type=seed, default=D.seed)
     t.add_argument("--log-dir", default=D.log_dir)
@@ -210,9 +213,17 @@ def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(RobustTrainConfig, args, defenses=tuple(args.defenses),
                            download=not args.no_download, progress=not args.no_progress and is_terminal(),
                            attack=not args.no_attack)
-    print(f"{'defense':<10}{'clean(test)':>12}  attacks on exact test images")
+    if cfg.holdout_only:
+        print(f"{'defense':<10}{'clean(hold-out)':>16}  PGD on the hold-out (guarded runs)")
+    else:
+        print(f"{'defense':<10}{'clean(test)':>12}  attacks on exact test images")
     for r in train_defenses(cfg):
-        if r["clean_test_accuracy"] is None:  # a DDP worker other than rank 0: rank 0 scores and reports
+        if "clean_eval" not in r:  # a DDP worker other than rank 0: rank 0 scores and reports
+            continue
+        if cfg.holdout_only:
+            pgd = r["clean_eval"].get("holdout_pgd")
+            print(f"{r['defense']:<10}{r['clean_eval']['holdout']['accuracy']:>16.4f}  "
+                  f"{'' if pgd is None else format(pgd['accuracy'], '.4f')}  → {r['run_dir']}/results.json")
             continue
         ev = r.get("attack_eval", {})
         attacks = "  ".join(f"{k} {v:.3f}" for k, v in ev.get("robust_accuracy", {}).items())

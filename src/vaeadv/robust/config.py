@@ -16,7 +16,7 @@ DEFENSES: tuple[str, ...] = get_args(Defense)
 LEGACY_CONFIG_KEYS = {"strategies": "defenses"}  # names in configs written before the rename
 # fields added after runs were first recorded, with the value that reproduces what those runs did
 LATER_FIELDS = {"pgd_random_start": False, "overfit_guard": None, "cutout": 0, "ema_decay": 0.0, "compile": False,
-                "label_smoothing": None, "train_pretrained": False}
+                "label_smoothing": None, "train_pretrained": False, "holdout_only": False}
 # the recipes' label smoothing before it was a setting of its own: the pretrain recipe trained with 0.1 until its
 # default became the course's plain cross-entropy (a controlled run showed the smoothing masking FGSM's gradient)
 LABEL_SMOOTHING_BEFORE_SETTING = {"pretrain": 0.1}
@@ -102,6 +102,7 @@ class RobustTrainConfig(RunConfig):
     progress: bool = True
     cross_over: bool = False
     attack: bool = True
+    holdout_only: bool = False  # score the finished run on its held-out training images only (a pilot run)
 
     @classmethod
     def upgrade(cls, recorded: dict) -> dict:

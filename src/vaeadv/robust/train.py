@@ -87,7 +87,7 @@ def _train_one(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, run: T
               # the first step's excess over a typical one: with --compile, the compile time inside train_seconds
               "first_step_excess_seconds": (None if first_step.excess_seconds is None
                                             else round(first_step.excess_seconds, 2)),
-              "clean_test_accuracy": None, "test_images": len(dm.x_test),
+              "clean_test_accuracy": None, "test_images": 0 if cfg.holdout_only else len(dm.x_test),
               "train_images": len(dm.x_train), "data": dm.source}
     if guard:
         result["overfit_guard"] = guard.report()
@@ -129,16 +129,17 @@ def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: to
     """A trained network scored once, in fp32 whatever the training precision: clean accuracy with Wilson
     intervals on the test images, the exact-pixel ones and the hold-out that chose the checkpoint (flip TTA
     beside), with a ``guard`` the guard's PGD on the whole hold-out (what runs are compared on before any test
-    image is attacked), then the template's attacks on the exact test images (unless ``cfg.attack`` is off)."""
-    scores = clean_scores(network, dm.x_test, dm.y_test, {"exact": dm.test_exact})
+    image is attacked), then the template's attacks on the exact test images (unless ``cfg.attack`` is off). A
+    ``holdout_only`` run (a pilot) is scored on its hold-out alone."""
+    scores = {} if cfg.holdout_only else clean_scores(network, dm.x_test, dm.y_test, {"exact": dm.test_exact})
     scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
     if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
         scores["holdout"] = clean_accuracy(network, dm.x_val, dm.y_val)
     if guard:
         attack = guard.attack(next(network.parameters()).device)
         scores["holdout_pgd"] = robust_accuracy(network, dm.x_val, dm.y_val, [attack])["intervals"][attack.label]
-    out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"]}
-    if cfg.attack:
+    out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"] if "test" in scores else None}
+    if cfg.attack and not cfg.holdout_only:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
         r = robust_accuracy(network, x, y, attacks_for(cfg, defense), batch_size=256)
@@ -162,6 +163,9 @@ def overfit_guard(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, eps
 def train_defenses(cfg: RobustTrainConfig) -> list[dict]:
     """Every defense of ``cfg``, one run each, on one in-memory copy of the data; the runs record the SHA-256 of
     the weights they start from (``RobustTrainConfig.pinned``)."""
+    if cfg.holdout_only and cfg.resolved("val_from") != "train":
+        raise VaeadvError(f"--holdout-only scores a run on the training images it held out, but the '{cfg.recipe}' "
+                          "recipe validates on the test set: use --val-from train or a recipe that holds images out.")
     if cfg.pretrained:  # a bad weights file is refused before the dataset is loaded
         path, _ = read_weights(cfg.pretrained, cfg.pretrained_sha256)
         cfg = cfg.pinned(downloaded=path)
