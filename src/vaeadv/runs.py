@@ -73,8 +73,10 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
 
 class RunCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` for a relocatable run folder: the paths it keeps in a checkpoint are stored relative to
-    its folder and rebased on load, so a moved or copied run resumes and tests its own files; and ``last.ckpt`` is
-    always overwritten (no ``last-v1.ckpt`` beside a stale ``last.ckpt``)."""
+    its folder and rebased on load, so a moved or copied run resumes and tests its own files; ``last.ckpt`` is
+    always overwritten (no ``last-v1.ckpt`` beside a stale ``last.ckpt``), and written at the end of every epoch
+    (Lightning writes it at an epoch's end only when the monitored metric improved, so a kill after an epoch
+    without improvement would lose it)."""
 
     _PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -95,6 +97,12 @@ class RunCheckpoint(ModelCheckpoint):
         if not p.is_absolute() or not p.exists():  # relative (ours), or absolute from a folder that moved
             return str(Path(self.dirpath) / p.name)
         return path
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if (self.save_last and self._train_time_interval is None and self._should_save_on_train_epoch_end(trainer)
+                and not self._should_skip_saving_checkpoint(trainer)):  # nothing saved at this step yet
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -66,8 +66,7 @@ def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than
     accuracies = iter([0.40, 0.45, 0.44, 0.20, 0.5])  # epoch 4 collapses: 0.20 < 0.44 − 0.20
     clean = iter([0.7, 0.8, 0.9, 0.95, 0.99])
     guard = OverfitGuard(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long), EPS)
-    monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
-    monkeypatch.setattr(guard, "clean_accuracy", lambda module: next(clean))
+    monkeypatch.setattr(guard, "measure", lambda module: (next(clean), next(accuracies)))
     saved = {}
 
     class Snapshot(pl.Callback):
@@ -81,40 +80,74 @@ def test_the_guard_restores_the_last_good_epoch_and_stops_on_a_drop_of_more_than
     assert trainer.current_epoch == 4 and guard.fired_at == 4  # stopped after the collapsed epoch
     assert all(torch.equal(module.state_dict()[k], saved[2][k]) for k in saved[2])  # epoch 3's weights are back
     assert not torch.equal(module.state_dict()["layer.weight"], saved[3]["layer.weight"])
-    assert guard.report() == {"fired": True, "fired_after_epoch": 4, "pgd_accuracy_per_epoch": [0.4, 0.45, 0.44, 0.2],
+    assert guard.report() == {"fired": True, "fired_after_epoch": 4, "epochs": [1, 2, 3, 4],
+                              "pgd_accuracy_per_epoch": [0.4, 0.45, 0.44, 0.2],
                               "clean_accuracy_per_epoch": [0.7, 0.8, 0.9, 0.95], "images": 4, "pgd_steps": 10,
                               "drop_threshold": 0.2}
 
 
+class _Killed(Exception):
+    pass
+
+
+def _guarded_run(tmp_path, guard, epochs, kill_before_epoch=None):
+    """``_Tiny`` under the guard with the checkpointing ``train_one`` uses, killed (an exception, nothing saved on
+    the way out) when epoch ``kill_before_epoch`` (from 1) would start."""
+    from vaeadv.runs import RunCheckpoint
+
+    class Kill(pl.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch + 1 == kill_before_epoch:
+                raise _Killed
+
+    checkpoint = RunCheckpoint(dirpath=tmp_path, monitor="train_loss", mode="max", save_top_k=1, save_last=True)
+    return pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[guard, checkpoint, Kill()])
+
+
+def _scripted_guard(monkeypatch, accuracies):
+    guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
+    monkeypatch.setattr(guard, "measure", lambda module: (0.9, next(accuracies)))
+    return guard
+
+
+class _Logged(_Tiny):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", -float(self.current_epoch), on_epoch=True)  # worsens each epoch: no new best
+        return loss
+
+
 def test_a_resumed_run_continues_the_guards_curve_and_can_still_restore_the_epoch_before_the_kill(monkeypatch,
                                                                                                  tmp_path):
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    first, snapshots = _Logged(), {}
 
-    def guarded(accuracies):
-        guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
-        monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
-        monkeypatch.setattr(guard, "clean_accuracy", lambda module: 0.9)
-        return guard
+    class Snapshot(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            snapshots[trainer.current_epoch + 1] = {k: v.clone() for k, v in module.state_dict().items()}
 
-    def trainer(epochs, guard):
-        return pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                          callbacks=[guard, ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0)])
+    trainer = _guarded_run(tmp_path, _scripted_guard(monkeypatch, iter([0.5, 0.6])), 6, kill_before_epoch=3)
+    trainer.callbacks.insert(0, Snapshot())
+    with pytest.raises(_Killed):
+        trainer.fit(first)  # killed once epoch 2 had ended (and had not improved the monitored value)
+    guard, resumed = _scripted_guard(monkeypatch, iter([0.35, 0.9])), _Logged()  # epoch 3: 25 points below 0.6
+    resuming = _guarded_run(tmp_path, guard, 6)
+    resuming.fit(resumed, ckpt_path=tmp_path / "last.ckpt", weights_only=True)  # as train_one loads
+    assert guard.report()["epochs"] == [1, 2, 3] and guard.report()["pgd_accuracy_per_epoch"] == [0.5, 0.6, 0.35]
+    assert guard.fired_at == 3 and resuming.current_epoch == 3
+    assert all(torch.equal(resumed.state_dict()[k], snapshots[2][k]) for k in snapshots[2])  # epoch 2's weights
 
-    first = _Tiny()
-    trainer(2, guarded(iter([0.5, 0.6]))).fit(first)  # killed after epoch 2: its last.ckpt is all that is left
-    end_of_epoch_2 = {k: v.clone() for k, v in first.state_dict().items()}
-    guard, resumed = guarded(iter([0.35, 0.9])), _Tiny()  # epoch 3 drops 25 points below epoch 2's 0.6
-    trainer(4, guard).fit(resumed, ckpt_path=tmp_path / "last.ckpt", weights_only=True)  # as train_one loads
-    assert guard.report()["pgd_accuracy_per_epoch"] == [0.5, 0.6, 0.35]  # the curve goes on from the checkpoint
-    assert guard.fired_at == 3
-    assert all(torch.equal(resumed.state_dict()[k], end_of_epoch_2[k]) for k in end_of_epoch_2)
+    again = _scripted_guard(monkeypatch, iter([]))  # resumed after it fired: nothing more is trained or measured
+    after = _Logged()
+    _guarded_run(tmp_path, again, 6).fit(after, ckpt_path=tmp_path / "last.ckpt", weights_only=True)
+    assert again.fired_at == 3 and again.report()["epochs"] == [1, 2, 3]
+    assert all(torch.equal(after.state_dict()[k], snapshots[2][k]) for k in snapshots[2])
 
 
 def test_a_drop_of_exactly_20_points_does_not_fire(monkeypatch):
     guard = OverfitGuard(torch.zeros(2, 3, 2, 2), torch.zeros(2, dtype=torch.long), EPS)
     accuracies = iter([0.5, 0.3 + 1e-9, 0.3])
-    monkeypatch.setattr(guard, "pgd_accuracy", lambda module: next(accuracies))
-    monkeypatch.setattr(guard, "clean_accuracy", lambda module: 0.9)
+    monkeypatch.setattr(guard, "measure", lambda module: (0.9, next(accuracies)))
     trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[guard])
     trainer.fit(_Tiny())
@@ -259,12 +292,12 @@ def test_n_fgsm_is_a_defense_of_its_own_with_both_attacks_after_training():
 def test_the_robustness_curve_plots_the_guards_percentages_by_epoch_and_marks_where_it_fired():
     from vaeadv.robust.viz import guard_curve_figure
 
-    report = {"fired": True, "fired_after_epoch": 3, "pgd_accuracy_per_epoch": [0.3, 0.4, 0.1],
+    report = {"fired": True, "fired_after_epoch": 5, "epochs": [3, 4, 5], "pgd_accuracy_per_epoch": [0.3, 0.4, 0.1],
               "clean_accuracy_per_epoch": [0.5, 0.6, 0.8], "images": 512, "pgd_steps": 7, "drop_threshold": 0.2}
     fig = guard_curve_figure(report)
     clean, pgd, fired = fig.axes[0].get_lines()
-    assert list(clean.get_xdata()) == [1, 2, 3] and list(clean.get_ydata()) == pytest.approx([50, 60, 80])
-    assert list(pgd.get_ydata()) == pytest.approx([30, 40, 10]) and list(fired.get_xdata()) == [3, 3]
+    assert list(clean.get_xdata()) == [3, 4, 5] and list(clean.get_ydata()) == pytest.approx([50, 60, 80])
+    assert list(pgd.get_ydata()) == pytest.approx([30, 40, 10]) and list(fired.get_xdata()) == [5, 5]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["clean", "PGD-7", "guard fired"]
 
 

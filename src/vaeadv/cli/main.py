@@ -5,11 +5,12 @@ library never imports this package."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from vaeadv.cli import data, demo, report, robust, vae
 from vaeadv.errors import VaeadvError
@@ -67,24 +68,34 @@ LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fa
 LIGHTNING_NOISE = (r".*isinstance\(treespec, LeafSpec\)", r"You have overridden `on_after_batch_transfer`")
 
 
-def quiet_lightning() -> None:
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
     """Off a terminal a training command prints one line per epoch: Lightning's info lines and its two known
-    internal warnings are silenced (its other warnings and every error still show)."""
-    for name in LIGHTNING_INFO_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in LIGHTNING_NOISE:
-        warnings.filterwarnings("ignore", message=pattern)
+    internal warnings are silenced (its other warnings and every error still show) while a command runs; a
+    Python caller of ``main`` gets its logging and warning filters back afterwards."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_INFO_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for pattern in LIGHTNING_NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet_lightning()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_int = signal.signal(signal.SIGINT, _on_sigint) if _is_main_thread() else None
     _Interrupted.seen = False
     try:
-        return args.run(args)
+        with quiet_lightning():
+            return args.run(args)
     except VaeadvError as exc:
         print(f"vaeadv: error: {exc}", file=sys.stderr)
         return 1

@@ -140,9 +140,10 @@ def _add_eval_set_flags(p: argparse.ArgumentParser) -> None:
                         "is attacked")
     p.add_argument("--holdout-seed", type=seed, help="with --eval-set holdout: the --seed of the run whose held-out "
                                                      "images these are")
+    held_out = ", ".join(f"{name} {r.val_size:,}" for name, r in RECIPES.items() if r.val_from == "train")
     p.add_argument("--holdout-size", type=positive_int, default=2000,
-                   help="with --eval-set holdout: how many images its recipe held out (pretrain, finetune, fast-at: "
-                        "2,000)")
+                   help=f"with --eval-set holdout: how many images the run's recipe held out ({held_out}); a larger "
+                        "number takes in images that run trained on")
     p.add_argument("--limit", type=positive_int, help="first N images of the evaluation set")
 
 

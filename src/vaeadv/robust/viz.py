@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vaeadv.io import pyplot, save_figure
 from vaeadv.robust.evaluate import Example
+from vaeadv.robust.guard import GUARD_PGD_STEPS
 
 
 def _figure(rows: Sequence[tuple[str, Example]], classes: Sequence[str]):
@@ -45,10 +46,11 @@ def guard_curve_figure(guard: dict, title: str = ""):
     """Clean and PGD accuracy (%) per epoch from an overfitting guard's report; the epoch it fired at, if any."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.2))
-    pgd = f"PGD-{guard['pgd_steps']}" if "pgd_steps" in guard else "PGD-10"  # reports before steps were kept: 10
+    pgd = f"PGD-{guard.get('pgd_steps', GUARD_PGD_STEPS)}"  # reports from before the steps were kept: the default
     for key, label in (("clean_accuracy_per_epoch", "clean"), ("pgd_accuracy_per_epoch", pgd)):
         values = guard.get(key) or []
-        ax.plot(range(1, len(values) + 1), [100 * v for v in values], marker="o", ms=3, label=label)
+        epochs = guard.get("epochs") or range(1, len(values) + 1)  # older reports: one value per epoch from 1
+        ax.plot(list(epochs), [100 * v for v in values], marker="o", ms=3, label=label)
     if guard.get("fired"):
         ax.axvline(guard["fired_after_epoch"], color="grey", ls=":", label="guard fired")
     ax.set_xlabel("epoch")
