@@ -22,15 +22,21 @@ def _configured(recipe: str, total_steps: int):
     return m, m.configure_optimizers()
 
 
-def test_pretrain_schedule_is_a_triangle_over_the_run(monkeypatch):
-    monkeypatch.setattr(RobustClassifier, "trainer", None, raising=False)
-    _, conf = _configured("pretrain", 100)
+def _rates(conf: dict, steps: int) -> list[float]:
+    """The learning rate of each of ``steps`` optimizer steps under a configured scheduler."""
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     lrs = []
-    for _ in range(100):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    return lrs
+
+
+def test_pretrain_schedule_is_a_triangle_over_the_run(monkeypatch):
+    monkeypatch.setattr(RobustClassifier, "trainer", None, raising=False)
+    _, conf = _configured("pretrain", 100)
+    opt, lrs = conf["optimizer"], _rates(conf, 100)
     peak = RECIPES["pretrain"].lr
     assert conf["lr_scheduler"]["interval"] == "step"
     assert max(lrs) == pytest.approx(peak) and lrs.index(max(lrs)) == 14  # warm-up 15% of 100 steps
@@ -79,12 +85,7 @@ def test_fast_at_128_is_wongs_batch_and_nothing_else_changes():
 def test_fast_at_128_rate_is_wongs_triangle_0_to_02_to_0_peaking_mid_run(monkeypatch):
     monkeypatch.setattr(RobustClassifier, "trainer", None, raising=False)
     _, conf = _configured("fast-at-128", 100)
-    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    opt, lrs = conf["optimizer"], _rates(conf, 100)
     # by hand: 0.2·(s + 1)/50 for s < 50, then 0.2·(100 − s)/50
     assert lrs[:3] == pytest.approx([0.004, 0.008, 0.012]) and lrs[49] == pytest.approx(0.2)
     assert lrs[50] == pytest.approx(0.2) and lrs[75] == pytest.approx(0.1) and lrs[99] == pytest.approx(0.004)
