@@ -164,7 +164,8 @@ def test_fgsm_rs_trains_with_the_guard_on_held_out_training_images(real_data_dir
     assert len(guard["pgd_accuracy_per_epoch"]) == 2 and guard["images"] == 512
     assert len(guard["clean_accuracy_per_epoch"]) == 2
     assert (tmp_path / cfg.default_run_name() / "fgsm-rs" / "robustness_curve.png").is_file()
-    holdout, attacked = r["clean_eval"]["holdout"], r["clean_eval"]["holdout_pgd"]
+    holdout, attacked = r["clean_eval"]["holdout"], r["holdout_attack"]
+    assert attacked["attack"] == "pgd-10, guard's"  # the guard's own PGD, not the run's --pgd-steps
     assert attacked["n"] == holdout["n"] == 5000 and attacked["correct"] <= holdout["correct"]  # fast: 5,000 held out
     assert set(r["attack_eval"]["robust_accuracy"]) == {"fgsm", "pgd"}
     template = RobustTrainConfig(defenses=("fgsm-rs",), epochs=1, train_subset=64, width=8, test_subset=100,
@@ -185,7 +186,7 @@ def test_a_pilot_run_is_scored_on_its_hold_out_and_never_on_a_test_image(real_da
                             holdout_only=True, data_dir=str(real_data_dir), log_dir=str(tmp_path), progress=False)
     (r,) = train_defenses(cfg)
     assert looked_at == [] and "attack_eval" not in r and r["clean_test_accuracy"] is None and r["test_images"] == 0
-    assert set(r["clean_eval"]) == {"holdout", "holdout_pgd"} and r["clean_eval"]["holdout_pgd"]["n"] == 5000
+    assert set(r["clean_eval"]) == {"holdout"} and r["holdout_attack"]["n"] == 5000
     template = RobustTrainConfig(defenses=("fgsm",), epochs=1, holdout_only=True, data_dir=str(real_data_dir),
                                  log_dir=str(tmp_path / "t"), progress=False)
     with pytest.raises(VaeadvError, match="--holdout-only scores a run on the training images it held out"):

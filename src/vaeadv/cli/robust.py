@@ -222,7 +222,7 @@ def _train(args: argparse.Namespace) -> int:
         if "clean_eval" not in r:  # a DDP worker other than rank 0: rank 0 scores and reports
             continue
         if cfg.holdout_only:
-            pgd = r["clean_eval"].get("holdout_pgd")
+            pgd = r.get("holdout_attack")
             print(f"{r['defense']:<10}{r['clean_eval']['holdout']['accuracy']:>16.4f}  "
                   f"{'' if pgd is None else format(pgd['accuracy'], '.4f')}  → {r['run_dir']}/results.json")
             continue

@@ -135,10 +135,11 @@ def score(cfg: RobustTrainConfig, defense: str, dm: CifarDataModule, network: to
     scores = {("test" + k[3:] if k.startswith("all") else k): v for k, v in scores.items()}
     if cfg.resolved("val_from") == "train":  # the held-out training images that chose the checkpoint
         scores["holdout"] = clean_accuracy(network, dm.x_val, dm.y_val)
+    out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"] if "test" in scores else None}
     if guard:
         attack = guard.attack(next(network.parameters()).device)
-        scores["holdout_pgd"] = robust_accuracy(network, dm.x_val, dm.y_val, [attack])["intervals"][attack.label]
-    out = {"clean_eval": scores, "clean_test_accuracy": scores["test"]["accuracy"] if "test" in scores else None}
+        attacked = robust_accuracy(network, dm.x_val, dm.y_val, [attack])["intervals"][attack.label]
+        out["holdout_attack"] = {"attack": attack.label, **attacked}
     if cfg.attack and not cfg.holdout_only:
         x, y, what = dm.exact_test()
         x, y = x[: cfg.eval_limit], y[: cfg.eval_limit]
