@@ -154,6 +154,23 @@ def test_q2_2_states_what_the_fgsm_objective_bought_over_the_fine_tuning_control
     assert "control) is not in this report" not in text
 
 
+def test_q2_2_reads_the_assignments_augmentation_hint_off_the_fgsm_fine_tune_without_it():
+    q22 = lambda rows: dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))[  # noqa: E731
+        "Q2.2 (defense results)."]
+    assert "the FGSM fine-tune without augmentation is not in this report" in q22(REAL_MATRIX["rows"])
+    tuned = {**REAL_MATRIX["rows"][1], "epochs": 5}
+    same = {**tuned, "model": "ft plain", "augment": False}  # the same counts: every difference is 0
+    text = q22([REAL_MATRIX["rows"][0], tuned, same])
+    assert "with and without crop + flip, for the assignment's hint" in text
+    assert "Every interval holds 0: on these 1,000 images augmentation changed nothing we can measure in a 5-epoch " \
+           "fine-tune." in text
+    apart = {**same, "clean_accuracy": 0.9, "robust_accuracy": {"FGSM ε=0.1 (norm.)": 0.236, "PGD ε=0.1 (norm.)": 0.19}}
+    text = q22([REAL_MATRIX["rows"][0], tuned, apart])
+    # 886 − 900 of 1000 and 336 − 236 (Newcombe's intervals worked by hand): the first includes 0, the second not
+    assert "clean -1.4 points [-4.1, +1.3]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.0, +13.9]" in text
+    assert "Every interval holds 0" not in text
+
+
 def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
     rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
     rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,

@@ -19,6 +19,7 @@ from vaeadv.report.comparisons import (
     COURSE_FGSM_DEFENDED,
     COURSE_PRETRAINED,
     FGSM_DEFENDED,
+    FGSM_PLAIN,
     FINETUNE_CONTROL,
     PLAIN,
     SHIPPED_STANDARD,
@@ -180,11 +181,16 @@ def _q2_1_augmentation(r: Results) -> Answer:
             "features blunt FGSM a bit." + measured)
 
 
+def _comparison(r: Results, with_it, control) -> dict | None:
+    """The controlled comparison of the rows ``with_it`` and ``control`` choose, None where the matrix lacks either."""
+    return next((f for f in controlled_differences(r.get("adversarial_matrix")) if f["pair"] == (with_it, control)),
+                None)
+
+
 def _bought(r: Results, with_it, control) -> str:
-    """The controlled comparison of the rows ``with_it`` and ``control`` choose, in words: its differences on the
-    attacked images with their intervals (the controlled-comparisons table); empty where the matrix lacks either."""
-    found = next((f for f in controlled_differences(r.get("adversarial_matrix")) if f["pair"] == (with_it, control)),
-                 None)
+    """That comparison in words: its differences on the attacked images with their intervals (the
+    controlled-comparisons table); empty where the matrix lacks either row."""
+    found = _comparison(r, with_it, control)
     if found is None:
         return ""
     said = [f"{column} {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
@@ -239,11 +245,28 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
     else:
         text += (" What fine-tuning alone does (the standard-objective control) is not in this report: not tested "
                  "here.")
+    text += _augmentation_in_defense(r, n)
     _, high = wilson_interval(round(after * n), n)
     if COURSE_FGSM_DEFENDED["fgsm"] > high:
         text += (" The course's 58.6% lies above our interval. The two runs differ in the model they start from "
                  "and its training, and in the training pixels (JPEG-decoded here); which difference causes the "
                  "gap is not tested here.")
+    return text
+
+
+def _augmentation_in_defense(r: Results, n: int) -> str:
+    """The assignment's hint (does the defense work with augmentation?) read off the same fine-tune with and without
+    crop + flip; where every interval holds 0, it says the difference is not measurable on these images."""
+    found = _comparison(r, FGSM_DEFENDED, FGSM_PLAIN)
+    if found is None:
+        return (" Whether augmentation changes what the defense does (the assignment's hint) is not tested here: "
+                "the FGSM fine-tune without augmentation is not in this report.")
+    text = (" The same FGSM fine-tune with and without crop + flip, for the assignment's hint on augmentation"
+            + _bought(r, FGSM_DEFENDED, FGSM_PLAIN) + ".")
+    if all(low <= 0 <= high for _, low, high in found["differences"].values()):
+        epochs = (FGSM_DEFENDED.find(r["adversarial_matrix"]["rows"]) or {}).get("epochs")
+        text += (f" Every interval holds 0: on these {n:,} images augmentation changed nothing we can measure"
+                 + (f" in a {epochs}-epoch fine-tune." if epochs else "."))
     return text
 
 
