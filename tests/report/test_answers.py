@@ -143,7 +143,7 @@ def test_q2_2_states_what_the_fgsm_objective_bought_over_the_fine_tuning_control
         "Q2.2 (defense results)."]
     assert "the standard-objective control) is not in this report: not tested here" in q22(REAL_MATRIX["rows"])
     control = {**_row("control", "standard", {"FGSM ε=0.1 (norm.)": 0.236, "PGD ε=0.1 (norm.)": 0.0}, clean=0.9),
-               "pretrained": "vaeadv-resnet18", "tuned": True}
+               "pretrained": "vaeadv-resnet18", "tuned": True, "epochs": 5}
     plain_fgsm = {**REAL_MATRIX["rows"][1], "model": "ft plain", "augment": False}
     without = q22([*REAL_MATRIX["rows"], plain_fgsm])  # another comparison of the same row is no control
     assert "Against the same fine-tune" not in without and "control) is not in this report" in without

@@ -2,6 +2,7 @@
 
 from vaeadv.report.comparisons import (
     FINETUNE_CONTROL,
+    PGD_CONTROL,
     SHIPPED_STANDARD,
     controlled_differences,
     course_rows,
@@ -12,10 +13,10 @@ from vaeadv.report.scales import SCALES
 FGSM, FGSM_NLL, PGD = "FGSM ε=0.1 (norm.)", "FGSM ε=0.1 (norm.), nll on logits", "PGD ε=0.1 (norm.)"
 
 
-def _row(model, defense, augment, pretrained, clean, robust, tuned=False):
+def _row(model, defense, augment, pretrained, clean, robust, tuned=False, epochs=5):
     return {"model": model, "defense": defense, "augment": augment, "pretrained": pretrained, "tuned": tuned,
             "clean_accuracy": clean, "robust_accuracy": robust, "clean_test_accuracy": clean, "test_images": 10000,
-            "seconds_per_epoch": 1.0}
+            "seconds_per_epoch": 1.0, "epochs": epochs}
 
 
 ROWS = [
@@ -33,6 +34,18 @@ def test_rows_are_picked_by_what_they_are_not_by_their_place():
     assert SHIPPED_STANDARD.find(ROWS)["model"] == "shipped"
     assert FINETUNE_CONTROL.find(ROWS)["model"] == "control"  # the tuned one, not the shipped one before it
     assert FINETUNE_CONTROL.find(ROWS[:2]) is None
+    short = _row("control 2", "standard", True, "vaeadv-resnet18", 0.91, {PGD: 0.02}, tuned=True, epochs=2)
+    assert FINETUNE_CONTROL.find([short, *ROWS])["model"] == "control"  # the 5-epoch one for the 5-epoch defense
+    assert PGD_CONTROL.find([*ROWS, short])["model"] == "control 2" and PGD_CONTROL.find(ROWS) is None
+
+
+def test_the_pgd_defense_is_compared_with_the_fine_tune_of_its_own_length():
+    pgd = _row("pgd", "pgd", True, "vaeadv-resnet18", 0.839, {PGD: 0.216}, epochs=2)
+    short = _row("control 2", "standard", True, "vaeadv-resnet18", 0.900, {PGD: 0.019}, tuned=True, epochs=2)
+    found = {f["model"]: f for f in controlled_differences({"images": 1000, "rows": [*ROWS, pgd, short]})}
+    assert found["pgd"]["control"] == "control 2"
+    d, low, high = found["pgd"]["differences"][PGD]  # 216 − 19 of 1000; Newcombe from the two Wilson intervals by hand
+    assert round(d, 3) == 0.197 and round(low, 4) == 0.1704 and round(high, 4) == 0.2244
 
 
 def test_each_comparison_pairs_a_row_with_its_control_and_leaves_out_what_is_missing():

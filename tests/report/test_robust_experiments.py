@@ -170,10 +170,13 @@ def test_the_fine_tuning_control_trains_the_shipped_weights_with_the_standard_ob
     assert b.train_pretrained and not a.train_pretrained and b.defenses == ("standard",)
     assert asdict(replace(a, defenses=("standard",), train_pretrained=True)) == asdict(b)  # only the objective
     assert not rx._just_loads(b) and rx._just_loads(rx._config(ctx, real.cifar_models[0]))
-    assert [m.trains() for m in real.cifar_models] == [False] + [True] * 6 + [False]
-    assert rx.model_name(control) == "standard fine-tune + augmentation (from vaeadv-resnet18)"
+    assert [m.trains() for m in real.cifar_models] == [False] + [True] * 7 + [False]
+    assert rx.model_name(control) == "standard fine-tune, 5 epochs + augmentation (from vaeadv-resnet18)"
     assert rx.model_name(real.cifar_models[0]) == "standard + augmentation (vaeadv-resnet18)"
-    pair = [rx._config(ctx, m) for m in real.cifar_models[5:7]]
+    pgd, pgd_control = rx._config(ctx, real.cifar_models[4]), rx._config(ctx, real.cifar_models[5])
+    assert asdict(replace(pgd, defenses=("standard",), train_pretrained=True)) == asdict(pgd_control)  # and its own
+    assert rx.model_name(real.cifar_models[5]) == "standard fine-tune, 2 epochs + augmentation (from vaeadv-resnet18)"
+    pair = [rx._config(ctx, m) for m in real.cifar_models[6:8]]
     assert [c.augment for c in pair] == [False, True] and all(c.cutout == 0 for c in pair)
     assert asdict(replace(pair[0], augment=True)) == asdict(pair[1])
 

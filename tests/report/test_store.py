@@ -57,8 +57,8 @@ def test_results_stored_before_the_later_scale_fields_still_load():
     results = report_run.load_results(ctx)
     assert all(results[name] is not None for name in results), [n for n, r in results.items() if r is None]
     real = SCALES["real"].as_config()
-    assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 8  # set fields are part of the key
-    assert [m["load_only"] for m in real["cifar_models"]] == [False] * 7 + [True]  # the shipped fast-AT model
+    assert real["cifar_seed"] == 0 and len(real["cifar_models"]) == 9  # set fields are part of the key
+    assert [m["load_only"] for m in real["cifar_models"]] == [False] * 8 + [True]  # the shipped fast-AT model
 
 
 def test_a_vae_config_keys_the_same_recorded_or_live():

@@ -45,24 +45,27 @@ DIFFERENCES_FROM_COURSE = (
 @dataclass(frozen=True)
 class Pick:
     """Which run-matrix row: the first with this defense and augmentation, started from shipped weights or not,
-    the standard-objective fine-tune or not."""
+    the standard-objective fine-tune or not, and where ``epochs`` is given, trained that many epochs."""
 
     defense: str
     augment: bool
     pretrained: bool
     tuned: bool = False
+    epochs: int | None = None
 
     def find(self, rows: list[dict]) -> dict | None:
         for row in rows:
             if (row.get("defense") == self.defense and row.get("augment") == self.augment
-                    and bool(row.get("pretrained")) == self.pretrained and bool(row.get("tuned")) == self.tuned):
+                    and bool(row.get("pretrained")) == self.pretrained and bool(row.get("tuned")) == self.tuned
+                    and self.epochs in (None, row.get("epochs"))):
                 return row
         return None
 
 
 SHIPPED_STANDARD = Pick("standard", True, True)
 FGSM_DEFENDED = Pick("fgsm", True, True)
-FINETUNE_CONTROL = Pick("standard", True, True, tuned=True)
+FINETUNE_CONTROL = Pick("standard", True, True, tuned=True, epochs=5)  # the FGSM defense's 5 epochs
+PGD_CONTROL = Pick("standard", True, True, tuned=True, epochs=2)  # the PGD defense's 2 epochs
 FGSM_PLAIN = Pick("fgsm", False, True)
 PGD_DEFENDED = Pick("pgd", True, True)
 AUGMENTED = Pick("standard", True, False)
@@ -72,6 +75,8 @@ PLAIN = Pick("standard", False, False)
 COMPARISONS = (
     ("what the FGSM defense bought: FGSM objective − standard objective, the same 5-epoch fine-tune",
      FGSM_DEFENDED, FINETUNE_CONTROL),
+    ("what the PGD defense bought: PGD examples in the batch − standard objective, the same 2-epoch fine-tune",
+     PGD_DEFENDED, PGD_CONTROL),
     ("augmentation in the FGSM defense: with − without crop + flip", FGSM_DEFENDED, FGSM_PLAIN),
     ("augmentation of a standard model: with − without crop + flip, the same recipe and epochs", AUGMENTED, PLAIN),
 )

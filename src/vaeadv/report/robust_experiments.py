@@ -90,8 +90,8 @@ def _finished(cfg: RobustTrainConfig):
 
 
 def model_name(model: CifarModel) -> str:
-    name = ("standard fine-tune" if model.tuned else DEFENSE_NAMES[model.defense]) + (
-        " + augmentation" if model.augment else "")
+    tuned = "standard fine-tune" + (f", {model.epochs} epochs" if model.epochs else "")
+    name = (tuned if model.tuned else DEFENSE_NAMES[model.defense]) + (" + augmentation" if model.augment else "")
     if model.pretrained:
         name += f" (from {model.pretrained})" if model.trains() else f" ({model.pretrained})"
     return name
@@ -140,7 +140,9 @@ def adversarial_matrix(ctx: Context) -> dict:
     cfgs = [_named(ctx, _config(ctx, m)) for m in models]
     keys = [{"training": training_key(cfg), "attacks": [asdict(a) for a in attacks], "images": which,
              "examples": m == s.curve_models()[0], "format": 1} for m, cfg in zip(models, cfgs, strict=True)]
-    rows = {i: row for i in range(len(models)) if (row := store.get(cfgs[i].run_name, keys[i])) is not None}
+    # a stored row is shown under today's name of its model (names are presentation, not part of the key)
+    rows = {i: {**row, "model": model_name(models[i])} for i in range(len(models))
+            if (row := store.get(cfgs[i].run_name, keys[i])) is not None}
     todo = [i for i in range(len(models)) if i not in rows]  # stored rows need no model loaded
     runs = {i: _trained(ctx, cfgs[i], may_train=False) for i in todo}
     for i in [i for i in todo if runs[i]] + [i for i in todo if not runs[i]]:

@@ -225,6 +225,8 @@ SCALES: dict[str, Scale] = {
             CifarModel("standard", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18", tuned=True),
             CifarModel("fgsm", False, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
             CifarModel("pgd", True, recipe="finetune", epochs=2, pretrained="vaeadv-resnet18"),
+            # and the PGD defense's: its 2-epoch run with the standard objective
+            CifarModel("standard", True, recipe="finetune", epochs=2, pretrained="vaeadv-resnet18", tuned=True),
             # the augmentation pair: the same recipe and epochs, crop + flip or none (no Cutout in either)
             CifarModel("standard", False),
             CifarModel("standard", True),
@@ -233,8 +235,8 @@ SCALES: dict[str, Scale] = {
         notes=("CIFAR models: vaeadv-resnet18 (the 'pretrain' recipe: bf16, SGD Nesterov with linear warm-up/decay, "
                "plain cross-entropy, 45 epochs, crop+flip and Cutout 16 px; docs/weights.md); the FGSM and PGD "
                "defenses fine-tuned from it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 "
-               "epochs, crop+flip; the FGSM one also without augmentation); the fine-tuning control, the FGSM "
-               "defense's run with the standard objective; the augmentation pair, standard models trained from "
+               "epochs, crop+flip; the FGSM one also without augmentation); the fine-tuning controls, each "
+               "defense's run (5 and 2 epochs) with the standard objective; the augmentation pair, standard models trained from "
                "scratch with the 'pretrain' recipe at 20 epochs with and without crop+flip (no Cutout); transfer "
                "models A/B with the 'pretrain' recipe at 20 epochs on disjoint halves, crop+flip without Cutout (a "
                "reduction: the pretrained model has 45 epochs and Cutout)",
