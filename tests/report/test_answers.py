@@ -171,6 +171,21 @@ def test_q2_2_reads_the_assignments_augmentation_hint_off_the_fgsm_fine_tune_wit
     assert "Every interval holds 0" not in text
 
 
+def test_q2_3_states_what_the_pgd_defense_bought_over_the_fine_tune_of_its_own_length():
+    q23 = lambda rows: dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))[  # noqa: E731
+        "Q2.3 (adversarial loss vs adversarial batch)."]
+    pgd = {**_row("pgd", "pgd", {"PGD ε=0.1 (norm.)": 0.216}, clean=0.839), "pretrained": "vaeadv-resnet18",
+           "epochs": 2}
+    five = {**_row("control 5", "standard", {"PGD ε=0.1 (norm.)": 0.019}, clean=0.9), "pretrained": "vaeadv-resnet18",
+            "tuned": True, "epochs": 5}
+    assert "(its standard-objective control) is not in this report: not tested here" in q23([pgd, five])
+    two = {**five, "model": "control 2", "epochs": 2}
+    text = q23([pgd, five, two])
+    # 216 − 19 of 1000: Newcombe's interval from the two Wilson intervals, by hand [+17.0, +22.4]
+    assert "Against the same 2-epoch fine-tune with the standard objective, PGD examples in the batch" in text
+    assert "PGD ε=0.1 (norm.) +19.7 points [+17.0, +22.4]" in text
+
+
 def test_a_fall_under_fgsm_that_apgd_contradicts_is_read_as_masking():
     rows = [dict(row) for row in REAL_MATRIX["rows"][:2]]
     rows[0]["robust_accuracy"] = {"FGSM ε=0.1 (norm.)": 0.421, "PGD ε=0.1 (norm.)": 0.269,
@@ -207,7 +222,7 @@ def test_q2_3_compares_the_two_defenses_under_apgd_only_beyond_the_intervals():
     plain = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [
         _row("f", "fgsm", {"PGD ε=0.1 (norm.)": 0.2}), _row("p", "pgd", {"PGD ε=0.1 (norm.)": 0.1})]}}))
     text = plain["Q2.3 (adversarial loss vs adversarial batch)."]
-    assert text.endswith("the PGD-defended model 10.0%.") and "APGD" not in text
+    assert "the PGD-defended model 10.0%. What the PGD defense bought" in text and "APGD" not in text
 
 
 def test_q1_11_reads_the_bpd_trend_off_the_table_and_q1_6_claims_no_rate_it_did_not_measure():

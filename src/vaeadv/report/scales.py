@@ -236,10 +236,10 @@ SCALES: dict[str, Scale] = {
                "plain cross-entropy, 45 epochs, crop+flip and Cutout 16 px; docs/weights.md); the FGSM and PGD "
                "defenses fine-tuned from it with the template's optimiser under bf16 ('finetune' recipe: 5 and 2 "
                "epochs, crop+flip; the FGSM one also without augmentation); the fine-tuning controls, each "
-               "defense's run (5 and 2 epochs) with the standard objective; the augmentation pair, standard models trained from "
-               "scratch with the 'pretrain' recipe at 20 epochs with and without crop+flip (no Cutout); transfer "
-               "models A/B with the 'pretrain' recipe at 20 epochs on disjoint halves, crop+flip without Cutout (a "
-               "reduction: the pretrained model has 45 epochs and Cutout)",
+               "defense's run (5 and 2 epochs) with the standard objective; the augmentation pair, standard models "
+               "trained from scratch with the 'pretrain' recipe at 20 epochs with and without crop+flip (no "
+               "Cutout); transfer models A/B with the 'pretrain' recipe at 20 epochs on disjoint halves, crop+flip "
+               "without Cutout (a reduction: the pretrained model has 45 epochs and Cutout)",
                "the PGD defense is not trained without augmentation at this scale (the cpu scale compares both)",
                "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)",
                "the attack-loss table sets vaeadv-resnet18 beside the label-smoothed file it replaced (0.1, 80 "
