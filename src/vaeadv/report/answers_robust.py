@@ -190,11 +190,13 @@ def _comparison(r: Results, with_it, control) -> dict | None:
 
 
 def _bought(r: Results, with_it, control) -> str:
-    """That comparison in words: its differences on the attacked images with their intervals (the
-    controlled-comparisons table); empty where the matrix lacks either row."""
+    """That comparison in words (``_in_words``); empty where the matrix lacks either row."""
     found = _comparison(r, with_it, control)
-    if found is None:
-        return ""
+    return "" if found is None else _in_words(found)
+
+
+def _in_words(found: dict) -> str:
+    """A comparison's differences on the attacked images with their intervals (the controlled-comparisons table)."""
     said = [f"{column} {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
             for column, (d, low, high) in found["differences"].items()]
     return f"; the difference with its 95% interval (controlled-comparisons table): {', '.join(said)}"
@@ -264,7 +266,7 @@ def _augmentation_in_defense(r: Results, n: int) -> str:
         return (" Whether augmentation changes what the defense does (the assignment's hint) is not tested here: "
                 "the FGSM fine-tune without augmentation is not in this report.")
     text = (" The same FGSM fine-tune with and without crop + flip, for the assignment's hint on augmentation"
-            + _bought(r, FGSM_DEFENDED, FGSM_PLAIN) + ".")
+            + _in_words(found) + ".")
     if all(low <= 0 <= high for _, low, high in found["differences"].values()):
         epochs = (FGSM_DEFENDED.find(r["adversarial_matrix"]["rows"]) or {}).get("epochs")
         text += (f" Every interval holds 0: on these {n:,} images augmentation changed nothing we can measure"
