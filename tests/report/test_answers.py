@@ -13,9 +13,11 @@ def _row(model, defense, robust, augment=True, clean=0.8):
 
 MATRIX = {"rows": [
     _row("std", "standard", {"PGD ε=8/255": 0.232, "APGD-CE+T ε=8/255": 0.0, "PGD ε=0.1 (norm.)": 0.278,
-                             "APGD-CE+T ε=0.1 (norm.)": 0.0}),
+                             "APGD-CE+T ε=0.1 (norm.)": 0.0, "PGD ε=8/255, 5 random starts": 0.20,
+                             "PGD ε=64/255": 0.0}),
     _row("fast", "fgsm-rs", {"PGD ε=8/255": 0.47, "APGD-CE+T ε=8/255": 0.43}, clean=0.81),
-    _row("edge", "pgd", {"PGD ε=8/255": 0.30, "APGD-CE+T ε=8/255": 0.20}),  # exactly 10 points: not flagged
+    # 10 points, but without restarts: masking and a weak PGD-10 are not told apart
+    _row("edge", "pgd", {"PGD ε=8/255": 0.30, "APGD-CE+T ε=8/255": 0.20}),
     _row("old", "fgsm", {"PGD ε=8/255": 0.30}),  # no strong column: no reading
 ]}
 
@@ -25,16 +27,24 @@ def test_masking_gaps_flag_pgd_far_above_apgd_and_only_there():
     assert set(gaps) == {("std", "0.1 (norm.)"), ("std", "8/255"), ("fast", "8/255"), ("edge", "8/255")}
     assert abs(gaps["std", "8/255"]["gap"] - 0.232) < 1e-12 and gaps["std", "8/255"]["masked"]
     assert abs(gaps["fast", "8/255"]["gap"] - 0.04) < 1e-12 and not gaps["fast", "8/255"]["masked"]
-    assert abs(gaps["edge", "8/255"]["gap"] - 0.10) < 1e-9 and gaps["edge", "8/255"]["masked"]  # > 5 points
+    assert abs(gaps["edge", "8/255"]["gap"] - 0.10) < 1e-9 and not gaps["edge", "8/255"]["masked"]
+    assert gaps["edge", "8/255"]["verdict"].startswith("APGD-CE+T leaves 10.0 points less than the template's PGD-10")
+    # restarts leave 20.0% (within 5 points of PGD-10's 23.2%) and APGD 0%: (d) fails against the best PGD; 64/255
+    # leaves nothing, so (b) passes
     assert gaps["std", "8/255"]["verdict"] == "gradient masking suspected: failed (d) a stronger loss/optimiser " \
                                               "adds little"
+    assert gaps["std", "8/255"]["pgd_restarts"] == 0.20 and gaps["std", "8/255"]["largest_eps"] == 0.0
+    # at 0.1 the same row has no restarts: APGD alone below PGD-10 is not told apart
+    assert not gaps["std", "0.1 (norm.)"]["masked"] and gaps["std", "0.1 (norm.)"]["pgd_restarts"] is None
     assert masking_gaps(None) == [] and masking_gaps({"rows": [MATRIX["rows"][3]]}) == []
 
 
 def test_q2_3_quotes_apgd_the_flagged_models_and_the_fast_at_row():
     text = dict(answers({"adversarial_matrix": MATRIX}))["Q2.3 (FGSM vs PGD)."]
     assert "std: 0.0% (PGD 23.2%)" in text and "fast: 43.0% (PGD 47.0%)" in text
-    assert "more than 5 points above APGD (std, edge)" in text
+    assert "more than 5 points above APGD, its number overstates" in text
+    assert ("std: gradient masking suspected: failed (d) a stronger loss/optimiser adds little; edge: APGD-CE+T "
+            "leaves 10.0 points less") in text and "fast: " not in text.split("Why, by")[1]
     assert "keeps 43.0% under APGD-CE+T at 8/255 with 81.0% clean" in text
     plain = dict(answers({"adversarial_matrix": {"rows": [MATRIX["rows"][3]]}}))["Q2.3 (FGSM vs PGD)."]
     assert "APGD" not in plain
@@ -42,7 +52,25 @@ def test_q2_3_quotes_apgd_the_flagged_models_and_the_fast_at_row():
 
 def test_the_strong_column_names_are_those_the_answers_read():
     labels = [a.label for a in _attacks(10, strong_steps=100)]
-    assert {"PGD ε=8/255", "APGD-CE+T ε=8/255", "PGD ε=0.1 (norm.)", "APGD-CE+T ε=0.1 (norm.)"} <= set(labels)
+    assert {"PGD ε=8/255", "APGD-CE+T ε=8/255", "PGD ε=0.1 (norm.)", "APGD-CE+T ε=0.1 (norm.)",
+            "PGD ε=8/255, 5 random starts", "PGD ε=0.1 (norm.), α=2.5ε/10, 5 random starts", "PGD ε=64/255"
+            } <= set(labels)
+
+
+def test_the_masking_checks_columns_are_measured_with_their_stated_settings_and_only_beside_apgd():
+    by_label = {a.label: a for a in _attacks(10, strong_steps=100)}
+    pixel = by_label["PGD ε=8/255, 5 random starts"]
+    assert (pixel.eps, pixel.steps, pixel.restarts, pixel.random_start) == (8 / 255, 10, 5, True)
+    assert abs(pixel.alpha - 2.5 * 8 / 255 / 10) < 1e-12
+    norm = by_label["PGD ε=0.1 (norm.), α=2.5ε/10, 5 random starts"]
+    sigma = (0.247, 0.243, 0.261)  # the template's per-channel std: ε = 0.1·σ in pixels, α = 2.5ε/10
+    assert all(abs(e - 0.1 * s) < 1e-9 and abs(a - 0.025 * s) < 1e-9 for e, a, s in
+               zip(norm.eps, norm.alpha, sigma, strict=True))
+    large = by_label["PGD ε=64/255"]
+    assert (large.steps, large.restarts, large.random_start) == (10, 1, False)
+    assert abs(large.eps - 64 / 255) < 1e-12 and abs(large.alpha - 2.5 * 64 / 255 / 10) < 1e-12
+    cheap = {a.label for a in _attacks(10)}  # a scale without APGD pays for none of them
+    assert not {"PGD ε=8/255, 5 random starts", "PGD ε=64/255"} & cheap
 
 
 def test_a_shipped_defended_model_is_loaded_not_trained(tmp_path):

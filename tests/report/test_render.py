@@ -49,3 +49,16 @@ def test_the_beta_table_reads_each_column_from_its_own_field_and_says_what_it_co
             "| reconstruction (nats, 1,000) | active units (1,000) |") in md
     assert "| 2 | 0.5432 | 0.5111 | 0.4999 | 12.35 | 250.0 | 7 |" in md
     assert "first 1,000 test images (IWAE with K = 20 importance samples per image)" in md
+
+
+def test_the_masking_table_shows_every_check_s_attack_and_a_dash_where_one_was_not_measured(tmp_path):
+    robust = {"FGSM ε=8/255": 0.339, "PGD ε=8/255": 0.216, "PGD ε=8/255, 5 random starts": 0.13,
+              "APGD-CE+T ε=8/255": 0.099, "PGD ε=64/255": 0.0,
+              "FGSM ε=0.1 (norm.)": 0.4, "PGD ε=0.1 (norm.)": 0.3, "APGD-CE+T ε=0.1 (norm.)": 0.1}
+    md = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [{**ROW, "robust_accuracy": robust}]}})
+    assert ("| model | ε | FGSM | PGD-10 | PGD, 5 starts | APGD-CE+T | PGD − APGD (points) | PGD 64/255 | verdict |"
+            in md)
+    # 21.6 − 13.0 = 8.6 points found by the restarts (c fails), APGD within 5 points of them (d passes)
+    assert ("| std | 8/255 | 33.9% | 21.6% | 13.0% | 9.9% | +11.7 | 0.0% | the template's PGD-10 underestimates the "
+            "attack: PGD with a larger step from random starts leaves 8.6 points less") in md
+    assert "| std | 0.1 (norm.) | 40.0% | 30.0% | — | 10.0% | +20.0 | 0.0% | APGD-CE+T leaves 20.0 points less" in md

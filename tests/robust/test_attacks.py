@@ -219,7 +219,27 @@ def test_pgd_by_default_is_one_run_of_steps_gradients_and_nothing_more():
     assert calls == [True] * 4
     calls.clear()
     pgd(model, x, y, 0.1, 0.02, 4, random_start=True, restarts=2)
-    assert calls == [True] * 4 + [False] + [True] * 4 + [False]  # each restart scored once, without gradients
+    assert calls[:5] == [True] * 4 + [False]  # the first restart scored once, without gradients
+
+
+def test_a_restart_attacks_only_the_images_no_restart_has_misclassified():
+    """Five images: three labelled with the model's own prediction and a margin no step of 1e-4 can cross, two with
+    another class (misclassified from the start). The first restart sees all five; the second and third only the
+    three survivors, each run of 4 steps followed by one scoring pass."""
+    torch.manual_seed(0)
+    model = linear_model()
+    x = torch.rand(5, 3, 4, 4)
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    y = predicted.clone()
+    y[[1, 3]] = 1 - predicted[[1, 3]]  # the other of the model's two classes
+    sizes = []
+    model.register_forward_hook(lambda module, inputs, output: sizes.append((inputs[0].requires_grad,
+                                                                             len(inputs[0]))))
+    adv = pgd(model, x, y, 1e-4, 2e-5, 4, random_start=True, restarts=3, generator=torch.Generator().manual_seed(0))
+    assert sizes == ([(True, 5)] * 4 + [(False, 5)]) + ([(True, 3)] * 4 + [(False, 3)]) * 2
+    with torch.no_grad():
+        assert torch.equal(model(adv).argmax(1)[[0, 2, 4]], y[[0, 2, 4]])  # the survivors survived
 
 
 def test_pixels_the_loss_ignores_are_never_moved():
@@ -258,19 +278,19 @@ def test_restarts_keep_a_success_over_any_loss_and_otherwise_the_higher_loss_per
     seed). Scores written by hand as probabilities:
     image A correct both times, cross-entropy 2.0 then 1.0 -> restart 1; image B correct both times, 1.0 then
     1.5 -> restart 2 (a batch-mean score would pick restart 1 for both); image C misclassified by restart 1 at
-    cross-entropy 0.80 but correct at 1.61 in restart 2 -> restart 1, since a success beats any loss. A third
-    restart, correct for all three at cross-entropy 0.1, must not displace the best so far."""
+    cross-entropy 0.80 -> restart 1, since a success is final: the later restarts attack (and score) A and B only.
+    A third restart, correct for both at cross-entropy 0.1, must not displace the best so far."""
     import math
 
     e = math.exp
     first = logits_from({0: e(-2.0)}, {0: e(-1.0)}, {0: 0.45, 1: 0.55})
-    second = logits_from({0: e(-1.0)}, {0: e(-1.5)}, {0: 0.2})
-    ce = [torch.nn.functional.cross_entropy(s, torch.zeros(3, dtype=torch.long), reduction="none")
+    second = logits_from({0: e(-1.0)}, {0: e(-1.5)})
+    ce = [torch.nn.functional.cross_entropy(s, torch.zeros(len(s), dtype=torch.long), reduction="none")
           for s in (first, second)]
     assert torch.allclose(ce[0], torch.tensor([2.0, 1.0, -math.log(0.45)]))
-    assert first.argmax(1).tolist() == [0, 0, 1] and second.argmax(1).tolist() == [0, 0, 0]
+    assert first.argmax(1).tolist() == [0, 0, 1] and second.argmax(1).tolist() == [0, 0]
     x, y = torch.full((3, 3, 4, 4), 0.5), torch.zeros(3, dtype=torch.long)
-    third = logits_from({0: e(-0.1)}, {0: e(-0.1)}, {0: e(-0.1)})
+    third = logits_from({0: e(-0.1)}, {0: e(-0.1)})
     adv = pgd(ScriptedLogits(first, second, third), x, y, 0.1, 0.01, 0, random_start=True, restarts=3,
               generator=torch.Generator().manual_seed(4))
     g = torch.Generator().manual_seed(4)

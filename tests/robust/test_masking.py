@@ -43,3 +43,28 @@ def test_each_masking_check_is_named_when_it_fails():
     # exactly 5 points below is within the gap; more is not
     assert checks(AttackAccuracies(fgsm=0.5, pgd=0.30, apgd=0.25))["d_stronger_loss_adds_little"] is True
     assert checks(AttackAccuracies(fgsm=0.5, pgd=0.30, apgd=0.249))["d_stronger_loss_adds_little"] is False
+
+
+def test_apgd_alone_below_an_unrestarted_pgd_is_not_told_apart_from_a_weak_step():
+    # the PGD defense's row at ε = 0.1: PGD-10 21.6%, APGD-CE+T 9.9%, no restarts and no margin measured
+    acc = AttackAccuracies(fgsm=0.339, pgd=0.216, apgd=0.099)
+    assert checks(acc)["d_stronger_loss_adds_little"] is False
+    assert verdict(acc) == ("APGD-CE+T leaves 11.7 points less than the template's PGD-10: gradient masking or a "
+                            "PGD-10 too weak to reach the ball's edge, not told apart (restarts, check (c), not "
+                            "measured)")
+    # the margin loss at the same PGD-10 far below it: masking whatever the step (see the label-smoothed model)
+    assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_margin=0.12, apgd=0.099)).startswith(
+        "gradient masking suspected: failed (d)")
+    # restarts measured and closing most of the gap: the step was too small
+    assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_restarts=0.13, apgd=0.099)).startswith(
+        "the template's PGD-10 underestimates the attack")
+    # restarts measured but APGD still far below them: both checks fail, and both are named
+    assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_restarts=0.16, apgd=0.099)) == (
+        "gradient masking suspected: failed (c) restarts add little, (d) a stronger loss/optimiser adds little")
+
+
+def test_check_a_reads_the_strongest_pgd_measured():
+    # the template's PGD-10 above FGSM, but PGD from random starts below it: the iterative attack does beat FGSM
+    acc = AttackAccuracies(fgsm=0.20, pgd=0.35, pgd_restarts=0.15)
+    assert checks(acc)["a_iterative_beats_single_step"] is True
+    assert verdict(acc).startswith("the template's PGD-10 underestimates the attack")

@@ -12,7 +12,8 @@ from vaeadv.io import atomic_write_json
 from vaeadv.registry import weights_sha256
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.robust_experiments import attack_images
-from vaeadv.robust.diagnose import LARGE_EPS, RESTARTS, diagnose, standard_budgets
+from vaeadv.robust.diagnose import LARGE_EPS, diagnose, standard_budgets
+from vaeadv.robust.masking import RESTARTS
 from vaeadv.robust.models import load_classifier
 
 SHIPPED_LABEL = "{name} (shipped)"

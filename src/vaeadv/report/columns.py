@@ -4,6 +4,7 @@ experiments build their attacks under these names and the answers read their num
 from __future__ import annotations
 
 from vaeadv.robust.kinds import NORM, PIXEL, column
+from vaeadv.robust.masking import LARGEST_EPS_255, RESTARTS
 
 __all__ = ["NORM", "PIXEL"]  # re-exported: the answers read the budgets' labels here with the columns
 
@@ -15,3 +16,8 @@ FGSM_PIXEL_KEY = column("fgsm", PIXEL)
 PGD_PIXEL_KEY = column("pgd", PIXEL)
 NOISE_PIXEL_KEY = column("noise", PIXEL)
 STRONG_PIXEL_KEY = column("strong", PIXEL)
+# the masking checks' other columns, where the scale measures APGD: (c) PGD with Madry et al.'s step from random
+# starts, (b) PGD far beyond the budget
+PGD_RESTARTS_KEY = f"{PGD_KEY}, α=2.5ε/10, {RESTARTS} random starts"
+PGD_RESTARTS_PIXEL_KEY = f"{PGD_PIXEL_KEY}, {RESTARTS} random starts"
+PGD_LARGE_KEY = column("pgd", f"{LARGEST_EPS_255}/255")

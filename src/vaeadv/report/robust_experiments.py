@@ -18,7 +18,10 @@ from vaeadv.report.columns import (
     FGSM_PIXEL_KEY,
     NOISE_PIXEL_KEY,
     PGD_KEY,
+    PGD_LARGE_KEY,
     PGD_PIXEL_KEY,
+    PGD_RESTARTS_KEY,
+    PGD_RESTARTS_PIXEL_KEY,
     STRONG_KEY,
     STRONG_PIXEL_KEY,
 )
@@ -26,7 +29,9 @@ from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.scales import CifarModel
 from vaeadv.report.store import ResultStore, config_hash, find_run, located, reuse_or_train, run_dir_name, training_key
 from vaeadv.robust.datamodule import CifarDataModule
+from vaeadv.robust.diagnose import large_eps_attack, restarts_attack
 from vaeadv.robust.evaluate import AttackSpec, accuracy_vs_eps, robust_accuracy, template_attacks, transfer_accuracies
+from vaeadv.robust.masking import LARGEST_EPS_255
 from vaeadv.robust.models import load_classifier
 from vaeadv.robust.train import RobustTrainConfig, train_defenses
 from vaeadv.robust.units import budget
@@ -104,10 +109,14 @@ def template_alpha(steps: int) -> float:
 
 
 def _attacks(steps: int, strong_steps: int = 0) -> list[AttackSpec]:
-    """The matrix's columns; ``strong_steps`` > 0 adds AutoAttack-lite (APGD-CE, then APGD-T on the survivors)."""
+    """The matrix's columns; ``strong_steps`` > 0 adds AutoAttack-lite (APGD-CE, then APGD-T on the survivors) and
+    the other attacks the masking checks read: PGD with a larger step from random starts (c), PGD at a large ε (b)."""
     norm_eps, norm_alpha = budget(TEMPLATE_EPS, "normalized"), budget(template_alpha(steps), "normalized")
     strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name=STRONG_KEY),
-              AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name=STRONG_PIXEL_KEY)] if strong_steps else []
+              AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name=STRONG_PIXEL_KEY),
+              restarts_attack(norm_eps, steps, name=PGD_RESTARTS_KEY),
+              restarts_attack(PIXEL_EPS, steps, name=PGD_RESTARTS_PIXEL_KEY),
+              large_eps_attack(LARGEST_EPS_255 / 255, steps, name=PGD_LARGE_KEY)] if strong_steps else []
     return [*template_attacks(norm_eps, norm_eps, norm_alpha, steps, names=(FGSM_KEY, PGD_KEY)),
             AttackSpec("fgsm", norm_eps, loss="nll", name=FGSM_NLL_KEY),
             *_pixel_attacks(steps, names=(FGSM_PIXEL_KEY, PGD_PIXEL_KEY)),

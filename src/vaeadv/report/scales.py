@@ -215,7 +215,7 @@ SCALES: dict[str, Scale] = {
         beta_iw_samples=20,
         recipe="pretrain", cifar_epochs=20, cifar_train_subset=None, width=64, pgd_steps=10, attack_images=1000,
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
-        cifar_seed=0, compress_images=10000, strong_steps=100, diagnose=True,
+        eps_curve_255=(0, 1, 2, 4, 8, 16, 32, 64), cifar_seed=0, compress_images=10000, strong_steps=100, diagnose=True,
         ablation_diagnoses=(("label smoothing 0.1, 80 epochs (the file shipped until 2026-12-07)",
                              "diagnosis/vaeadv_resnet18_ls"),),
         cifar_models=(  # trained in this order, the defense and its controls first

@@ -170,39 +170,58 @@ def pgd_unchecked(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
                   steps: int, *, random_start: bool, restarts: int, loss: str | LossFn,
                   grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """PGD without the input checks; ``grad`` (∇ₓ loss at ``images``, when known) serves as the first step of the
-    first restart without random start. No defaults for the settings: each caller states them."""
+    first restart without random start. No defaults for the settings: each caller states them.
+
+    A restart after the first attacks only the images no restart has misclassified yet (AutoAttack's practice): a
+    success is final, so the others' accuracy is the same and the cost falls with the survivors. The random starts
+    are drawn for the whole batch either way, so a seed gives the same start to an image whatever survived."""
     if steps < 0 or restarts < 1:
         raise ValueError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}")
     lossf = loss_function(loss)
     images = images.detach()
-    e = as_budget(eps, images)
     best, best_score = images.clone(), None
     with eval_mode(model):
         for restart in range(restarts):
-            adv = images.clone()
-            if random_start:
-                noise = torch.rand(images.shape, generator=generator, device="cpu").to(images) * 2 - 1
-                adv = project(images + noise * e, images, eps)
-            for step in range(steps):
-                if step == 0 and restart == 0 and grad is not None and not random_start:
-                    g = grad
-                else:
-                    g, _ = input_gradient(model, adv, labels, lossf)
-                adv = project(adv + as_budget(alpha, images) * g.sign(), images, eps).detach()
+            if restart == 0:
+                todo = torch.arange(len(images))
+            else:
+                todo = (best_score < _SUCCESS).nonzero().flatten()
+            noise = torch.rand(images.shape, generator=generator, device="cpu") if random_start else None
+            if len(todo) == 0:
+                continue  # every image misclassified: nothing left to attack (the draws go on, as said above)
+            x, y = images[todo], labels[todo]
+            start = None if noise is None else noise[todo].to(images) * 2 - 1
+            adv = _pgd_run(model, x, y, eps, alpha, steps, start, lossf, grad if restart == 0 else None)
             if restarts == 1:
                 return check_adversarial(adv, images, eps)
             with torch.no_grad():
                 logits = model(adv)
-                wrong = logits.argmax(1) != labels
                 # a success beats any loss value; among failures, the highest cross-entropy is the worst case
-                score = F.cross_entropy(logits, labels, reduction="none") + wrong.float() * 1e9
+                score = F.cross_entropy(logits, y, reduction="none") + (logits.argmax(1) != y).float() * _SUCCESS
             if best_score is None:
                 best, best_score = adv, score
             else:
-                better = score > best_score
-                best = torch.where(better.view(-1, 1, 1, 1), adv, best)
-                best_score = torch.where(better, score, best_score)
+                better = score > best_score[todo]
+                best[todo] = torch.where(better.view(-1, 1, 1, 1), adv, best[todo])
+                best_score[todo] = torch.where(better, score, best_score[todo])
     return check_adversarial(best, images, eps)
+
+
+_SUCCESS = 1e9  # added to a misclassified image's score: any success outranks any loss
+
+
+def _pgd_run(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: Budget, alpha: Budget, steps: int,
+             start: torch.Tensor | None, lossf: LossFn, grad: torch.Tensor | None) -> torch.Tensor:
+    """One PGD run: from ``images`` + ``start``·ε (``start`` uniform in [-1, 1], or None for no random start),
+    ``steps`` signed steps of α, each projected; ``grad`` (at ``images``) replaces the first step's gradient."""
+    adv = images.clone() if start is None else project(images + start * as_budget(eps, images), images, eps)
+    for step in range(steps):
+        if step == 0 and start is None and grad is not None:
+            g = grad
+        else:
+            g, _ = input_gradient(model, adv, labels, lossf)
+        adv = project(adv + as_budget(alpha, images) * g.sign(), images, eps).detach()
+    return adv
 
 
 def random_sign_noise(images: torch.Tensor, eps: Budget, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,11 +17,10 @@ import torch.nn as nn
 
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 from vaeadv.robust.kinds import ATTACK_LOSSES, NORM, PIXEL
-from vaeadv.robust.masking import AttackAccuracies, checks, verdict
+from vaeadv.robust.masking import LARGEST_EPS_255, RESTARTS, AttackAccuracies, checks, verdict
 from vaeadv.robust.units import budget
 
-RESTARTS = 5  # PGD from random starts, the best of five (Madry et al.'s evaluation uses several)
-LARGE_EPS = (16 / 255, 32 / 255, 64 / 255)  # check (b): accuracy must fall to about 0 as ε grows
+LARGE_EPS = (16 / 255, 32 / 255, LARGEST_EPS_255 / 255)  # check (b): accuracy must fall to about 0 as ε grows
 
 
 @dataclass(frozen=True)
@@ -49,13 +48,23 @@ def diagnosis_attacks(budgets: Sequence[Budget], steps: int = 10, restarts: int 
         for loss in ATTACK_LOSSES:
             specs.append(AttackSpec("fgsm", b.eps, loss=loss, name=f"{b.label} fgsm-{loss}"))
             specs.append(AttackSpec("pgd", b.eps, b.alpha, steps, loss=loss, name=f"{b.label} pgd-{loss}"))
-        big_step = [2.5 * e / steps for e in b.eps] if isinstance(b.eps, list) else 2.5 * b.eps / steps
-        specs.append(AttackSpec("pgd", b.eps, big_step, steps, random_start=True, restarts=restarts,
-                                name=f"{b.label} pgd-restarts"))
+        specs.append(restarts_attack(b.eps, steps, restarts, name=f"{b.label} pgd-restarts"))
         specs.append(AttackSpec("strong", b.eps, name=f"{b.label} apgd-ce+t"))
-    for e in large_eps:
-        specs.append(AttackSpec("pgd", e, 2.5 * e / steps, steps, name=f"pgd@{round(255 * e)}/255"))
+    specs.extend(large_eps_attack(e, steps, name=f"pgd@{round(255 * e)}/255") for e in large_eps)
     return specs
+
+
+def restarts_attack(eps: float | list[float], steps: int = 10, restarts: int = RESTARTS, *, name: str
+                    ) -> AttackSpec:
+    """Check (c)'s attack: PGD with Madry et al.'s step (α = 2.5ε/steps, which reaches the ball's edge in 40% of
+    the steps, where the template's α = ε/steps needs all of them) from ``restarts`` random starts."""
+    big_step = [2.5 * e / steps for e in eps] if isinstance(eps, list) else 2.5 * eps / steps
+    return AttackSpec("pgd", eps, big_step, steps, random_start=True, restarts=restarts, name=name)
+
+
+def large_eps_attack(eps: float, steps: int = 10, *, name: str) -> AttackSpec:
+    """Check (b)'s attack: PGD (α = 2.5ε/steps) at an ε far beyond the budget, where almost nothing may survive."""
+    return AttackSpec("pgd", eps, 2.5 * eps / steps, steps, name=name)
 
 
 def read_checks(accuracy: dict[str, float], budget_label: str, large_eps: Sequence[float] = LARGE_EPS
