@@ -279,3 +279,61 @@ def test_q1_9_describes_the_grids_shown_where_they_are_the_published_ones():
     assert "At epoch 10 most samples already have digit-like strokes" in text and "At epoch 80" in text
     other = dict(answers({"vae_main": {"epochs": 4, "samples": {"0": "a.png", "1": "b.png", "4": "c.png"}}}))["Q1.9."]
     assert "epoch 10" not in other and "after a few epochs" in other
+
+
+def _newcombe(k1, n1, k2, n2):
+    """Newcombe's hybrid score interval for p1 − p2 (his method 10), from Wilson's bounds written out here."""
+    import math
+
+    def wilson(k, n, z=1.959964):
+        p = k / n
+        mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)
+
+    (l1, u1), (l2, u2), d = wilson(k1, n1), wilson(k2, n2), k1 / n1 - k2 / n2
+    return d, d - math.sqrt((k1 / n1 - l1) ** 2 + (u2 - k2 / n2) ** 2), d + math.sqrt((u1 - k1 / n1) ** 2 +
+                                                                                        (k2 / n2 - l2) ** 2)
+
+
+def test_q2_1_augmentation_reads_the_clean_difference_on_all_test_images_by_its_interval():
+    def read(plain, augmented):
+        rows = [{**_row("plain", "standard", {"FGSM ε=0.1 (norm.)": 0.1}, augment=False), "pretrained": None,
+                 "clean_test_accuracy": plain, "test_images": 10000},
+                {**_row("aug", "standard", {"FGSM ε=0.1 (norm.)": 0.1}), "pretrained": None,
+                 "clean_test_accuracy": augmented, "test_images": 10000}]
+        return dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.1 (augmentation)."]
+
+    d, low, high = _newcombe(8600, 10000, 8202, 10000)
+    assert (f"clean difference is {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]: augmentation raised "
+            "clean accuracy") in read(0.8202, 0.86)
+    assert "augmentation lowered clean accuracy" in read(0.8202, 0.80)  # −2.0 points, about ±1.1
+    assert "no difference in clean accuracy is measurable" in read(0.8202, 0.821)
+    assert "not tested here" in read(0.8202, 0.86)  # the mechanism is the textbook's, and says so
+
+
+def test_q2_2_trade_off_quotes_each_defense_s_clean_cost_against_its_control_and_marks_the_mechanism_untested():
+    def row(name, defense, clean, epochs, tuned=False, seconds=100.0):
+        return {**_row(name, defense, {}, clean=clean), "pretrained": "vaeadv-resnet18", "tuned": tuned,
+                "epochs": epochs, "seconds_per_epoch": seconds}
+
+    rows = [row("pgd", "pgd", 0.839, 2, seconds=1240.0), row("ctrl2", "standard", 0.901, 2, True, 160.0)]
+    text = dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.2 (trade-off)."]
+    d, low, high = _newcombe(839, 1000, 901, 1000)
+    assert (f"PGD defense {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] at 1240 s per epoch against "
+            "160") in text and "FGSM defense" not in text
+    assert "The usual explanation of the clean cost (not tested here)" in text
+    assert "is not measured here" in dict(answers({}))["Q2.2 (trade-off)."]
+
+
+def test_q1_11_says_plainly_when_no_unit_switches_off_and_q1_2_states_only_numbers():
+    rows = [{"beta": b, "kl_nats": 40.0 / b, "active_units": 20, "test_bpd": 0.5 + b / 100} for b in (0.5, 8)]
+    text = dict(answers({"beta_sweep": {"epochs": 20, "rows": rows}}))["Q1.11."]
+    assert "the KL falls 16-fold, but no unit switches off at β ≤ 8 after 20 epochs (20 active" in text
+    assert "no posterior collapse shows here" in text and "disentangled (not measured here)" in text
+    q12 = {"prior_samples": [100, 1000], "rows": [
+        {"z_dim": 2, "prior_100_bpd": 0.60, "prior_1000_bpd": 0.58, "iwae_bpd": 0.575},
+        {"z_dim": 20, "prior_100_bpd": 1.90, "prior_1000_bpd": 1.70, "iwae_bpd": 0.55}]}
+    text = dict(answers({"q12_prior_vs_importance": q12}))["Q1.2."]
+    assert "above the importance-weighted one by z=2: 0.005 bpd, z=20: 1.150 bpd" in text
+    assert "at z=20 ten times more samples (L=100 → 1000) move it from 1.900 to 1.700 bpd, against IWAE 0.550" in text
+    assert "only part" not in text and "already as good" not in text

@@ -19,14 +19,20 @@ WHICH = "first 4 test images with exact pixels"
 SCALE = replace(SCALES["real"], ablation_diagnoses=(("smoothed", "diagnosis/ls"),))
 
 
-def _diagnosis(sha, fgsm, apgd, verdict, **extra):
+CLEAN = {"fgsm": 0.1, "pgd": 0.02, "pgd_restarts": 0.01, "pgd_margin": 0.02, "apgd": 0.0, "largest_eps": 0.0}
+# restarts 15 points below PGD-10 (c) and APGD 19 points below the restarts (d): both fail
+MASKED = {"fgsm": 0.5, "pgd": 0.35, "pgd_restarts": 0.2, "pgd_margin": 0.22, "apgd": 0.01, "largest_eps": 0.02}
+
+
+def _diagnosis(sha, fgsm, apgd, verdict, accuracies=None, **extra):
     keys = {f"{eps} {a}": v for eps in ("0.1 (norm.)", "8/255") for a, v in (("fgsm-ce", fgsm), ("apgd-ce+t", apgd))}
     keys["pgd@64/255"] = 0.0
     return {"weights_sha256": sha, "evaluated_on": WHICH, "steps": 10, "restarts": 5, "clean_accuracy": 0.9,
             "large_eps_255": [16, 32, 64],
             "intervals": {"clean": {"accuracy": 0.9, "ci95_low": 0.8, "ci95_high": 0.95},
                           **{k: {"accuracy": v, "ci95_low": v / 2, "ci95_high": v + 0.01} for k, v in keys.items()}},
-            "per_eps": {eps: {"verdict": verdict} for eps in ("0.1 (norm.)", "8/255")}, **extra}
+            "per_eps": {eps: {"verdict": verdict, "accuracies": accuracies or CLEAN}
+                        for eps in ("0.1 (norm.)", "8/255")}, **extra}
 
 
 @pytest.fixture
@@ -45,14 +51,20 @@ def _commit(ctx, folder, diagnosis):
 def test_a_committed_diagnosis_of_the_very_shipped_file_is_reused_and_the_ablation_sits_beside_it(ctx, monkeypatch):
     monkeypatch.setattr(al, "diagnose", lambda *a, **k: pytest.fail("measured again"))
     sha = weights_sha256("vaeadv-resnet18")
-    _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "no sign of gradient masking"))
-    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "gradient masking: (d) failed", label="other"))
+    _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "stale wording one"))
+    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "stale wording two", MASKED, label="other"))
     _commit(ctx, "diagnosis/a_fewer_eps", _diagnosis(sha, 0.9, 0.9, "other attacks", large_eps_255=[16]))  # found first
     r = al.attack_losses(ctx)
-    assert [m["label"] for m in r["models"]] == ["vaeadv-resnet18 (shipped)", "smoothed"] and r["missing"] == []
+    # the shipped file's manifest: plain cross-entropy, 45 epochs (the settings its ablation differs in)
+    assert [m["label"] for m in r["models"]] == ["vaeadv-resnet18 (shipped: label smoothing 0, 45 epochs)",
+                                                 "smoothed"] and r["missing"] == []
     assert r["models"][0]["weights_sha256"] == sha and r["images"] == 4
     md = to_markdown(build({"attack_losses": r}, SCALE, {}), ctx.out)
-    assert "attack at ε = 0.1 (norm.)" in md and "attack at ε = 8/255" in md and "gradient masking: (d) failed" in md
+    assert "attack at ε = 0.1 (norm.)" in md and "attack at ε = 8/255" in md
+    # the verdicts are today's, read off the stored accuracies, not the stored text
+    assert "stale wording" not in md and ("| verdict of the masking checks | no sign of masking: all four checks pass "
+                                          "| gradient masking suspected: failed (c) restarts add little, (d) a "
+                                          "stronger loss/optimiser adds little |") in md
     assert "50.0% [25.0, 51.0]" in md and "| 64/255 | 0.0% [0.0, 1.0] |" in md
     q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
     assert "FGSM (cross-entropy) 10.0% against 50.0%" in q21 and "APGD-CE+T 0.0% against 1.0%" in q21

@@ -9,14 +9,13 @@ import json
 from pathlib import Path
 
 from vaeadv.io import atomic_write_json
-from vaeadv.registry import weights_sha256
+from vaeadv.registry import manifest, weights_sha256
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.robust_experiments import attack_images
 from vaeadv.robust.diagnose import LARGE_EPS, diagnose, standard_budgets
 from vaeadv.robust.masking import RESTARTS
 from vaeadv.robust.models import load_classifier
 
-SHIPPED_LABEL = "{name} (shipped)"
 LARGE_EPS_255 = [round(255 * e) for e in LARGE_EPS]  # as a diagnosis records them
 
 
@@ -31,6 +30,16 @@ def committed_diagnosis(folders, match) -> dict | None:
             if isinstance(found, dict) and match(found):
                 return found
     return None
+
+
+def shipped_label(name: str) -> str:
+    """The shipped file's label in the table, naming the settings its ablations differ in (label smoothing, epochs),
+    as its manifest states them."""
+    found = manifest(name)
+    settings = found.get("recipe_settings") or {}
+    said = ([f"label smoothing {settings['label_smoothing']:g}"] if "label_smoothing" in settings else []) + (
+        [f"{found['epochs']} epochs"] if found.get("epochs") else [])
+    return f"{name} (shipped" + (": " + ", ".join(said) if said else "") + ")"
 
 
 def attack_losses(ctx: Context) -> dict:
@@ -55,7 +64,7 @@ def attack_losses(ctx: Context) -> dict:
         measured = diagnose(load_classifier(name), x, y, standard_budgets(s.pgd_steps), steps=s.pgd_steps)
         shipped = {**measured, "weights_sha256": sha, "evaluated_on": which}
         atomic_write_json(mine / "diagnosis.json", shipped)
-    models = [{**shipped, "label": SHIPPED_LABEL.format(name=name)}]
+    models = [{**shipped, "label": shipped_label(name)}]
     missing = []
     for label, folder in s.ablation_diagnoses:
         found = committed_diagnosis([Path(d) / folder for d in ctx.reuse], same_attacks)

@@ -39,6 +39,10 @@ DIFFERENCES_FROM_COURSE = (
     "unless the row says otherwise",
     "FGSM's loss: the template climbs nll_loss on the raw logits; the matrix's FGSM climbs the cross-entropy and "
     "its \"nll on logits\" column is the template's",
+    "choosing the epoch: the template keeps the weights with the best accuracy on 7,500 of the official test "
+    "images; ours keep the best epoch on 2,000 held-out training images, so no test image chooses anything",
+    "the valid range: our attacks clamp to [0, 1] in pixel space (the template's normalised-space range, per "
+    "channel); the course's reference figures are others' runs, many of which clamped in the wrong space",
 )
 
 

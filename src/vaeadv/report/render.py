@@ -10,7 +10,7 @@ from vaeadv.report.answers import answers, masking_gaps
 from vaeadv.report.comparisons import DIFFERENCE_COLUMNS, DIFFERENCES_FROM_COURSE, controlled_differences, course_rows
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
-from vaeadv.robust.masking import GAP, LARGEST_EPS_255, RESTARTS, ZERO
+from vaeadv.robust.masking import GAP, LARGEST_EPS_255, RESTARTS, ZERO, verdict_of
 from vaeadv.stats import percent_with_ci
 
 
@@ -271,7 +271,8 @@ def _attack_losses(doc: Document, r: dict) -> None:
     for eps in models[0]["per_eps"]:
         rows = [[name, *[cell(m, key if key == "clean" else f"{eps} {key}") for m in models]]
                 for key, name in DIAGNOSIS_ROWS.items()]
-        rows.append(["verdict of the masking checks", *[m["per_eps"][eps]["verdict"] for m in models]])
+        rows.append(["verdict of the masking checks",
+                     *[verdict_of(m["per_eps"][eps]["accuracies"]) for m in models]])
         doc.add(Table(["attack at ε = " + eps, *labels], rows,
                       f"the {r['evaluated_on']}, fp32; [low, high] = 95% Wilson interval. The models differ in the "
                       "training settings their labels name, and in nothing else unless a label says so"))

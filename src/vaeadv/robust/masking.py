@@ -91,6 +91,12 @@ def verdict(acc: AttackAccuracies) -> str:
     return "no sign of masking: all four checks pass"
 
 
+def verdict_of(accuracies: dict) -> str:
+    """Today's verdict on accuracies stored as ``asdict(AttackAccuracies)`` (a diagnosis's
+    ``per_eps[ε]["accuracies"]``): a verdict stored as text keeps the wording of the code that wrote it."""
+    return verdict(AttackAccuracies(**accuracies))
+
+
 _LABELS = {"a_iterative_beats_single_step": "(a) iterative ≥ single-step",
            "b_large_eps_reaches_zero": "(b) large ε reaches 0",
            "c_restarts_add_little": "(c) restarts add little",
