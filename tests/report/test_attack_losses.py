@@ -90,3 +90,26 @@ def test_only_the_scales_that_diagnose_have_the_table_and_it_is_keyed_by_the_shi
     assert "attack_losses" in SCALES["real"].experiments() and "attack_losses" not in SCALES["cpu"].experiments()
     assert SCALES["real"].shipped_weights("attack_losses") == ["vaeadv-resnet18"]
     assert SCALES["real"].shipped_standard() == "vaeadv-resnet18" and SCALES["cpu"].shipped_standard() is None
+
+
+def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx, monkeypatch):
+    pair = replace(SCALE, ablation_diagnoses=(("smoothed", "diagnosis/ls"), ("ce 8", "diagnosis/p0"),
+                                              ("ls 8", "diagnosis/p1")), smoothing_pair=("diagnosis/p0", "diagnosis/p1"))
+    ctx = Context(ctx.out, pair, reuse=ctx.reuse)
+    sha = weights_sha256("vaeadv-resnet18")
+    _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "x"))
+    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "x", MASKED))
+    r_without = al.attack_losses(ctx)
+    assert r_without["smoothing_pair"] is None  # the pair's diagnoses are not committed yet
+    assert "which difference causes the gap is not tested here" in dict(answers({"attack_losses": r_without}))[
+        "Q2.1 (accuracies)."]
+    _commit(ctx, "diagnosis/p0", _diagnosis("1" * 64, 0.25, 0.0, "x"))
+    _commit(ctx, "diagnosis/p1", _diagnosis("2" * 64, 0.75, 0.0, "x", MASKED))
+    r = al.attack_losses(ctx)
+    assert r["smoothing_pair"] == ["ce 8", "ls 8"] and [m["label"] for m in r["models"]][2:] == ["ce 8", "ls 8"]
+    q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
+    assert "the controlled pair (ce 8 against ls 8: the same recipe, seed and data" in q21
+    # 1 of 4 → 3 of 4 images under FGSM: +50 points; APGD 0 → 0
+    assert "FGSM (cross-entropy) 25.0% → 75.0% (+50.0 points [" in q21 and "APGD-CE+T 0.0% → 0.0% (+0.0 points" in q21
+    assert "label smoothing alone turns the verdict to gradient masking" in q21
+    assert "which difference causes the gap is not tested here" not in q21

@@ -108,24 +108,55 @@ def _q2_1_accuracies(r: Results) -> Answer:
     return "Q2.1 (accuracies).", text + _attack_loss_reading(r) + _larger_eps(r)
 
 
+_LOSS_COLUMNS = (("fgsm-ce", "FGSM (cross-entropy)"), ("fgsm-margin", "FGSM on the margin"),
+                 ("pgd-ce", "the template's PGD-10"), ("apgd-ce+t", "APGD-CE+T"))
+
+
+def _diagnosed(m: dict, attack: str) -> float | None:
+    ci = (m.get("intervals") or {}).get(f"{NORM} {attack}")
+    return None if ci is None else ci["accuracy"]
+
+
 def _attack_loss_reading(r: Results) -> str:
-    """What the attack-loss table shows at the template's ε: the shipped file against the ablation beside it."""
-    models = (r.get("attack_losses") or {}).get("models") or []
+    """What the attack-loss table shows at the template's ε: the shipped file against the ablation beside it, then
+    the controlled pair (label smoothing alone) where the table has it."""
+    table = r.get("attack_losses") or {}
+    models = table.get("models") or []
     if len(models) < 2:
         return ""
     shipped, other = models[0], models[1]
-
-    def acc(m, attack):
-        ci = (m.get("intervals") or {}).get(f"{NORM} {attack}")
-        return None if ci is None else ci["accuracy"]
-
-    said = ", ".join(f"{name} {pct(acc(shipped, key))} against {pct(acc(other, key))}" for key, name in (
-        ("fgsm-ce", "FGSM (cross-entropy)"), ("fgsm-margin", "FGSM on the margin"),
-        ("pgd-ce", "the template's PGD-10"), ("apgd-ce+t", "APGD-CE+T")))
-    return (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
+    said = ", ".join(f"{name} {pct(_diagnosed(shipped, key))} against {pct(_diagnosed(other, key))}"
+                     for key, name in _LOSS_COLUMNS)
+    text = (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
             f"(normalised) {said}; the masking checks read \"{_verdict_at(shipped, NORM)}\" for this file and "
-            f"\"{_verdict_at(other, NORM)}\" for the other. The two files differ in more than label "
-            "smoothing (the label says how), so which difference causes the gap is not tested here.")
+            f"\"{_verdict_at(other, NORM)}\" for the other. The two files differ in more than label smoothing (the "
+            "label says how)")
+    pair = [next(m for m in models if m["label"] == label) for label in table.get("smoothing_pair") or ()]
+    if len(pair) != 2:
+        return text + ", so which difference causes the gap is not tested here."
+    return text + "; " + _smoothing_pair(pair, table["images"])
+
+
+def _smoothing_pair(pair: list[dict], n: int) -> str:
+    """The controlled comparison of label smoothing: two models trained alike but for it, under the same attacks,
+    with Newcombe's interval per attack, and whether the masking verdict changes with it alone."""
+    without, with_it = pair
+    said = []
+    for key, name in _LOSS_COLUMNS:
+        a, b = _diagnosed(without, key), _diagnosed(with_it, key)
+        if None not in (a, b):
+            d, low, high = difference_interval(round(b * n), n, round(a * n), n)
+            said.append(f"{name} {pct(a)} → {pct(b)} ({100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}])")
+    verdicts = (_verdict_at(without, NORM), _verdict_at(with_it, NORM))
+    masked = [v.startswith("gradient masking") for v in verdicts]
+    reading = ("label smoothing alone turns the verdict to gradient masking: this pair is the controlled evidence "
+               "that it masks the gradient attacks" if masked == [False, True] else
+               "the verdict does not change with label smoothing alone" if masked[0] == masked[1] else
+               "the verdict turns the other way")
+    return (f"the controlled pair ({without['label']} against {with_it['label']}: the same recipe, seed and data, "
+            f"only the label smoothing differing) shows what label smoothing alone does, at ε = 0.1 (normalised), "
+            f"without → with it: {', '.join(said)}; the masking checks read \"{verdicts[0]}\" → \"{verdicts[1]}\": "
+            f"{reading}.")
 
 
 def _verdict_at(diagnosed: dict, eps: str) -> str:

@@ -71,7 +71,10 @@ def attack_losses(ctx: Context) -> dict:
         if found is None:
             missing.append(f"{label} ({folder}/diagnosis.json, measured on the {which})")
         else:
-            models.append({**found, "label": label})
-    keep = ("label", "weights_sha256", "clean_accuracy", "intervals", "per_eps", "attack_seconds", "large_eps_255")
+            models.append({**found, "label": label, "folder": folder})
+    keep = ("label", "folder", "weights_sha256", "clean_accuracy", "intervals", "per_eps", "attack_seconds",
+            "large_eps_255")
+    pair = [next((m["label"] for m in models if m.get("folder") == f), None) for f in s.smoothing_pair]
     return {"evaluated_on": which, "images": len(x), "steps": s.pgd_steps, "restarts": RESTARTS,
-            "models": [{k: m.get(k) for k in keep} for m in models], "missing": missing}
+            "models": [{k: m.get(k) for k in keep} for m in models], "missing": missing,
+            "smoothing_pair": pair if pair and None not in pair else None}

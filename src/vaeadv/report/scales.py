@@ -73,6 +73,9 @@ class Scale:
     # these committed diagnoses of its ablations, (label, folder of a diagnosis.json under a --reuse folder)
     diagnose: bool = False
     ablation_diagnoses: tuple[tuple[str, str], ...] = ()
+    # two folders of ablation_diagnoses, without and with label smoothing, whose models differ in nothing else: the
+    # controlled comparison the answers read
+    smoothing_pair: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def experiments(self) -> tuple[str, ...]:
@@ -150,7 +153,7 @@ PART1_FIELDS = frozenset({"vae_epochs", "vae_train_subset", "vae_sample_every", 
 PART2_FIELDS = frozenset({"recipe", "cifar_epochs", "cifar_train_subset", "width", "pgd_steps", "attack_images",
                           "test_subset", "transfer_epochs", "eps_curve_255", "curve_images", "limit_val_batches",
                           "cifar_models", "transfer_recipe", "transfer_augment", "cifar_seed", "strong_steps",
-                          "diagnose", "ablation_diagnoses"})
+                          "diagnose", "ablation_diagnoses", "smoothing_pair"})
 PROSE_FIELDS = frozenset({"summary", "notes"})
 
 
@@ -162,7 +165,8 @@ def scale_key(scale_config: dict, experiment: str) -> dict:
 
 
 _LATER_FIELDS = {"cifar_models": (), "transfer_recipe": None, "transfer_augment": False, "cifar_seed": 42,
-                 "compress_images": 0, "strong_steps": 0, "diagnose": False, "ablation_diagnoses": ()}
+                 "compress_images": 0, "strong_steps": 0, "diagnose": False, "ablation_diagnoses": (),
+                 "smoothing_pair": ()}
 
 
 def _show(value) -> str:
@@ -217,7 +221,10 @@ SCALES: dict[str, Scale] = {
         test_subset=None, transfer_epochs=20, transfer_recipe="pretrain", transfer_augment=True, curve_images=500,
         eps_curve_255=(0, 1, 2, 4, 8, 16, 32, 64), cifar_seed=0, compress_images=10000, strong_steps=100, diagnose=True,
         ablation_diagnoses=(("label smoothing 0.1, 80 epochs (the file shipped until 2026-12-07)",
-                             "diagnosis/vaeadv_resnet18_ls"),),
+                             "diagnosis/vaeadv_resnet18_ls"),
+                            ("label smoothing 0, 8 epochs (the controlled pair)", "diagnosis/pair_ls0"),
+                            ("label smoothing 0.1, 8 epochs (the controlled pair)", "diagnosis/pair_ls0.1")),
+        smoothing_pair=("diagnosis/pair_ls0", "diagnosis/pair_ls0.1"),
         cifar_models=(  # trained in this order, the defense and its controls first
             CifarModel("standard", True, pretrained="vaeadv-resnet18"),
             CifarModel("fgsm", True, recipe="finetune", epochs=5, pretrained="vaeadv-resnet18"),
@@ -243,7 +250,10 @@ SCALES: dict[str, Scale] = {
                "the PGD defense is not trained without augmentation at this scale (the cpu scale compares both)",
                "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)",
                "the attack-loss table sets vaeadv-resnet18 beside the label-smoothed file it replaced (0.1, 80 "
-               "epochs; its diagnosis is committed in docs/results/diagnosis, its weights left the package)",
+               "epochs; its diagnosis is committed in docs/results/diagnosis, its weights left the package) and "
+               "beside the controlled pair: two standard models trained alike for 8 epochs ('pretrain' recipe, "
+               "crop+flip and Cutout 16, seed 0), with label smoothing 0 and 0.1 (diagnoses committed in "
+               "docs/results/diagnosis/pair_ls0 and pair_ls0.1)",
                "the fgsm-rs row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
                "ε = 8/255 in pixel units, 'fast-at' recipe; its manifest states how it was trained), evaluated "
                "as it is")),
