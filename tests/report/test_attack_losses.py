@@ -92,9 +92,9 @@ def test_only_the_scales_that_diagnose_have_the_table_and_it_is_keyed_by_the_shi
     assert SCALES["real"].shipped_standard() == "vaeadv-resnet18" and SCALES["cpu"].shipped_standard() is None
 
 
-def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx, monkeypatch):
-    pair = replace(SCALE, ablation_diagnoses=(("smoothed", "diagnosis/ls"), ("ce 8", "diagnosis/p0"),
-                                              ("ls 8", "diagnosis/p1")), smoothing_pair=("diagnosis/p0", "diagnosis/p1"))
+def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx):
+    ablations = (("smoothed", "diagnosis/ls"), ("ce 8", "diagnosis/p0"), ("ls 8", "diagnosis/p1"))
+    pair = replace(SCALE, ablation_diagnoses=ablations, smoothing_pair=("diagnosis/p0", "diagnosis/p1"))
     ctx = Context(ctx.out, pair, reuse=ctx.reuse)
     sha = weights_sha256("vaeadv-resnet18")
     _commit(ctx, "diagnosis/shipped", _diagnosis(sha, 0.1, 0.0, "x"))
