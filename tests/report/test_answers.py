@@ -1,6 +1,7 @@
 """The run-matrix readings that the report's text draws from hand-made results: gradient masking flagged where
 PGD-10 stays far above AutoAttack-lite, and the Q2.3 answer that quotes it."""
 
+from tests.report.helpers import newcombe
 from vaeadv.report.answers import answers, masking_gaps
 from vaeadv.report.robust_experiments import _attacks, _config, model_name
 from vaeadv.report.scales import SCALES, CifarModel
@@ -28,7 +29,8 @@ def test_masking_gaps_flag_pgd_far_above_apgd_and_only_there():
     assert abs(gaps["std", "8/255"]["gap"] - 0.232) < 1e-12 and gaps["std", "8/255"]["masked"]
     assert abs(gaps["fast", "8/255"]["gap"] - 0.04) < 1e-12 and not gaps["fast", "8/255"]["masked"]
     assert abs(gaps["edge", "8/255"]["gap"] - 0.10) < 1e-9 and not gaps["edge", "8/255"]["masked"]
-    assert gaps["edge", "8/255"]["verdict"].startswith("APGD-CE+T leaves 10.0 points less than the template's PGD-10")
+    assert gaps["edge", "8/255"]["verdict"].startswith("APGD-CE+T leaves 10.0 points less than PGD-10 without random "
+                                                       "starts: gradient masking or a PGD too weak")
     # restarts leave 20.0% (within 5 points of PGD-10's 23.2%) and APGD 0%: (d) fails against the best PGD; 64/255
     # leaves nothing, so (b) passes
     assert gaps["std", "8/255"]["verdict"] == "gradient masking suspected: failed (d) a stronger loss/optimiser " \
@@ -281,20 +283,6 @@ def test_q1_9_describes_the_grids_shown_where_they_are_the_published_ones():
     assert "epoch 10" not in other and "after a few epochs" in other
 
 
-def _newcombe(k1, n1, k2, n2):
-    """Newcombe's hybrid score interval for p1 − p2 (his method 10), from Wilson's bounds written out here."""
-    import math
-
-    def wilson(k, n, z=1.959964):
-        p = k / n
-        mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        return (mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)
-
-    (l1, u1), (l2, u2), d = wilson(k1, n1), wilson(k2, n2), k1 / n1 - k2 / n2
-    return d, d - math.sqrt((k1 / n1 - l1) ** 2 + (u2 - k2 / n2) ** 2), d + math.sqrt((u1 - k1 / n1) ** 2 +
-                                                                                        (k2 / n2 - l2) ** 2)
-
-
 def test_q2_1_augmentation_reads_the_clean_difference_on_all_test_images_by_its_interval():
     def read(plain, augmented):
         rows = [{**_row("plain", "standard", {"FGSM ε=0.1 (norm.)": 0.1}, augment=False), "pretrained": None,
@@ -303,7 +291,7 @@ def test_q2_1_augmentation_reads_the_clean_difference_on_all_test_images_by_its_
                  "clean_test_accuracy": augmented, "test_images": 10000}]
         return dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.1 (augmentation)."]
 
-    d, low, high = _newcombe(8600, 10000, 8202, 10000)
+    d, low, high = newcombe(8600, 10000, 8202, 10000)
     assert (f"clean difference is {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]: augmentation raised "
             "clean accuracy") in read(0.8202, 0.86)
     assert "augmentation lowered clean accuracy" in read(0.8202, 0.80)  # −2.0 points, about ±1.1
@@ -318,7 +306,7 @@ def test_q2_2_trade_off_quotes_each_defense_s_clean_cost_against_its_control_and
 
     rows = [row("pgd", "pgd", 0.839, 2, seconds=1240.0), row("ctrl2", "standard", 0.901, 2, True, 160.0)]
     text = dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.2 (trade-off)."]
-    d, low, high = _newcombe(839, 1000, 901, 1000)
+    d, low, high = newcombe(839, 1000, 901, 1000)
     assert (f"PGD defense {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}] at 1240 s per epoch against "
             "160") in text and "FGSM defense" not in text
     assert "The usual explanation of the clean cost (not tested here)" in text
@@ -327,8 +315,8 @@ def test_q2_2_trade_off_quotes_each_defense_s_clean_cost_against_its_control_and
 
 def test_q1_11_says_plainly_when_no_unit_switches_off_and_q1_2_states_only_numbers():
     rows = [{"beta": b, "kl_nats": 40.0 / b, "active_units": 20, "test_bpd": 0.5 + b / 100} for b in (0.5, 8)]
-    text = dict(answers({"beta_sweep": {"epochs": 20, "rows": rows}}))["Q1.11."]
-    assert "the KL falls 16-fold, but no unit switches off at β ≤ 8 after 20 epochs (20 active" in text
+    text = dict(answers({"beta_sweep": {"epochs": 20, "z_dim": 20, "rows": rows}}))["Q1.11."]
+    assert "the KL falls 16-fold, but no unit switches off at β ≤ 8 after 20 epochs (all 20 active" in text
     assert "no posterior collapse shows here" in text and "disentangled (not measured here)" in text
     q12 = {"prior_samples": [100, 1000], "rows": [
         {"z_dim": 2, "prior_100_bpd": 0.60, "prior_1000_bpd": 0.58, "iwae_bpd": 0.575},
@@ -337,3 +325,7 @@ def test_q1_11_says_plainly_when_no_unit_switches_off_and_q1_2_states_only_numbe
     assert "above the importance-weighted one by z=2: 0.005 bpd, z=20: 1.150 bpd" in text
     assert "at z=20 ten times more samples (L=100 → 1000) move it from 1.900 to 1.700 bpd, against IWAE 0.550" in text
     assert "only part" not in text and "already as good" not in text
+    # a unit already off at the smallest β, none more at the largest: no claim that none switches off
+    rows = [{**rows[0], "active_units": 19}, {**rows[1], "active_units": 19}]
+    text = dict(answers({"beta_sweep": {"epochs": 20, "z_dim": 20, "rows": rows}}))["Q1.11."]
+    assert "with as many active units at β = 8 as at β = 0.5 (19)" in text and "no unit switches off" not in text

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from tests.report.helpers import newcombe
 from vaeadv.registry import weights_sha256
 from vaeadv.report import attack_losses as al
 from vaeadv.report.answers import answers
@@ -110,6 +111,8 @@ def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx):
     q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
     assert "the controlled pair (ce 8 against ls 8: the same recipe, seed and data" in q21
     # 1 of 4 → 3 of 4 images under FGSM: +50 points; APGD 0 → 0
-    assert "FGSM (cross-entropy) 25.0% → 75.0% (+50.0 points [" in q21 and "APGD-CE+T 0.0% → 0.0% (+0.0 points" in q21
+    d, low, high = newcombe(3, 4, 1, 4)
+    assert f"FGSM (cross-entropy) 25.0% → 75.0% ({100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}])" in q21
+    assert "APGD-CE+T 0.0% → 0.0% (+0.0 points" in q21
     assert "label smoothing alone turns the verdict to gradient masking" in q21
     assert "which difference causes the gap is not tested here" not in q21

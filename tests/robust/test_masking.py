@@ -26,8 +26,9 @@ def test_a_weak_template_pgd_is_not_called_masking():
     # PGD-10 at α = ε/10 leaves 30%, PGD with a larger step from random starts 12%, APGD 10%: the step was too small
     acc = AttackAccuracies(fgsm=0.45, pgd=0.30, pgd_restarts=0.12, pgd_margin=0.13, apgd=0.10, largest_eps=0.0)
     assert checks(acc)["c_restarts_add_little"] is False and checks(acc)["d_stronger_loss_adds_little"] is True
-    assert verdict(acc).startswith("the template's PGD-10 underestimates the attack: PGD with a larger step from "
-                                   "random starts leaves 18.0 points less")
+    assert verdict(acc, "the template's PGD-10").startswith(
+        "the template's PGD-10 underestimates the attack: PGD with α = 2.5ε/10 from random starts leaves 18.0 points "
+        "less")
 
 
 def test_each_masking_check_is_named_when_it_fails():
@@ -49,15 +50,15 @@ def test_apgd_alone_below_an_unrestarted_pgd_is_not_told_apart_from_a_weak_step(
     # the PGD defense's row at ε = 0.1: PGD-10 21.6%, APGD-CE+T 9.9%, no restarts and no margin measured
     acc = AttackAccuracies(fgsm=0.339, pgd=0.216, apgd=0.099)
     assert checks(acc)["d_stronger_loss_adds_little"] is False
-    assert verdict(acc) == ("APGD-CE+T leaves 11.7 points less than the template's PGD-10: gradient masking or a "
-                            "PGD-10 too weak to reach the ball's edge, not told apart (restarts, check (c), not "
-                            "measured)")
+    assert verdict(acc, "the template's PGD-10") == (
+        "APGD-CE+T leaves 11.7 points less than the template's PGD-10: gradient masking or a PGD too weak to find "
+        "the worst case, not told apart (restarts, check (c), not measured)")
     # the margin loss at the same PGD-10 far below it: masking whatever the step (see the label-smoothed model)
     assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_margin=0.12, apgd=0.099)).startswith(
         "gradient masking suspected: failed (d)")
     # restarts measured and closing most of the gap: the step was too small
     assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_restarts=0.13, apgd=0.099)).startswith(
-        "the template's PGD-10 underestimates the attack")
+        "PGD-10 underestimates the attack")
     # restarts measured but APGD still far below them: both checks fail, and both are named
     assert verdict(AttackAccuracies(fgsm=0.339, pgd=0.216, pgd_restarts=0.16, apgd=0.099)) == (
         "gradient masking suspected: failed (c) restarts add little, (d) a stronger loss/optimiser adds little")
@@ -67,4 +68,15 @@ def test_check_a_reads_the_strongest_pgd_measured():
     # the template's PGD-10 above FGSM, but PGD from random starts below it: the iterative attack does beat FGSM
     acc = AttackAccuracies(fgsm=0.20, pgd=0.35, pgd_restarts=0.15)
     assert checks(acc)["a_iterative_beats_single_step"] is True
-    assert verdict(acc).startswith("the template's PGD-10 underestimates the attack")
+    assert verdict(acc).startswith("PGD-10 underestimates the attack")
+    # PGD itself not measured, only from random starts: APGD below them is (d) failing, not "not told apart"
+    assert verdict(AttackAccuracies(fgsm=0.5, pgd=None, pgd_restarts=0.3, apgd=0.1)) == (
+        "gradient masking suspected: failed (d) a stronger loss/optimiser adds little")
+
+
+def test_a_stored_diagnosis_is_worded_by_today_s_verdict_with_the_pgd_of_its_budget():
+    from vaeadv.robust.masking import verdict_of
+
+    weak = {"fgsm": 0.45, "pgd": 0.30, "pgd_restarts": 0.12, "pgd_margin": None, "apgd": 0.10, "largest_eps": 0.0}
+    assert verdict_of(weak, "0.1 (norm.)").startswith("the template's PGD-10 (α = ε/10) underestimates the attack")
+    assert verdict_of(weak, "8/255").startswith("PGD-10 without random starts underestimates the attack")

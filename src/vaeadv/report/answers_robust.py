@@ -11,11 +11,11 @@ from vaeadv.report.columns import (
     PGD_KEY,
     PGD_LARGE_KEY,
     PGD_PIXEL_KEY,
-    PGD_RESTARTS_KEY,
     PGD_RESTARTS_PIXEL_KEY,
     PIXEL,
     STRONG_KEY,
     STRONG_PIXEL_KEY,
+    pgd_restarts_key,
 )
 from vaeadv.report.comparisons import (
     AUGMENTED,
@@ -33,7 +33,7 @@ from vaeadv.report.comparisons import (
     controlled_differences,
 )
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct
-from vaeadv.robust.masking import GAP, AttackAccuracies, verdict, verdict_of
+from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, verdict, verdict_of
 from vaeadv.stats import difference_interval, percent_with_ci, wilson_interval
 
 
@@ -59,16 +59,17 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
     (``vaeadv.robust.masking``: with PGD from random starts and PGD at 64/255 where the matrix has them); ``masked``
     where the verdict is gradient masking. Empty where the matrix has no strong columns."""
     out = []
+    steps = (matrix or {}).get("pgd_steps", 10)
     for row in (matrix or {}).get("rows", []):
         for eps, fgsm_key, pgd_key, restarts_key, strong_key in (
-                (NORM, FGSM_KEY, PGD_KEY, PGD_RESTARTS_KEY, STRONG_KEY),
+                (NORM, FGSM_KEY, PGD_KEY, pgd_restarts_key(steps), STRONG_KEY),
                 (PIXEL, FGSM_PIXEL_KEY, PGD_PIXEL_KEY, PGD_RESTARTS_PIXEL_KEY, STRONG_PIXEL_KEY)):
             pgd, strong = accuracy(row, pgd_key), accuracy(row, strong_key)
             if pgd is not None and strong is not None:
                 measured = AttackAccuracies(fgsm=accuracy(row, fgsm_key), pgd=pgd,
                                             pgd_restarts=accuracy(row, restarts_key), apgd=strong,
                                             largest_eps=accuracy(row, PGD_LARGE_KEY))
-                said = verdict(measured)
+                said = verdict(measured, PGD_NAMES[eps])
                 out.append({"model": row["model"], "eps": eps, "fgsm": measured.fgsm, "pgd": pgd,
                             "pgd_restarts": measured.pgd_restarts, "largest_eps": measured.largest_eps,
                             "strong": strong, "gap": pgd - strong, "verdict": said,
@@ -122,19 +123,21 @@ def _attack_loss_reading(r: Results) -> str:
     the controlled pair (label smoothing alone) where the table has it."""
     table = r.get("attack_losses") or {}
     models = table.get("models") or []
-    if len(models) < 2:
-        return ""
-    shipped, other = models[0], models[1]
-    said = ", ".join(f"{name} {pct(_diagnosed(shipped, key))} against {pct(_diagnosed(other, key))}"
-                     for key, name in _LOSS_COLUMNS)
-    text = (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
-            f"(normalised) {said}; the masking checks read \"{_verdict_at(shipped, NORM)}\" for this file and "
-            f"\"{_verdict_at(other, NORM)}\" for the other. The two files differ in more than label smoothing (the "
-            "label says how)")
+    pair_folders = set(table.get("smoothing_pair_folders") or ())
+    other = next((m for m in models[1:] if m.get("folder") not in pair_folders), None)
     pair = [next(m for m in models if m["label"] == label) for label in table.get("smoothing_pair") or ()]
-    if len(pair) != 2:
-        return text + ", so which difference causes the gap is not tested here."
-    return text + "; " + _smoothing_pair(pair, table["images"])
+    text = ""
+    if other is not None:
+        shipped = models[0]
+        said = ", ".join(f"{name} {pct(_diagnosed(shipped, key))} against {pct(_diagnosed(other, key))}"
+                         for key, name in _LOSS_COLUMNS)
+        text = (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
+                f"(normalised) {said}; the masking checks read \"{_verdict_at(shipped, NORM)}\" for this file and "
+                f"\"{_verdict_at(other, NORM)}\" for the other. The two files differ in more than label smoothing "
+                "(the label says how)")
+    if len(pair) == 2:
+        return text + ("; " if text else " In the attack-loss table, ") + _smoothing_pair(pair, table["images"])
+    return text + (", so which difference causes the gap is not tested here." if text else "")
 
 
 def _smoothing_pair(pair: list[dict], n: int) -> str:
@@ -160,7 +163,7 @@ def _smoothing_pair(pair: list[dict], n: int) -> str:
 
 
 def _verdict_at(diagnosed: dict, eps: str) -> str:
-    return verdict_of(diagnosed["per_eps"][eps]["accuracies"])
+    return verdict_of(diagnosed["per_eps"][eps]["accuracies"], eps)
 
 
 def _larger_eps(r: Results) -> str:
@@ -360,8 +363,8 @@ def _q2_2_tradeoff(r: Results) -> Answer:
             "Defending costs training time, since each step needs extra forward/backward passes, and usually clean "
             "accuracy." + measured + " The usual explanation of the clean cost (not tested here): the model spends "
             "capacity on being flat within the ε-ball, which excludes some of the fine, non-robust features that "
-            "are predictive on clean data. Not defending keeps the best clean accuracy but leaves the model "
-            "almost defenceless (run matrix, APGD-CE+T columns).")
+            "are predictive on clean data. Not defending leaves the model almost defenceless (run matrix, "
+            "APGD-CE+T columns).")
 
 
 def _q2_3_loss_vs_batch(r: Results) -> Answer:

@@ -166,14 +166,18 @@ def _q1_11(r: Results) -> Answer:
         trend = ", ".join(f"β={r['beta']:g}: KL {fixed(r['kl_nats'], 1)} nats / {r['active_units']} units"
                           for r in brows)
         first, last = brows[0], brows[-1]
+        fold = f"the KL falls {first['kl_nats'] / max(last['kl_nats'], 1e-9):.0f}-fold"
+        z_dim = beta.get("z_dim")
         if last["active_units"] < first["active_units"]:
             reading = "the KL falls and latent units switch off as β grows: collapse, unit by unit."
-        else:
+        elif z_dim and all(row["active_units"] == z_dim for row in brows):
             epochs = f" after {beta['epochs']} epochs" if beta.get("epochs") else ""
-            reading = (f"the KL falls {first['kl_nats'] / max(last['kl_nats'], 1e-9):.0f}-fold, but no unit switches "
-                       f"off at β ≤ {last['beta']:g}{epochs} ({last['active_units']} active: the variance of the "
-                       "posterior mean over x stays above 0.01), so no posterior collapse shows here; whether longer "
-                       "training or a larger β would show it is not tested here.")
+            reading = (f"{fold}, but no unit switches off at β ≤ {last['beta']:g}{epochs} (all {z_dim} active: the "
+                       "variance of the posterior mean over x stays above 0.01), so no posterior collapse shows "
+                       "here; whether longer training or a larger β would show it is not tested here.")
+        else:
+            reading = (f"{fold}, with as many active units at β = {last['beta']:g} as at β = {first['beta']:g} "
+                       f"({last['active_units']}).")
         bpds = [row["test_bpd"] for row in brows]
         rising = all(a <= b for a, b in zip(bpds, bpds[1:], strict=False))
         bpd_text = (" Test bpd rises with β here (" if rising else " Test bpd is not monotone in β here (") + ", ".join(

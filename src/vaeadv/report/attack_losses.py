@@ -77,4 +77,5 @@ def attack_losses(ctx: Context) -> dict:
     pair = [next((m["label"] for m in models if m.get("folder") == f), None) for f in s.smoothing_pair]
     return {"evaluated_on": which, "images": len(x), "steps": s.pgd_steps, "restarts": RESTARTS,
             "models": [{k: m.get(k) for k in keep} for m in models], "missing": missing,
-            "smoothing_pair": pair if pair and None not in pair else None}
+            "smoothing_pair": pair if pair and None not in pair else None,
+            "smoothing_pair_folders": list(s.smoothing_pair)}

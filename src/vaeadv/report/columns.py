@@ -18,6 +18,10 @@ NOISE_PIXEL_KEY = column("noise", PIXEL)
 STRONG_PIXEL_KEY = column("strong", PIXEL)
 # the masking checks' other columns, where the scale measures APGD: (c) PGD with Madry et al.'s step from random
 # starts, (b) PGD far beyond the budget
-PGD_RESTARTS_KEY = f"{PGD_KEY}, α=2.5ε/10, {RESTARTS} random starts"
-PGD_RESTARTS_PIXEL_KEY = f"{PGD_PIXEL_KEY}, {RESTARTS} random starts"
+PGD_RESTARTS_PIXEL_KEY = f"{PGD_PIXEL_KEY}, {RESTARTS} random starts"  # the same step as the plain PGD's at 8/255
+
+
+def pgd_restarts_key(steps: int) -> str:
+    """The column of check (c) at the template's ε, whose step (α = 2.5ε/steps) differs from the template's PGD."""
+    return f"{PGD_KEY}, α=2.5ε/{steps}, {RESTARTS} random starts"
 PGD_LARGE_KEY = column("pgd", f"{LARGEST_EPS_255}/255")

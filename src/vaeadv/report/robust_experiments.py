@@ -20,10 +20,10 @@ from vaeadv.report.columns import (
     PGD_KEY,
     PGD_LARGE_KEY,
     PGD_PIXEL_KEY,
-    PGD_RESTARTS_KEY,
     PGD_RESTARTS_PIXEL_KEY,
     STRONG_KEY,
     STRONG_PIXEL_KEY,
+    pgd_restarts_key,
 )
 from vaeadv.report.context import Context, NeedsTraining
 from vaeadv.report.scales import CifarModel
@@ -114,7 +114,7 @@ def _attacks(steps: int, strong_steps: int = 0) -> list[AttackSpec]:
     norm_eps, norm_alpha = budget(TEMPLATE_EPS, "normalized"), budget(template_alpha(steps), "normalized")
     strong = [AttackSpec("strong", norm_eps, steps=strong_steps, name=STRONG_KEY),
               AttackSpec("strong", PIXEL_EPS, steps=strong_steps, name=STRONG_PIXEL_KEY),
-              restarts_attack(norm_eps, steps, name=PGD_RESTARTS_KEY),
+              restarts_attack(norm_eps, steps, name=pgd_restarts_key(steps)),
               restarts_attack(PIXEL_EPS, steps, name=PGD_RESTARTS_PIXEL_KEY),
               large_eps_attack(LARGEST_EPS_255 / 255, steps, name=PGD_LARGE_KEY)] if strong_steps else []
     return [*template_attacks(norm_eps, norm_eps, norm_alpha, steps, names=(FGSM_KEY, PGD_KEY)),

@@ -190,7 +190,7 @@ def pgd_unchecked(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
             if len(todo) == 0:
                 continue  # every image misclassified: nothing left to attack (the draws go on, as said above)
             x, y = images[todo], labels[todo]
-            start = None if noise is None else noise[todo].to(images) * 2 - 1
+            start = None if noise is None else noise[todo.cpu()].to(images) * 2 - 1
             adv = _pgd_run(model, x, y, eps, alpha, steps, start, lossf, grad if restart == 0 else None)
             if restarts == 1:
                 return check_adversarial(adv, images, eps)

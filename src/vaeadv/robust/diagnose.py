@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 from vaeadv.robust.kinds import ATTACK_LOSSES, NORM, PIXEL
-from vaeadv.robust.masking import LARGEST_EPS_255, RESTARTS, AttackAccuracies, checks, verdict
+from vaeadv.robust.masking import LARGEST_EPS_255, RESTARTS, AttackAccuracies, checks, verdict_of
 from vaeadv.robust.units import budget
 
 LARGE_EPS = (16 / 255, 32 / 255, LARGEST_EPS_255 / 255)  # check (b): accuracy must fall to about 0 as ε grows
@@ -89,7 +89,8 @@ def diagnose(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budge
     per_eps = {}
     for b in budgets:
         acc = read_checks(r["robust_accuracy"], b.label, large_eps)
-        per_eps[b.label] = {"accuracies": asdict(acc), "checks": checks(acc), "verdict": verdict(acc)}
+        per_eps[b.label] = {"accuracies": asdict(acc), "checks": checks(acc),
+                            "verdict": verdict_of(asdict(acc), b.label)}
     return {"images": len(images), "clean_accuracy": r["clean_accuracy"], "intervals": r["intervals"],
             "attack_seconds": r["attack_seconds"], "steps": steps, "restarts": restarts,
             "large_eps_255": [round(255 * e) for e in large_eps], "per_eps": per_eps}

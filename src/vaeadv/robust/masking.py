@@ -5,17 +5,20 @@ names the check that failed. Pure and torch-free: ``diagnose`` (and the report) 
 The checks, each on accuracies in [0, 1] (lower = stronger attack):
   (a) iterative ≥ single-step: PGD leaves no more than FGSM does;
   (b) unbounded ε reaches 0: at the largest ε of the curve almost nothing survives;
-  (c) restarts add little: PGD from random starts (several) leaves about what the template's PGD leaves;
+  (c) restarts add little: PGD from random starts (several, α = 2.5ε/10) leaves about what the plain PGD leaves;
   (d) a stronger loss or optimiser adds little: the margin loss and APGD-CE+T leave at most a few points less
       than the best PGD on the cross-entropy.
-Where (c) or (d) fail only against the template's PGD-10 but the PGD with a larger step (or restarts) closes the
-gap, the template's PGD underestimates the attack (its α = ε/10 reaches the ball's edge only at its last step):
-a weakness of that attack, worded apart from gradient masking, which is a property of the model.
+Where only (c) fails, the plain PGD underestimates the attack (the template's α = ε/10 reaches the ball's edge only
+at its last step): a weakness of that attack, worded apart from gradient masking, which is a property of the model.
+Where APGD alone goes further and (c) was not measured, the two readings are not told apart, and the verdict says
+so; the margin loss far below the cross-entropy at the same PGD is masking whatever the step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vaeadv.robust.kinds import NORM, PIXEL
 
 GAP = 0.05  # a stronger attack this far below (5 points) is more than the noise of 1,000 images
 SLACK = 0.01  # PGD may leave this much more than FGSM before (a) fails (ties and sampling)
@@ -64,37 +67,43 @@ def _negate(value: bool | None) -> bool | None:
     return None if value is None else not value
 
 
-def verdict(acc: AttackAccuracies) -> str:
-    """One sentence: no sign of masking, the template's PGD underestimating the attack, gradient masking with every
-    check that failed, or (APGD alone far below a PGD-10 whose restarts were not measured) the two not told apart.
-    The margin loss far below the cross-entropy at the same PGD is masking whatever the step: a small step would
-    hold both back alike."""
+# How the verdict names the ``pgd`` of ``AttackAccuracies`` at each budget (the matrix's and the diagnosis's alike):
+# at the template's ε its own PGD, whose α = ε/10 reaches the ball's edge only at the last step; at 8/255 PGD-10
+# with Madry et al.'s step, which reaches it in four, so only the random starts set it apart from check (c)'s.
+PGD_NAMES = {NORM: "the template's PGD-10 (α = ε/10)", PIXEL: "PGD-10 without random starts"}
+
+
+def verdict(acc: AttackAccuracies, pgd: str = "PGD-10") -> str:
+    """One sentence: no sign of masking, the plain PGD (named ``pgd``: ``PGD_NAMES``) underestimating the attack,
+    gradient masking with every check that failed, or (APGD alone far below a PGD whose restarts were not measured)
+    the two not told apart. The margin loss far below the cross-entropy at the same PGD is masking whatever the
+    step: a small step would hold both back alike."""
     result = checks(acc)
     failed = [name for name, ok in result.items() if ok is False]
-    optimiser_only = (result["d_stronger_loss_adds_little"] is False and result["c_restarts_add_little"] is None
-                      and not _below(acc.pgd_margin, _best_pgd(acc), GAP))
+    optimiser_only = (result["d_stronger_loss_adds_little"] is False and acc.pgd is not None
+                      and acc.pgd_restarts is None and not _below(acc.pgd_margin, acc.pgd, GAP))
     masking = [name for name in failed if name != "c_restarts_add_little"
                and not (optimiser_only and name == "d_stronger_loss_adds_little")]
     if masking:
         return "gradient masking suspected: failed " + ", ".join(_LABELS[name] for name in failed)
     if optimiser_only:
-        return (f"APGD-CE+T leaves {100 * (acc.pgd - acc.apgd):.1f} points less than the template's PGD-10: gradient "
-                "masking or a PGD-10 too weak to reach the ball's edge, not told apart (restarts, check (c), not "
-                "measured)")
-    if failed:  # only (c): a larger step / restarts find what PGD-10 missed, and no stronger loss finds more
-        return ("the template's PGD-10 underestimates the attack: PGD with a larger step from random starts "
-                f"leaves {100 * (acc.pgd - acc.pgd_restarts):.1f} points less, and no stronger loss or optimiser "
-                "goes further")
+        return (f"APGD-CE+T leaves {100 * (acc.pgd - acc.apgd):.1f} points less than {pgd}: gradient masking or a PGD "
+                "too weak to find the worst case, not told apart (restarts, check (c), not measured)")
+    if failed:  # only (c): random starts (and a larger step) find what the plain PGD missed, and nothing goes further
+        return (f"{pgd} underestimates the attack: PGD with α = 2.5ε/10 from random starts leaves "
+                f"{100 * (acc.pgd - acc.pgd_restarts):.1f} points less, and no stronger loss or optimiser goes "
+                "further")
     if any(ok is None for ok in result.values()):
         missing = [_LABELS[name] for name, ok in result.items() if ok is None]
         return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")"
     return "no sign of masking: all four checks pass"
 
 
-def verdict_of(accuracies: dict) -> str:
-    """Today's verdict on accuracies stored as ``asdict(AttackAccuracies)`` (a diagnosis's
-    ``per_eps[ε]["accuracies"]``): a verdict stored as text keeps the wording of the code that wrote it."""
-    return verdict(AttackAccuracies(**accuracies))
+def verdict_of(accuracies: dict, eps: str) -> str:
+    """Today's verdict on accuracies stored as ``asdict(AttackAccuracies)`` at the budget labelled ``eps`` (a
+    diagnosis's ``per_eps[eps]["accuracies"]``): a verdict stored as text keeps the wording of the code that wrote
+    it."""
+    return verdict(AttackAccuracies(**accuracies), PGD_NAMES.get(eps, "PGD-10"))
 
 
 _LABELS = {"a_iterative_beats_single_step": "(a) iterative ≥ single-step",
