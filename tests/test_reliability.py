@@ -272,6 +272,7 @@ def test_robust_train_killed_or_interrupted_resumes_with_no_step_lost_or_repeate
     assert saved["epoch"] < 6
     done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "exists and is not empty" not in done.stderr  # the resumed run's own folder is no news
     final = torch.load(last, weights_only=True)
     # 512 images in batches of 128: 4 steps an epoch, 6 epochs, whatever happened in between
     assert (final["epoch"], final["global_step"]) == (6, 24)

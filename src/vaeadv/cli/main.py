@@ -63,15 +63,17 @@ def _on_sigint(signum, frame) -> None:
 
 
 # Lightning's start-up chatter, the same for every run and nothing a user acts on: what it says (precision, device)
-# is in each run's results.json, and the two warnings concern Lightning's own internals
+# is in each run's results.json
 LIGHTNING_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
-LIGHTNING_NOISE = (r".*isinstance\(treespec, LeafSpec\)", r"You have overridden `on_after_batch_transfer`")
+# two internal deprecations, and the checkpoint folder a resumed run finds (the run life-cycle decided it may)
+LIGHTNING_NOISE = (r".*isinstance\(treespec, LeafSpec\)", r"You have overridden `on_after_batch_transfer`",
+                   r"Checkpoint directory .* exists and is not empty")
 
 
 @contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
-    """Off a terminal a training command prints one line per epoch: Lightning's info lines and its two known
-    internal warnings are silenced (its other warnings and every error still show) while a command runs; a
+    """Off a terminal a training command prints one line per epoch: Lightning's info lines and its known
+    noise warnings are silenced (its other warnings and every error still show) while a command runs; a
     Python caller of ``main`` gets its logging and warning filters back afterwards."""
     loggers = [logging.getLogger(name) for name in LIGHTNING_INFO_LOGGERS]
     levels = [logger.level for logger in loggers]
