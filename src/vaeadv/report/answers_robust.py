@@ -148,8 +148,8 @@ def _smoothing_pair(pair: list[dict], n: int) -> str:
     for key, name in _LOSS_COLUMNS:
         a, b = _diagnosed(without, key), _diagnosed(with_it, key)
         if None not in (a, b):
-            d, low, high = difference_interval(round(b * n), n, round(a * n), n)
-            said.append(f"{name} {pct(a)} → {pct(b)} ({100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}])")
+            found = difference_interval(round(b * n), n, round(a * n), n)
+            said.append(f"{name} {pct(a)} → {pct(b)} ({_points(found)})")
     verdicts = (_verdict_at(without, NORM), _verdict_at(with_it, NORM))
     masked = [v.startswith("gradient masking") for v in verdicts]
     reading = ("label smoothing alone turns the verdict to gradient masking: this pair is the controlled evidence "
@@ -245,16 +245,22 @@ def _clean_reading(plain: dict, augmented: dict) -> str:
     n_plain, n_aug = plain.get("test_images"), augmented.get("test_images")
     if not n_plain or not n_aug:
         return ""
-    d, low, high = difference_interval(round(augmented["clean_test_accuracy"] * n_aug), n_aug,
-                                       round(plain["clean_test_accuracy"] * n_plain), n_plain)
-    said = (f" On all {n_aug:,} test images the clean difference is {100 * d:+.1f} points [{100 * low:+.1f}, "
-            f"{100 * high:+.1f}]: ")
+    found = difference_interval(round(augmented["clean_test_accuracy"] * n_aug), n_aug,
+                                round(plain["clean_test_accuracy"] * n_plain), n_plain)
+    _, low, high = found
+    said = f" On all {n_aug:,} test images the clean difference is {_points(found)}: "
     if low > 0:
         return said + "augmentation raised clean accuracy at this training length."
     if high < 0:
         return said + ("augmentation lowered clean accuracy at this training length; whether longer training "
                        "reverses that is not tested here.")
     return said + "no difference in clean accuracy is measurable."
+
+
+def _points(difference: tuple[float, float, float]) -> str:
+    """A difference of two accuracies with its 95% interval, in percentage points: "+1.5 points [+0.7, +2.5]"."""
+    d, low, high = difference
+    return f"{100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def _comparison(r: Results, with_it, control) -> dict | None:
@@ -271,8 +277,7 @@ def _bought(r: Results, with_it, control) -> str:
 
 def _in_words(found: dict) -> str:
     """A comparison's differences on the attacked images with their intervals (the controlled-comparisons table)."""
-    said = [f"{column} {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
-            for column, (d, low, high) in found["differences"].items()]
+    said = [f"{column} {_points(d)}" for column, d in found["differences"].items()]
     return f"; the difference with its 95% interval (controlled-comparisons table): {', '.join(said)}"
 
 
@@ -358,9 +363,8 @@ def _q2_2_tradeoff(r: Results) -> Answer:
         found = _comparison(r, defended, control)
         if found is None or CLEAN not in found["differences"]:
             continue
-        d, low, high = found["differences"][CLEAN]
         times = (lookup(defended.find(rows), "seconds_per_epoch"), lookup(control.find(rows), "seconds_per_epoch"))
-        costs.append(f"{name} {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]" + (
+        costs.append(f"{name} {_points(found['differences'][CLEAN])}" + (
             f" at {times[0]:.0f} s per epoch against {times[1]:.0f}" if None not in times else ""))
     measured = (" Measured (controlled-comparisons table: clean accuracy, defense − the same fine-tune with the "
                 "standard objective; the s/epoch column): " + "; ".join(costs) + "." if costs else

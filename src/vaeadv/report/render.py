@@ -10,7 +10,7 @@ from vaeadv.report.answers import answers, masking_gaps
 from vaeadv.report.comparisons import DIFFERENCE_COLUMNS, DIFFERENCES_FROM_COURSE, controlled_differences, course_rows
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
-from vaeadv.robust.masking import GAP, LARGEST_EPS_255, RESTARTS, ZERO, verdict_of
+from vaeadv.robust.masking import GAP, LARGEST_EPS_255, RESTARTS, SLACK, ZERO, verdict_of
 from vaeadv.stats import percent_with_ci
 
 
@@ -193,17 +193,17 @@ def _masking(doc: Document, r: dict) -> None:
                    "PGD − APGD (points)", f"PGD {LARGEST_EPS_255}/255", "verdict"],
                   [[g["model"], g["eps"], *map(_measured, (g["fgsm"], g["pgd"], g["pgd_restarts"], g["strong"])),
                     f"{100 * g['gap']:+.1f}", _measured(g["largest_eps"]), g["verdict"]] for g in gaps],
-                  "the checks of Carlini et al. (2019) that these columns allow: (a) the strongest PGD leaves no "
-                  f"more than FGSM (1 point of slack); (b) PGD at ε = {LARGEST_EPS_255}/255 leaves at most "
-                  f"{100 * ZERO:.0f}%; (c) PGD with Madry et al.'s step (α = 2.5ε/10) from {RESTARTS} random starts "
-                  f"leaves at most {100 * GAP:.0f} points less than PGD-10 (at 0.1 the template's, α = ε/10; at 8/255 "
-                  "α = 2.5ε/10 without random starts); (d) the parameter-free APGD (100 iterations, CE loss, then "
-                  f"the targeted DLR loss on the survivors) leaves at most {100 * GAP:.0f} points less than the "
-                  "strongest PGD. Only (c) failing means PGD-10 is too weak an attack; (a), (b) or (d) failing "
-                  "means the model's loss surface misleads the gradient attacks (gradient masking), except that "
-                  "APGD alone going further, with (c) not measured, leaves the two readings apart, as the verdict "
-                  "says. Where PGD-10 is far above APGD only the APGD number estimates the robustness. — where a "
-                  "column was not measured"))
+                  "the checks of Carlini et al. (2019) that these columns allow: (a) the strongest PGD leaves "
+                  f"no more than FGSM ({100 * SLACK:.0f} point of slack); (b) PGD at ε = {LARGEST_EPS_255}/255 "
+                  f"leaves at most {100 * ZERO:.0f}%; (c) PGD with Madry et al.'s step (α = 2.5ε/10) from "
+                  f"{RESTARTS} random starts leaves at most {100 * GAP:.0f} points less than PGD-10 (at 0.1 the "
+                  "template's, α = ε/10; at 8/255 α = 2.5ε/10 without random starts); (d) the parameter-free APGD "
+                  "(100 iterations, CE loss, then the targeted DLR loss on the survivors) leaves at most "
+                  f"{100 * GAP:.0f} points less than the strongest PGD. Only (c) failing means PGD-10 is too weak an "
+                  "attack; (a), (b) or (d) failing means the model's loss surface misleads the gradient attacks "
+                  "(gradient masking), except that APGD alone going further, with (c) not measured, leaves the two "
+                  "readings apart, as the verdict says. Where PGD-10 is far above APGD only the APGD number "
+                  "estimates the robustness. — where a column was not measured"))
 
 
 def _measured(value: float | None) -> str:
