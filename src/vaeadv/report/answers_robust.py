@@ -22,10 +22,9 @@ from vaeadv.report.comparisons import (
     CLEAN,
     COURSE_FGSM_DEFENDED,
     COURSE_PRETRAINED,
+    DEFENSE_CONTROLS,
     FGSM_DEFENDED,
     FGSM_PLAIN,
-    FINETUNE_CONTROL,
-    PGD_CONTROL,
     PGD_DEFENDED,
     PLAIN,
     SHIPPED_STANDARD,
@@ -323,7 +322,7 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
         text += (f" FGSM accuracy fell, while under the parameter-free APGD-CE+T the fine-tune went from "
                  f"{pct(strong[0])} to {pct(strong[1])}: FGSM's figure does not track the robustness of these "
                  "models (the masking table gives each one's verdict).")
-    bought = _bought(r, FGSM_DEFENDED, FINETUNE_CONTROL)
+    bought = _bought(r, *DEFENSE_CONTROLS["FGSM defense"])
     if bought:
         text += (" Against the same fine-tune with the standard objective, which separates the FGSM objective from "
                  "fine-tuning as such" + bought + ".")
@@ -358,8 +357,7 @@ def _augmentation_in_defense(r: Results, n: int) -> str:
 def _q2_2_tradeoff(r: Results) -> Answer:
     rows = (r.get("adversarial_matrix") or {}).get("rows", [])
     costs = []
-    for name, defended, control in (("FGSM defense", FGSM_DEFENDED, FINETUNE_CONTROL),
-                                    ("PGD defense", PGD_DEFENDED, PGD_CONTROL)):
+    for name, (defended, control) in DEFENSE_CONTROLS.items():
         found = _comparison(r, defended, control)
         if found is None or CLEAN not in found["differences"]:
             continue
@@ -393,7 +391,7 @@ def _q2_3_loss_vs_batch(r: Results) -> Answer:
 
 def _pgd_bought(r: Results) -> str:
     """What PGD examples in the batch bought over the same fine-tune with the standard objective (its control)."""
-    bought = _bought(r, PGD_DEFENDED, PGD_CONTROL)
+    bought = _bought(r, *DEFENSE_CONTROLS["PGD defense"])
     if not bought:
         return (" What the PGD defense bought over fine-tuning alone (its standard-objective control) is not in this "
                 "report: not tested here.")

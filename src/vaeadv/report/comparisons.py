@@ -75,12 +75,15 @@ PGD_DEFENDED = Pick("pgd", True, True)
 AUGMENTED = Pick("standard", True, False)
 PLAIN = Pick("standard", False, False)
 
+# Each defense with its control, the same fine-tune with the standard objective: what the defense bought.
+DEFENSE_CONTROLS = {"FGSM defense": (FGSM_DEFENDED, FINETUNE_CONTROL), "PGD defense": (PGD_DEFENDED, PGD_CONTROL)}
+
 # (what it measures, the row with the setting, its control)
 COMPARISONS = (
     ("what the FGSM defense bought: FGSM objective − standard objective, the same 5-epoch fine-tune",
-     FGSM_DEFENDED, FINETUNE_CONTROL),
+     *DEFENSE_CONTROLS["FGSM defense"]),
     ("what the PGD defense bought: PGD examples in the batch − standard objective, the same 2-epoch fine-tune",
-     PGD_DEFENDED, PGD_CONTROL),
+     *DEFENSE_CONTROLS["PGD defense"]),
     ("augmentation in the FGSM defense: with − without crop + flip", FGSM_DEFENDED, FGSM_PLAIN),
     ("augmentation of a standard model: with − without crop + flip, the same recipe and epochs", AUGMENTED, PLAIN),
 )
