@@ -109,10 +109,28 @@ def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx):
     r = al.attack_losses(ctx)
     assert r["smoothing_pair"] == ["ce 8", "ls 8"] and [m["label"] for m in r["models"]][2:] == ["ce 8", "ls 8"]
     q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
-    assert "the controlled pair (ce 8 against ls 8: the same recipe, seed and data" in q21
+    assert "the controlled pair (the table's two models marked \"the controlled pair\": the same recipe" in q21
     # 1 of 4 → 3 of 4 images under FGSM: +50 points; APGD 0 → 0
     d, low, high = newcombe(3, 4, 1, 4)
     assert f"FGSM (cross-entropy) 25.0% → 75.0% ({100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}])" in q21
     assert "APGD-CE+T 0.0% → 0.0% (+0.0 points" in q21
     assert "label smoothing alone turns the verdict to gradient masking" in q21
     assert "which difference causes the gap is not tested here" not in q21
+    # 4 images: +50 points lies within Newcombe's interval, so no attack is said to be moved
+    assert low < 0 and "label smoothing alone raised no attack's accuracy beyond its 95% interval" in q21
+
+
+def test_a_pair_whose_verdict_does_not_turn_leaves_the_longer_files_masking_unexplained(ctx):
+    ablations = (("smoothed", "diagnosis/ls"), ("ce 8", "diagnosis/p0"), ("ls 8", "diagnosis/p1"))
+    pair = replace(SCALE, ablation_diagnoses=ablations, smoothing_pair=("diagnosis/p0", "diagnosis/p1"))
+    ctx = Context(ctx.out, pair, reuse=ctx.reuse)
+    _commit(ctx, "diagnosis/shipped", _diagnosis(weights_sha256("vaeadv-resnet18"), 0.1, 0.0, "x"))
+    _commit(ctx, "diagnosis/ls", _diagnosis("0" * 64, 0.5, 0.01, "x", MASKED))
+    # 0 of 4 → 4 of 4 under FGSM: Newcombe's interval clears 0; APGD 1 of 4 → 0 of 4 does not; neither is masked
+    _commit(ctx, "diagnosis/p0", _diagnosis("1" * 64, 0.0, 0.25, "x"))
+    _commit(ctx, "diagnosis/p1", _diagnosis("2" * 64, 1.0, 0.0, "x"))
+    assert newcombe(4, 4, 0, 4)[1] > 0 and newcombe(0, 4, 1, 4)[2] > 0
+    q21 = dict(answers({"attack_losses": al.attack_losses(ctx)}))["Q2.1 (accuracies)."]
+    assert ("label smoothing alone raised the accuracy under FGSM (cross-entropy) (95% interval above 0);" in q21)
+    assert ("the verdict does not change with label smoothing alone, so the failed checks of smoothed are not "
+            "explained by label smoothing alone at this length") in q21
