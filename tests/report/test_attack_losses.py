@@ -64,8 +64,8 @@ def test_a_committed_diagnosis_of_the_very_shipped_file_is_reused_and_the_ablati
     assert "attack at ε = 0.1 (norm.)" in md and "attack at ε = 8/255" in md
     # the verdicts are today's, read off the stored accuracies, not the stored text
     assert "stale wording" not in md and ("| verdict of the masking checks | no sign of masking: all four checks pass "
-                                          "| gradient masking suspected: failed (c) restarts add little, (d) a "
-                                          "stronger loss/optimiser adds little |") in md
+                                          "| gradient masking suspected: failed (c) PGD from 5 random starts leaves "
+                                          "15.0 points") in md
     assert "50.0% [25.0, 51.0]" in md and "| 64/255 | 0.0% [0.0, 1.0] |" in md
     q21 = dict(answers({"attack_losses": r}))["Q2.1 (accuracies)."]
     assert "FGSM (cross-entropy) 10.0% against 50.0%" in q21 and "APGD-CE+T 0.0% against 1.0%" in q21

@@ -58,7 +58,7 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
     (``vaeadv.robust.masking``: with PGD from random starts and PGD at 64/255 where the matrix has them); ``masked``
     where the verdict is gradient masking. Empty where the matrix has no strong columns."""
     out = []
-    steps = (matrix or {}).get("pgd_steps", 10)
+    steps, n = (matrix or {}).get("pgd_steps", 10), (matrix or {}).get("images")
     for row in (matrix or {}).get("rows", []):
         for eps, fgsm_key, pgd_key, restarts_key, strong_key in (
                 (NORM, FGSM_KEY, PGD_KEY, pgd_restarts_key(steps), STRONG_KEY),
@@ -68,10 +68,11 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
                 measured = AttackAccuracies(fgsm=accuracy(row, fgsm_key), pgd=pgd,
                                             pgd_restarts=accuracy(row, restarts_key), apgd=strong,
                                             largest_eps=accuracy(row, PGD_LARGE_KEY))
-                said = verdict(measured, PGD_NAMES[eps])
+                said = verdict(measured, PGD_NAMES[eps], n)
                 out.append({"model": row["model"], "eps": eps, "fgsm": measured.fgsm, "pgd": pgd,
                             "pgd_restarts": measured.pgd_restarts, "largest_eps": measured.largest_eps,
-                            "strong": strong, "gap": pgd - strong, "verdict": said,
+                            "strong": strong, "gap": pgd - strong,
+                            "best_gap": min(pgd, measured.pgd_restarts or pgd) - strong, "verdict": said,
                             "masked": said.startswith("gradient masking")})
     return out
 
@@ -121,7 +122,7 @@ def _attack_loss_reading(r: Results) -> str:
     """What the attack-loss table shows at the template's ε: the shipped file against the ablation beside it, then
     the controlled pair (label smoothing alone) where the table has it."""
     table = r.get("attack_losses") or {}
-    models = table.get("models") or []
+    models, n = table.get("models") or [], table.get("images")
     pair_folders = set(table.get("smoothing_pair_folders") or ())
     other = next((m for m in models[1:] if m.get("folder") not in pair_folders), None)
     pair = [next(m for m in models if m["label"] == label) for label in table.get("smoothing_pair") or ()]
@@ -131,11 +132,11 @@ def _attack_loss_reading(r: Results) -> str:
         said = ", ".join(f"{name} {pct(_diagnosed(shipped, key))} against {pct(_diagnosed(other, key))}"
                          for key, name in _LOSS_COLUMNS)
         text = (f" The attack-loss table sets this file beside {other['label']} on the same images: at ε = 0.1 "
-                f"(normalised) {said}; the masking checks read \"{_verdict_at(shipped, NORM)}\" for this file and "
-                f"\"{_verdict_at(other, NORM)}\" for the other. The two files differ in more than label smoothing "
-                "(the label says how)")
+                f"(normalised) {said}; the masking checks read \"{_verdict_at(shipped, NORM, n)}\" for this file "
+                f"and \"{_verdict_at(other, NORM, n)}\" for the other. The two files differ in more than label "
+                "smoothing (the label says how)")
     if len(pair) == 2:
-        return text + ("; " if text else " In the attack-loss table, ") + _smoothing_pair(pair, table["images"], other)
+        return text + ("; " if text else " In the attack-loss table, ") + _smoothing_pair(pair, n, other)
     return text + (", so which difference causes the gap is not tested here." if text else "")
 
 
@@ -157,13 +158,13 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
     moved = (f"label smoothing alone raised the accuracy under {_joined(raised)} (95% interval above 0)" if raised
              else "label smoothing alone raised no attack's accuracy beyond its 95% interval") + (
         f" and lowered it under {_joined(lowered)}" if lowered else "")
-    verdicts = (_verdict_at(without, NORM), _verdict_at(with_it, NORM))
+    verdicts = (_verdict_at(without, NORM, n), _verdict_at(with_it, NORM, n))
     masked = [v.startswith("gradient masking") for v in verdicts]
     reading = ("label smoothing alone turns the verdict to gradient masking: this pair is the controlled evidence "
                "that it masks the gradient attacks" if masked == [False, True] else
                "the verdict does not change with label smoothing alone" if masked[0] == masked[1] else
                "the verdict turns the other way")
-    if masked == [False, False] and other is not None and _verdict_at(other, NORM).startswith("gradient masking"):
+    if masked == [False, False] and other is not None and _verdict_at(other, NORM, n).startswith("gradient masking"):
         reading += (f", so the failed checks of {other['label']} are not explained by label smoothing alone at "
                     "this length; that file differs in its epochs too, and what makes its checks fail is not tested "
                     "here")
@@ -177,8 +178,8 @@ def _joined(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _verdict_at(diagnosed: dict, eps: str) -> str:
-    return verdict_of(diagnosed["per_eps"][eps]["accuracies"], eps)
+def _verdict_at(diagnosed: dict, eps: str, n: int | None) -> str:
+    return verdict_of(diagnosed["per_eps"][eps]["accuracies"], eps, n)
 
 
 def _larger_eps(r: Results) -> str:

@@ -90,7 +90,7 @@ def diagnose(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budge
     for b in budgets:
         acc = read_checks(r["robust_accuracy"], b.label, large_eps)
         per_eps[b.label] = {"accuracies": asdict(acc), "checks": checks(acc),
-                            "verdict": verdict_of(asdict(acc), b.label)}
+                            "verdict": verdict_of(asdict(acc), b.label, len(images))}
     return {"images": len(images), "clean_accuracy": r["clean_accuracy"], "intervals": r["intervals"],
             "attack_seconds": r["attack_seconds"], "steps": steps, "restarts": restarts,
             "large_eps_255": [round(255 * e) for e in large_eps], "per_eps": per_eps}

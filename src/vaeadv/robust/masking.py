@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaeadv.robust.kinds import NORM, PIXEL
+from vaeadv.stats import difference_interval
 
 GAP = 0.05  # a stronger attack this far below (5 points) is more than the noise of 1,000 images
 SLACK = 0.01  # PGD may leave this much more than FGSM before (a) fails (ties and sampling)
@@ -73,11 +74,12 @@ def _negate(value: bool | None) -> bool | None:
 PGD_NAMES = {NORM: "the template's PGD-10 (α = ε/10)", PIXEL: "PGD-10 without random starts"}
 
 
-def verdict(acc: AttackAccuracies, pgd: str = "PGD-10") -> str:
+def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) -> str:
     """One sentence: no sign of masking, the plain PGD (named ``pgd``: ``PGD_NAMES``) underestimating the attack,
-    gradient masking with every check that failed, or (APGD alone far below a PGD whose restarts were not measured)
-    the two not told apart. The margin loss far below the cross-entropy at the same PGD is masking whatever the
-    step: a small step would hold both back alike."""
+    gradient masking with every check that failed and by how much (with Newcombe's 95% interval where the number of
+    images ``n`` is given, so a gap near its threshold reads as such), or (APGD alone far below a PGD whose restarts
+    were not measured) the two not told apart. The margin loss far below the cross-entropy at the same PGD is
+    masking whatever the step: a small step would hold both back alike."""
     result = checks(acc)
     failed = [name for name, ok in result.items() if ok is False]
     optimiser_only = (result["d_stronger_loss_adds_little"] is False and acc.pgd is not None
@@ -85,28 +87,51 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10") -> str:
     masking = [name for name in failed if name != "c_restarts_add_little"
                and not (optimiser_only and name == "d_stronger_loss_adds_little")]
     if masking:
-        return "gradient masking suspected: failed " + ", ".join(_LABELS[name] for name in failed)
+        return "gradient masking suspected: failed " + "; ".join(_failure(name, acc, pgd, n) for name in failed)
     if optimiser_only:
-        return (f"APGD-CE+T leaves {100 * (acc.pgd - acc.apgd):.1f} points less than {pgd}: gradient masking or a PGD "
-                "too weak to find the worst case, not told apart (restarts, check (c), not measured)")
+        return (f"APGD-CE+T leaves {_gap(acc.pgd, acc.apgd, n)} less than {pgd}: gradient masking or a PGD too weak "
+                "to find the worst case, not told apart (restarts, check (c), not measured)")
     if failed:  # only (c): random starts (and a larger step) find what the plain PGD missed, and nothing goes further
         return (f"{pgd} underestimates the attack: PGD with α = 2.5ε/10 from random starts leaves "
-                f"{100 * (acc.pgd - acc.pgd_restarts):.1f} points less, and no stronger loss or optimiser goes "
-                "further")
+                f"{_gap(acc.pgd, acc.pgd_restarts, n)} less, and no stronger loss or optimiser goes further")
     if any(ok is None for ok in result.values()):
         missing = [_LABELS[name] for name, ok in result.items() if ok is None]
         return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")"
     return "no sign of masking: all four checks pass"
 
 
-def verdict_of(accuracies: dict, eps: str) -> str:
+def _gap(more: float, less: float, n: int | None) -> str:
+    """``more − less`` in points, with Newcombe's 95% interval on ``n`` images where given."""
+    text = f"{100 * (more - less):.1f} points"
+    if n:
+        _, low, high = difference_interval(round(more * n), n, round(less * n), n)
+        text += f" [{100 * low:.1f}, {100 * high:.1f}]"
+    return text
+
+
+def _failure(name: str, acc: AttackAccuracies, pgd: str, n: int | None) -> str:
+    """What a failed check measured, in words: the check's letter, then the gap or the survivors."""
+    best = _best_pgd(acc)
+    if name == "a_iterative_beats_single_step":
+        return f"(a) the best PGD leaves {_gap(best, acc.fgsm, n)} more than FGSM"
+    if name == "b_large_eps_reaches_zero":
+        return f"(b) {100 * acc.largest_eps:.1f}% survive PGD at {LARGEST_EPS_255}/255"
+    if name == "c_restarts_add_little":
+        return f"(c) PGD from {RESTARTS} random starts leaves {_gap(acc.pgd, acc.pgd_restarts, n)} less than {pgd}"
+    stronger, which = min((v, w) for v, w in ((acc.apgd, "APGD-CE+T"), (acc.pgd_margin, "PGD on the margin"))
+                          if v is not None)
+    return f"(d) {which} leaves {_gap(best, stronger, n)} less than the best PGD"
+
+
+def verdict_of(accuracies: dict, eps: str, n: int | None = None) -> str:
     """Today's verdict on accuracies stored as ``asdict(AttackAccuracies)`` at the budget labelled ``eps`` (a
-    diagnosis's ``per_eps[eps]["accuracies"]``): a verdict stored as text keeps the wording of the code that wrote
-    it."""
-    return verdict(AttackAccuracies(**accuracies), PGD_NAMES.get(eps, "PGD-10"))
+    diagnosis's ``per_eps[eps]["accuracies"]``) on ``n`` images: a verdict stored as text keeps the wording of the
+    code that wrote it."""
+    return verdict(AttackAccuracies(**accuracies), PGD_NAMES.get(eps, "PGD-10"), n)
 
 
-_LABELS = {"a_iterative_beats_single_step": "(a) iterative ≥ single-step",
-           "b_large_eps_reaches_zero": "(b) large ε reaches 0",
-           "c_restarts_add_little": "(c) restarts add little",
-           "d_stronger_loss_adds_little": "(d) a stronger loss/optimiser adds little"}
+# each check by what it measures (a failed one is worded by what was found: ``_failure``)
+_LABELS = {"a_iterative_beats_single_step": "(a) iterative against single-step",
+           "b_large_eps_reaches_zero": "(b) large ε",
+           "c_restarts_add_little": "(c) random restarts",
+           "d_stronger_loss_adds_little": "(d) a stronger loss or optimiser"}
