@@ -26,7 +26,7 @@ ROWS = [
     _row("fgsm plain", "fgsm", False, "vaeadv-resnet18", 0.86, {FGSM: 0.55, PGD: 0.25}),
     _row("scratch", "standard", False, None, 0.80, {FGSM: 0.05}),
 ]
-MATRIX = {"images": 1000, "rows": ROWS, "attacks": [FGSM, PGD, FGSM_NLL], "best_standard": "shipped",
+MATRIX = {"images": 1000, "rows": ROWS, "attacks": [FGSM, PGD, FGSM_NLL],
           "evaluated_on": "first 1000 test images", "pgd_steps": 10, "eps_pixel_of_template": [0.0247] * 3}
 
 

@@ -5,10 +5,11 @@ from vaeadv.report.document import to_markdown
 from vaeadv.report.render import build
 from vaeadv.report.scales import SCALES
 
-ROW = {"model": "std", "defense": "standard", "augment": True, "pretrained": None, "clean_test_accuracy": 0.8757,
-       "test_images": 10000, "clean_accuracy": 0.898, "robust_accuracy": {"FGSM": 0.0}, "seconds_per_epoch": 1.0,
+ROW = {"model": "std", "defense": "standard", "augment": True, "pretrained": "vaeadv-resnet18",
+       "clean_test_accuracy": 0.8757, "test_images": 10000, "clean_accuracy": 0.898, "robust_accuracy": {"FGSM": 0.0},
+       "seconds_per_epoch": 1.0,
        "train_seconds": 7655.4}
-MATRIX = {"images": 1000, "attacks": ["FGSM"], "rows": [ROW], "best_standard": "std", "evaluated_on": "x",
+MATRIX = {"images": 1000, "attacks": ["FGSM"], "rows": [ROW], "evaluated_on": "x",
           "pgd_steps": 10, "eps_pixel_of_template": [0.02, 0.02, 0.02]}
 TRANSFER = {"evaluated_on": "x", "images": 1000, "train_images_each": {"A": 24000, "B": 24000},
             "clean": {"A": 0.898, "B": 0.5}, "matrix": {"FGSM ε=8/255": {"A": {"A": 0.0, "B": 0.5},
@@ -23,6 +24,10 @@ def test_matrix_and_transfer_cells_carry_wilson_intervals(tmp_path):
     md = _markdown(tmp_path, {"adversarial_matrix": MATRIX, "transfer": TRANSFER})
     # 8757/10000: Wilson [0.8691, 0.8820]; 898/1000: [0.8777, 0.9153]; 0/1000: [0, 0.0038]; 500/1000: [0.469, 0.531]
     assert "| std ★ | 87.6% [86.9, 88.2] | 89.8% [87.8, 91.5] | 0.0% [0.0, 0.4] | 1.0 | 128 |" in md
+    # the star marks the pretrained model the questions read, not the best by test accuracy
+    better = {**ROW, "model": "better", "pretrained": None, "clean_test_accuracy": 0.95}
+    starred = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [better, ROW]}})
+    assert "| std ★ |" in starred and "| better |" in starred
     assert "clean accuracy A 89.8% [87.8, 91.5], B 50.0% [46.9, 53.1]" in md
     assert "| A | 0.0% [0.0, 0.4] | 50.0% [46.9, 53.1] |" in md and "95% Wilson interval" in md
 

@@ -168,10 +168,8 @@ def adversarial_matrix(ctx: Context) -> dict:
     done = [rows[i] for i in range(len(models)) if i in rows]
     if not any(r["defense"] == "standard" and r.get("clean_accuracy") is not None for r in done):
         raise NeedsTraining("no standard model has weights yet")
-    standard = [r for r in done if r["defense"] == "standard" and not r.get("tuned")]
-    best = max(standard, key=lambda r: r["clean_test_accuracy"] or 0.0)
     return {"evaluated_on": which, "images": len(x), "data": done[0].get("data"),
-            "attacks": [a.label for a in attacks], "rows": done, "best_standard": best["model"],
+            "attacks": [a.label for a in attacks], "rows": done,
             "missing": [model_name(m) for i, m in enumerate(models) if i not in rows or rows[i].get("partial")],
             "wall_seconds": round(sum(r.get("eval_seconds") or 0.0 for r in done), 1),  # its rows, when measured
             "pgd_steps": s.pgd_steps,
