@@ -62,6 +62,10 @@ def test_a_committed_diagnosis_of_the_very_shipped_file_is_reused_and_the_ablati
     assert r["models"][0]["weights_sha256"] == sha and r["images"] == 4
     md = to_markdown(build({"attack_losses": r}, SCALE, {}), ctx.out)
     assert "attack at ε = 0.1 (norm.)" in md and "attack at ε = 8/255" in md
+    # the plain PGD's step is named per ε: the template's α = ε/10 at its ε, α = 2.5ε/10 at 8/255 (diagnose's)
+    at_norm, at_pixel = md.split("attack at ε = 8/255")
+    assert "| PGD-10 (the template's: α = ε/10, no random start), cross-entropy |" in at_norm
+    assert "| PGD-10 (α = 2.5ε/10, no random start), cross-entropy |" in at_pixel and "α = ε/10," not in at_pixel
     # the verdicts are today's, read off the stored accuracies, not the stored text
     assert "stale wording" not in md and ("| verdict of the masking checks | no sign of masking: all four checks pass "
                                           "| gradient masking suspected: failed (c) PGD from 5 random starts leaves "

@@ -16,6 +16,7 @@ from vaeadv.report.comparisons import (
 )
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
+from vaeadv.robust.kinds import NORM, PIXEL
 from vaeadv.robust.masking import GAP, LARGEST_EPS_255, RESTARTS, SLACK, ZERO, verdict_of
 from vaeadv.stats import percent_with_ci
 
@@ -261,12 +262,14 @@ def _course(doc: Document, r: dict) -> None:
             Para("How our setup differs from the course's:"), Bullets(list(DIFFERENCES_FROM_COURSE)))
 
 
+# the plain PGD's step at each ε of the diagnosis: the template's at its own ε, Madry et al.'s at 8/255
+PGD_STEPS = {NORM: "the template's: α = ε/10", PIXEL: "α = 2.5ε/10"}
 # the diagnosis's attacks at each ε, in the attack-loss table's order, with their names there
 DIAGNOSIS_ROWS = {
     "clean": "none (clean)",
     "fgsm-ce": "FGSM, cross-entropy", "fgsm-nll": "FGSM, nll on the raw logits (the template's loss)",
     "fgsm-margin": "FGSM, margin (max other logit − true logit)",
-    "pgd-ce": "PGD-10 (the template's: α = ε/10, no random start), cross-entropy", "pgd-nll": "PGD-10, nll on logits",
+    "pgd-ce": "PGD-10 ({step}, no random start), cross-entropy", "pgd-nll": "PGD-10, nll on logits",
     "pgd-margin": "PGD-10, margin", "pgd-restarts": "PGD-10 with α = 2.5ε/10, the best of 5 random starts",
     "apgd-ce+t": "APGD-CE, then APGD-T on the survivors (100 iterations each)",
 }
@@ -283,7 +286,8 @@ def _attack_losses(doc: Document, r: dict) -> None:
 
     labels = [m["label"] for m in models]
     for eps in models[0]["per_eps"]:
-        rows = [[name, *[cell(m, key if key == "clean" else f"{eps} {key}") for m in models]]
+        step = PGD_STEPS.get(eps, "α = 2.5ε/10")
+        rows = [[name.format(step=step), *[cell(m, key if key == "clean" else f"{eps} {key}") for m in models]]
                 for key, name in DIAGNOSIS_ROWS.items()]
         rows.append(["verdict of the masking checks",
                      *[verdict_of(m["per_eps"][eps]["accuracies"], eps, r["images"]) for m in models]])
