@@ -52,10 +52,13 @@ def test_each_comparison_pairs_a_row_with_its_control_and_leaves_out_what_is_mis
     found = controlled_differences(MATRIX)
     assert [(f["model"], f["control"]) for f in found] == [("fgsm", "control"), ("fgsm", "fgsm plain")]
     bought = found[0]["differences"]
-    assert set(bought) == {"clean", FGSM, PGD}  # the nll column is measured on one row only
+    assert set(bought) == {"clean, all test images", "clean", FGSM, PGD}  # the nll column is on one row only
     d, low, high = bought[FGSM]  # 600 − 120 of 1000
     assert round(d, 3) == 0.48 and low < 0.48 < high and low > 0.4
     assert round(bought["clean"][0], 3) == -0.04
+    # the all-images column reads each row's 10,000: the same −4 points, a narrower interval (Newcombe by hand)
+    d, low, high = bought["clean, all test images"]
+    assert round(d, 3) == -0.04 and (high - low) < (bought["clean"][2] - bought["clean"][1]) / 2.5
     assert controlled_differences({"images": 1000, "rows": ROWS[:2]}) == []
 
 

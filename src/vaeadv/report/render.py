@@ -8,6 +8,7 @@ import json
 
 from vaeadv.report.answers import answers, masking_gaps
 from vaeadv.report.comparisons import (
+    CLEAN_ALL,
     DIFFERENCE_COLUMNS,
     DIFFERENCES_FROM_COURSE,
     SHIPPED_STANDARD,
@@ -233,7 +234,8 @@ def _controls(doc: Document, r: dict) -> None:
             Table(["comparison", *columns],
                   [[f"{f['what']} ({f['model']} − {f['control']})",
                     *[_points(f["differences"].get(c)) for c in columns]] for f in found],
-                  "differences in accuracy, percentage points, on the same attacked images; [low, high] = "
+                  f"differences in accuracy, percentage points: '{CLEAN_ALL}' on every test image each row was "
+                  "scored on, the other columns on the same attacked images; [low, high] = "
                   "Newcombe's 95% interval for a difference of two proportions (for two independent samples; on "
                   "the same images it is conservative). An interval that excludes 0 is a difference this run "
                   "shows"))
