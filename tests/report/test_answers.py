@@ -288,7 +288,7 @@ def test_q2_1_says_what_larger_eps_does_from_the_curves():
                            "fgsm": [{"eps": 8 / 255, "accuracy": 0.2}, {"eps": 32 / 255, "accuracy": 0.05}],
                            "pgd": [{"eps": 8 / 255, "accuracy": 0.01}, {"eps": 32 / 255, "accuracy": 0.0}]}}
     q21 = dict(answers({"robustness_curves": {"curves": curves}}))["Q2.1 (accuracies)."]
-    assert "At larger ε (accuracy-vs-ε figure) PGD leaves 0.0% at ε = 32/255 and FGSM 5.0%." in q21
+    assert "At larger ε (accuracy-vs-ε figure, the standard model) PGD leaves 0.0% at ε = 32/255 and FGSM 5.0%." in q21
     # FGSM's curve turning up again at the largest ε (as measured on the standard model): said, not smoothed over
     curves["standard"]["fgsm"].append({"eps": 64 / 255, "accuracy": 0.084})
     curves["standard"]["pgd"].append({"eps": 64 / 255, "accuracy": 0.0})
@@ -297,6 +297,16 @@ def test_q2_1_says_what_larger_eps_does_from_the_curves():
             "worse than a smaller one (why is not tested here).") in q21 and "keeps falling" not in q21
     noise = dict(answers({"robustness_curves": {"curves": curves}}))["Q2.1 (random noise vs FGSM)."]
     assert "at ε = 8/255 random signs leave 90.0%, FGSM 20.0%." in noise  # the customary budget, not the largest
+    # with the model's name and the number of images: intervals, and the turn-up's own interval (Newcombe)
+    named = {"curves": curves, "images": 500, "models": {"standard": "std (vaeadv-resnet18)"}}
+    q21 = dict(answers({"robustness_curves": named}))["Q2.1 (accuracies)."]
+    d, low, high = newcombe(42, 500, 25, 500)
+    assert ("At larger ε (accuracy-vs-ε figure, std (vaeadv-resnet18), 500 images) PGD leaves 0.0% [0.0, 0.8] at ε = "
+            f"64/255 and FGSM 8.4% [6.3, 11.2], more than its 5.0% [3.4, 7.3] at 32/255 ({100 * d:+.1f} points "
+            f"[{100 * low:+.1f}, {100 * high:+.1f}])") in q21
+    noise = dict(answers({"robustness_curves": named}))["Q2.1 (random noise vs FGSM)."]
+    assert "Measured on std (vaeadv-resnet18) (accuracy-vs-ε figure, 500 images): at ε = 8/255 random signs leave " \
+           "90.0% [87.1, 92.3], FGSM 20.0% [16.7, 23.7]." in noise
 
 
 def test_q1_9_describes_the_grids_shown_where_they_are_the_published_ones():

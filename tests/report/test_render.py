@@ -74,3 +74,15 @@ def test_the_masking_table_shows_every_check_s_attack_and_a_dash_where_one_was_n
     assert ("| std | 0.1 (norm.) | 40.0% | 30.0% | — | 10.0% | +20.0 | 0.0% | APGD-CE+T leaves 20.0 points "
             f"[{100 * low:.1f}, {100 * high:.1f}] less than the template's PGD-10 (α = ε/10): gradient masking or a "
             "PGD too weak") in md
+
+
+def test_the_cost_table_names_the_curves_model_and_gives_intervals_where_the_images_are_counted(tmp_path):
+    point = [{"eps": 8 / 255, "accuracy": 0.5}]
+    curves = {"evaluated_on": "first 500 test images with exact pixels", "pgd_steps": 10, "figure": "f.png",
+              "missing": [], "curves": {"standard": {"noise": point, "fgsm": point, "pgd": point}},
+              "cost": {"fgsm": {"accuracy": 0.068, "ms_per_image": 5.27}, "pgd": {"accuracy": 0.0, "ms_per_image": 36}}}
+    old = _markdown(tmp_path, {"robustness_curves": curves})
+    assert "| attack (standard model, ε = 8/255) | accuracy | ms per image |" in old and "| FGSM | 6.8% | 5.27 |" in old
+    named = _markdown(tmp_path, {"robustness_curves": {**curves, "images": 500, "models": {"standard": "std (x)"}}})
+    # 34/500: Wilson [4.9, 9.4]
+    assert "| attack (std (x), ε = 8/255) |" in named and "| FGSM | 6.8% [4.9, 9.4] | 5.27 |" in named

@@ -155,6 +155,9 @@ def test_curves_are_kept_per_model_and_a_model_without_weights_is_listed(lab, mo
     second = rx.robustness_curves(lab.ctx)
     assert {m for m, _ in drawn} == {"fgsm"} and list(second["curves"]) == ["standard", "fgsm", "pgd"]
     assert second["missing"] == [] and second["cost"] == first["cost"]
+    # each curve names its model as the run matrix does, and the images are counted for the intervals
+    assert second["models"] == {m.defense: rx.model_name(m) for m in lab.ctx.scale.curve_models()}
+    assert lab.ctx.scale.curve_images >= 4 and second["images"] == 4  # the fixture's 4 attacked images, all drawn
     lab.weights.clear()
     with pytest.raises(NeedsTraining):  # nothing stored for a fresh folder and no standard weights
         rx.robustness_curves(replace(lab.ctx, out=lab.ctx.out.parent / "other"))

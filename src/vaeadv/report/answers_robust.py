@@ -184,19 +184,35 @@ def _verdict_at(diagnosed: dict, eps: str, n: int | None) -> str:
     return verdict_of(diagnosed["per_eps"][eps]["accuracies"], eps, n)
 
 
+def _curve_model(r: Results) -> tuple[str, int | None]:
+    """The ε curves' standard model by name, and the number of images they were measured on (None where a result
+    stored before they were recorded)."""
+    curves = r.get("robustness_curves") or {}
+    return (curves.get("models") or {}).get("standard", "the standard model"), curves.get("images")
+
+
+def _ci(value: float, n: int | None) -> str:
+    return percent_with_ci(value, n) if n else pct(value)
+
+
 def _larger_eps(r: Results) -> str:
     """What the ε curves show beyond the template's ε, for the standard model: PGD at the largest ε, and FGSM there,
     with its lowest point where a larger single step did worse (the curve is read, not assumed to fall)."""
     curves = lookup(r, "robustness_curves", "curves", "standard")
     if not curves or not curves.get("fgsm") or not curves.get("pgd"):
         return ""
+    name, n = _curve_model(r)
     fgsm, pgd = curves["fgsm"], curves["pgd"]
     lowest = min(fgsm, key=lambda p: p["accuracy"])
-    text = (f" At larger ε (accuracy-vs-ε figure) PGD leaves {pct(pgd[-1]['accuracy'])} at ε = "
-            f"{round(255 * pgd[-1]['eps'])}/255 and FGSM {pct(fgsm[-1]['accuracy'])}")
+    text = (f" At larger ε (accuracy-vs-ε figure, {name}" + (f", {n} images" if n else "") + f") PGD leaves "
+            f"{_ci(pgd[-1]['accuracy'], n)} at ε = {round(255 * pgd[-1]['eps'])}/255 and FGSM "
+            f"{_ci(fgsm[-1]['accuracy'], n)}")
     if fgsm[-1]["accuracy"] > lowest["accuracy"]:
-        text += (f", more than its {pct(lowest['accuracy'])} at {round(255 * lowest['eps'])}/255: one step of that "
-                 "size does worse than a smaller one (why is not tested here)")
+        text += f", more than its {_ci(lowest['accuracy'], n)} at {round(255 * lowest['eps'])}/255"
+        if n:
+            found = difference_interval(round(fgsm[-1]["accuracy"] * n), n, round(lowest["accuracy"] * n), n)
+            text += f" ({_points(found)})"
+        text += ": one step of that size does worse than a smaller one (why is not tested here)"
     return text + "."
 
 
@@ -208,8 +224,10 @@ def _q2_1_noise(r: Results) -> Answer:
         # the customary budget where the curve has it (far beyond it noise alone destroys the image), else its last
         at = next((i for i, p in enumerate(pts["noise"]) if round(255 * p["eps"]) == 8), len(pts["noise"]) - 1)
         rand, grad = pts["noise"][at], pts["fgsm"][at]
-        noise_text = (f" Measured on our standard model (accuracy-vs-ε figure): at ε = {rand['eps'] * 255:g}/255 "
-                      f"random signs leave {pct(rand['accuracy'])}, FGSM {pct(grad['accuracy'])}.")
+        name, n = _curve_model(r)
+        noise_text = (f" Measured on {name} (accuracy-vs-ε figure" + (f", {n} images" if n else "") + "): at ε = "
+                      f"{rand['eps'] * 255:g}/255 random signs leave {_ci(rand['accuracy'], n)}, FGSM "
+                      f"{_ci(grad['accuracy'], n)}.")
     return ("Q2.1 (random noise vs FGSM).",
             "FGSM moves every pixel by ε in the direction that increases the loss fastest (to first order). "
             "Random signs are almost orthogonal to that direction in a 3072-dimensional input (their expected "
@@ -480,9 +498,10 @@ def _defenses_compared(r: Results, fgsm, pgd) -> str:
 def _q2_3_fgsm_vs_pgd(r: Results) -> Answer:
     curves = r.get("robustness_curves")
     cost = (curves or {}).get("cost")
-    cost_text = (f" Measured on the standard model: FGSM {fixed(cost['fgsm']['ms_per_image'], 2)} ms/image leaving "
-                 f"{pct(cost['fgsm']['accuracy'])}, PGD {fixed(cost['pgd']['ms_per_image'], 2)} ms/image leaving "
-                 f"{pct(cost['pgd']['accuracy'])}." if cost else "")
+    name, n = _curve_model(r)
+    cost_text = (f" Measured on {name} at ε = 8/255: FGSM {fixed(cost['fgsm']['ms_per_image'], 2)} ms/image leaving "
+                 f"{_ci(cost['fgsm']['accuracy'], n)}, PGD {fixed(cost['pgd']['ms_per_image'], 2)} ms/image leaving "
+                 f"{_ci(cost['pgd']['accuracy'], n)}." if cost else "")
     return ("Q2.3 (FGSM vs PGD).",
             "FGSM costs one gradient, so it is cheap enough to use inside every training step and for quick "
             "evaluations. PGD costs one gradient per step but finds much stronger perturbations within the same "

@@ -312,8 +312,10 @@ def _curves(doc: Document, r: dict) -> None:
     if r.get("missing"):
         doc.add(Missing("curves not yet drawn for: " + "; ".join(r["missing"]),
                         "They need the models' weights: run the report again without --no-train."))
-    doc.add(Table(["attack (standard model, ε = 8/255)", "accuracy", "ms per image"],
-                  [[k.upper(), pct(v["accuracy"]), num(v["ms_per_image"], 2)] for k, v in r["cost"].items()]))
+    name = (r.get("models") or {}).get("standard", "standard model")
+    doc.add(Table([f"attack ({name}, ε = 8/255)", "accuracy", "ms per image"],
+                  [[k.upper(), pct_ci(v["accuracy"], r.get("images")), num(v["ms_per_image"], 2)]
+                   for k, v in r["cost"].items()]))
 
 
 def _transfer(doc: Document, r: dict) -> None:

@@ -262,7 +262,7 @@ def robustness_curves(ctx: Context) -> dict:
     which = f"first {len(x)} test images with exact pixels"
     eps = [e / 255 for e in s.eps_curve_255]
     store = ResultStore(ctx.out / "results" / "curve_rows")
-    measured, missing = {}, []
+    measured, missing, names = {}, [], {}
     for m in s.curve_models():
         cfg = _named(ctx, _config(ctx, m))
         key = {"training": training_key(cfg), "eps": eps, "images": which, "steps": s.pgd_steps,
@@ -275,12 +275,13 @@ def robustness_curves(ctx: Context) -> dict:
                 continue
             entry = _measure_curves(_classifier(ctx, run), x, y, eps, s.pgd_steps, with_cost=key["cost"])
             store.put(cfg.run_name, key, entry)
-        measured[m.defense] = entry
+        measured[m.defense], names[m.defense] = entry, model_name(m)
     if "standard" not in measured:
         raise NeedsTraining("the standard model has no weights yet")
     curves = {defense: entry["curves"] for defense, entry in measured.items()}
     figure = _plot_curves(curves, ctx.figures / "accuracy_vs_eps.png")
-    return {"evaluated_on": which, "eps_255": list(s.eps_curve_255), "curves": curves,
+    return {"evaluated_on": which, "images": len(x), "models": names, "eps_255": list(s.eps_curve_255),
+            "curves": curves,
             "pgd_steps": s.pgd_steps, "cost": measured["standard"]["cost"], "figure": ctx.rel(figure),
             "missing": missing, "wall_seconds": round(sum(e["seconds"] for e in measured.values()), 1)}
 
