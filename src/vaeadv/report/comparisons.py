@@ -43,7 +43,7 @@ DIFFERENCES_FROM_COURSE = (
     "choosing the epoch: the template keeps the weights with the best accuracy on 7,500 of the official test "
     "images; ours keep the best epoch on 2,000 held-out training images, so no test image chooses anything",
     "the valid range: our attacks clamp to [0, 1] in pixel space (the template's normalised-space range, per "
-    "channel); the course's reference figures are others' runs, many of which clamped in the wrong space",
+    "channel); how the runs behind the course's figures clamped is not known here",
 )
 
 
