@@ -390,3 +390,12 @@ def test_q1_11_says_plainly_when_no_unit_switches_off_and_q1_2_states_only_numbe
     rows = [{**rows[0], "active_units": 19}, {**rows[1], "active_units": 19}]
     text = dict(answers({"beta_sweep": {"epochs": 20, "z_dim": 20, "rows": rows}}))["Q1.11."]
     assert "with as many active units at β = 8 as at β = 0.5 (19)" in text and "no unit switches off" not in text
+
+
+def test_the_theory_answers_state_the_reparameterisation_with_standard_deviations_and_claim_no_untested_cause():
+    text = dict(answers({}))
+    # z = μ + Σε would have covariance Σ², not Σ: the answer writes the standard deviations
+    assert "z = μ(x) + σ(x) ⊙ ε" in text["Q1.7."] and "z = μ(x) + Σ(x)ε" not in text["Q1.7."]
+    assert "the p(z_n) printed there is a typo" in text["Q1.3."]
+    food = text["Food for thought (VAE vs autoencoder)."]
+    assert "(not tested here: this report trains no plain autoencoder)" in food

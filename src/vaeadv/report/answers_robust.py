@@ -245,10 +245,10 @@ def _q2_1_noise(r: Results) -> Answer:
                       f"{_ci(grad['accuracy'], n)}.")
     return ("Q2.1 (random noise vs FGSM).",
             "FGSM moves every pixel by ε in the direction that increases the loss fastest (to first order). "
-            "Random signs are almost orthogonal to that direction in a 3072-dimensional input (their expected "
-            "overlap with the gradient's signs shrinks like 1/√3072), so to first order their effect on the loss "
-            "averages out. That first-order argument is the usual explanation; the measurement shows the effect, "
-            "not its cause." + noise_text)
+            "Random signs are almost orthogonal to that direction in a 3072-dimensional input (their normalised "
+            "overlap with the gradient's signs is 0 on average and typically about ±1/√3072 ≈ ±0.02), so to first "
+            "order their effect on the loss averages out. That first-order argument is the usual explanation; the "
+            "measurement shows the effect, not its cause." + noise_text)
 
 
 def _q2_1_transfer(r: Results) -> Answer:

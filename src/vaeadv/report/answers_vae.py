@@ -14,7 +14,8 @@ def _food_vae_vs_ae(r: Results) -> Answer:
             "from. A plain autoencoder is not generative — nothing tells us which codes are valid, and decoding "
             "random codes gives garbage — whereas the VAE's KL term shapes the codes to match N(0, I). A VAE "
             "can stand in for an autoencoder (its posterior mean is a code, see the reconstructions in the β "
-            "sweep), but pays for the regulariser with blurrier reconstructions.")
+            "sweep); it is usually said to pay for the regulariser with blurrier reconstructions (not tested "
+            "here: this report trains no plain autoencoder).")
 
 
 def _q1_1(r: Results) -> Answer:
@@ -47,8 +48,9 @@ def _q1_2(r: Results) -> Answer:
 
 def _q1_3(r: Results) -> Answer:
     return ("Q1.3.",
-            "Equation 10 writes log p(x) = ELBO + KL(q(z|x) || p(z|x)). A KL divergence is never negative, "
-            "so the ELBO can only be below (or equal to) log p(x).")
+            "Equation 10 writes log p(x) − KL(q(z|x) || p(z|x)) = ELBO (the KL on its left is to the posterior "
+            "p(z|x); the p(z_n) printed there is a typo, since KL(q || p(z_n)) is the regulariser on the right). A "
+            "KL divergence is never negative, so the ELBO can only be below (or equal to) log p(x).")
 
 
 def _q1_4(r: Results) -> Answer:
@@ -96,7 +98,9 @@ def _q1_7(r: Results) -> Answer:
     return ("Q1.7.",
             "A sample drawn directly from N(μ(x), Σ(x)) is a random number whose dependence on φ is not a "
             "differentiable function, so no gradient flows from the loss back to μ and Σ. Writing "
-            "z = μ(x) + Σ(x)ε with ε ~ N(0, I) moves the randomness into an input that does not depend on φ; z "
+            "z = μ(x) + σ(x) ⊙ ε with ε ~ N(0, I) (σ the standard deviations, the square root of the diagonal "
+            "Σ(x); the assignment's Σ(x)ε means this) moves the randomness into an input that does not depend on "
+            "φ; z "
             "is then a deterministic, differentiable function of φ and backpropagation works "
             "(`sample_reparameterize`).")
 

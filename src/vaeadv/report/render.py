@@ -83,8 +83,9 @@ def _compute(doc: Document, results: dict[str, dict | None]) -> None:
               num(c["wall_seconds"] / 60, 1), c["hardware"]] for c in together.values()]
     if rows:
         doc.add(Table(["experiment", "wall time (min)", "hardware"], rows,
-                      "each piece as it ran; a training run reused from an earlier run (`--reuse`) is not counted "
-                      "here: its training time is in the tables below (train min)"))
+                      "each piece as it ran; a training run or a diagnosis reused from an earlier run (`--reuse`) is "
+                      "not counted here: a training's time is in the tables below (train min), a committed "
+                      "diagnosis's attack times in its diagnosis.json"))
 
 
 def _vae_main(doc: Document, r: dict) -> None:

@@ -247,7 +247,8 @@ SCALES: dict[str, Scale] = {
                "trained from scratch with the 'pretrain' recipe at 20 epochs with and without crop+flip (no "
                "Cutout); transfer models A/B with the 'pretrain' recipe at 20 epochs on disjoint halves, crop+flip "
                "without Cutout (a reduction: the pretrained model has 45 epochs and Cutout)",
-               "the PGD defense is not trained without augmentation at this scale (the cpu scale compares both)",
+               "the PGD defense is not trained without augmentation at this scale: what augmentation does to it is not "
+               "tested here",
                "seed 0 for CIFAR (the pretrained model's hold-out of 2,000 training images)",
                "the attack-loss table sets vaeadv-resnet18 beside the label-smoothed file it replaced (0.1, 80 "
                "epochs; its diagnosis is committed in docs/results/diagnosis, its weights left the package) and "
