@@ -118,6 +118,7 @@ def test_q2_answers_set_the_pretrained_models_beside_the_course_figures_with_int
     assert ("The course's figures lie above our intervals: FGSM 58.6% against our 33.6% [30.7, 36.6] (FGSM ε=0.1 "
             "(norm.)); PGD-10 43.7% against our 19.0% [16.7, 21.5] (PGD ε=0.1 (norm.))") in q22
     assert "which difference causes the gap is not tested here" in q22 and "clamping" not in q22
+    assert "than from scratch (the assignment's other hint) is not tested here" in q22  # no FGSM row from scratch
     # the template's loss measured on the pretrained model: the course's 41% set against that interval
     rows = [dict(row) for row in REAL_MATRIX["rows"]]
     rows[0]["robust_accuracy"] = {**rows[0]["robust_accuracy"], "FGSM ε=0.1 (norm.), nll on logits": 0.161}
@@ -140,6 +141,10 @@ def test_q2_answers_leave_the_course_figures_out_where_no_model_is_pretrained():
     text = dict(answers({"adversarial_matrix": plain}))
     assert text["Q2.1 (accuracies)."].startswith("Standard ResNet18")
     assert "93.07%" not in text["Q2.1 (accuracies)."] and "58.6%" not in text["Q2.2 (defense results)."]
+    scratch = {**_row("fgsm scratch", "fgsm", {"FGSM ε=0.1 (norm.)": 0.3}), "pretrained": None}
+    both = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [*REAL_MATRIX["rows"], scratch]}}))
+    assert "From our pretrained model" in both["Q2.2 (defense results)."]
+    assert "the assignment's other hint" not in both["Q2.2 (defense results)."]  # an FGSM defense from scratch
     assert "clean 85.0% [" in text["Q2.1 (accuracies)."]  # the row without augmentation
 
 

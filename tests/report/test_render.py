@@ -86,3 +86,8 @@ def test_the_cost_table_names_the_curves_model_and_gives_intervals_where_the_ima
     named = _markdown(tmp_path, {"robustness_curves": {**curves, "images": 500, "models": {"standard": "std (x)"}}})
     # 34/500: Wilson [4.9, 9.4]
     assert "| attack (std (x), ε = 8/255) |" in named and "| FGSM | 6.8% [4.9, 9.4] | 5.27 |" in named
+
+
+def test_the_adversarial_examples_caption_names_the_model_they_attack(tmp_path):
+    md = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [{**ROW, "pictures": "figures/a.png"}]}})
+    assert "adversarial examples against std: per attack the first two test images" in md

@@ -403,7 +403,7 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
     else:
         text += (" What fine-tuning alone does (the standard-objective control) is not in this report: not tested "
                  "here.")
-    text += _augmentation_in_defense(r, n)
+    text += _augmentation_in_defense(r, n) + _pretraining_in_defense(r)
     # the course's FGSM climbs nll on the logits: ours with the same loss where measured
     fgsm_column = FGSM_NLL_KEY if accuracy(fgsm, FGSM_NLL_KEY) is not None else FGSM_KEY
     above = []
@@ -417,6 +417,17 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
                  "the model they start from and its training, and in the training pixels (JPEG-decoded here); "
                  "which difference causes the gap is not tested here.")
     return text
+
+
+def _pretraining_in_defense(r: Results) -> str:
+    """The assignment's other hint (does the defense work better from a pretrained model?): said to be untested
+    where the matrix has no FGSM defense trained from scratch beside the fine-tune."""
+    rows = (r.get("adversarial_matrix") or {}).get("rows", [])
+    if any(row.get("defense") == "fgsm" and not row.get("pretrained") for row in rows):
+        return ""
+    return (" Whether the defense works better from the pretrained model than from scratch (the assignment's "
+            "other hint) is not tested here: every FGSM defense in this matrix is a fine-tune of the pretrained "
+            "model.")
 
 
 def _augmentation_in_defense(r: Results, n: int) -> str:

@@ -190,9 +190,10 @@ def _matrix(doc: Document, r: dict) -> None:
     _masking(doc, r)
     _controls(doc, r)
     _course(doc, r)
-    pictures = next((x.get("pictures") for x in r["rows"] if x.get("pictures")), None)
-    doc.add(Figure(pictures, "adversarial examples against the standard model: original, adversarial, "
-                             "amplified perturbation"))
+    shown = next((x for x in r["rows"] if x.get("pictures")), {"model": "the standard model"})
+    doc.add(Figure(shown.get("pictures"), f"adversarial examples against {shown['model']}: per attack the first two "
+                                          "test images (in dataset order) that the attack succeeded on; original, "
+                                          "adversarial, amplified perturbation"))
 
 
 def _masking(doc: Document, r: dict) -> None:
