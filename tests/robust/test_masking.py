@@ -89,7 +89,23 @@ def test_with_the_number_of_images_each_failed_gap_carries_newcombe_s_interval()
     assert verdict(acc, "PGD-10", n=1000) == (
         f"gradient masking suspected: failed (c) PGD from 5 random starts leaves 5.8 points [{100 * c_low:.1f}, "
         f"{100 * c_high:.1f}] less than PGD-10; (d) APGD-CE+T leaves 5.9 points [{100 * d_low:.1f}, "
-        f"{100 * d_high:.1f}] less than the best PGD")
+        f"{100 * d_high:.1f}] less than the best PGD (each failed check's interval reaches past its threshold: not "
+        "resolved on 1000 images)")
+    # far past the threshold, the failure is resolved and said plainly
+    far = AttackAccuracies(fgsm=0.5, pgd=0.35, pgd_restarts=0.2, apgd=0.01, largest_eps=0.0)
+    assert newcombe(350, 1000, 200, 1000)[1] > 0.05 and "not resolved" not in verdict(far, "PGD-10", n=1000)
+
+
+def test_a_pass_near_a_threshold_says_it_is_not_resolved():
+    # fast AT at 8/255: PGD-10 41.0%, restarts 41.2%, APGD-CE+T 36.2%: (d)'s 4.8-point gap passes, but its interval
+    # reaches past 5 points on 1,000 images; (c)'s −0.2 does not
+    acc = AttackAccuracies(fgsm=0.5, pgd=0.410, pgd_restarts=0.412, apgd=0.362, largest_eps=0.0)
+    _, low, high = newcombe(410, 1000, 362, 1000)
+    assert low < 0.05 < high and newcombe(410, 1000, 412, 1000)[2] < 0.05
+    assert verdict(acc, "PGD-10", n=1000) == (
+        "no sign of masking: all four checks pass ((d) a stronger loss or optimiser: the interval reaches past the "
+        "threshold, so the pass is not resolved on 1000 images)")
+    assert verdict(acc) == "no sign of masking: all four checks pass"  # without the image count, nothing to weigh
 
 
 def test_a_stored_diagnosis_is_worded_by_today_s_verdict_with_the_pgd_of_its_budget():

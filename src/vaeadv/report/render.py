@@ -213,13 +213,14 @@ def _masking(doc: Document, r: dict) -> None:
                   f"{RESTARTS} random starts leaves at most {100 * GAP:.0f} points less than PGD-10 (at 0.1 the "
                   "template's, α = ε/10; at 8/255 α = 2.5ε/10 without random starts); (d) the parameter-free APGD "
                   "(100 iterations, CE loss, then the targeted DLR loss on the survivors) leaves at most "
-                  f"{100 * GAP:.0f} points less than the strongest PGD (the column before the last but one). Only "
-                  "(c) failing means PGD-10 is too weak an attack; (a), (b) or (d) failing means the model's loss "
-                  "surface misleads the gradient attacks (gradient masking). Where APGD goes further than PGD-10 "
-                  "and (c) was not measured, the two readings cannot be told apart, and the verdict says so. A "
-                  "failed gap carries its Newcombe 95% interval: where the interval reaches below the threshold, the "
-                  "failure is not resolved on these images. Where PGD-10 is far above APGD only the APGD number "
-                  "estimates the robustness. — where a column was not measured"))
+                  f"{100 * GAP:.0f} points less than the best PGD (the lower of PGD-10 and PGD from {RESTARTS} random "
+                  "starts, both on the cross-entropy: the gap column). Only (c) failing means PGD-10 is too weak an "
+                  "attack; (a), (b) or (d) failing means the model's loss surface misleads the gradient attacks "
+                  "(gradient masking). Where APGD goes further than PGD-10 and (c) was not measured, the two "
+                  "readings cannot be told apart, and the verdict says so. Each failed gap carries its Newcombe 95% "
+                  "interval; where a check's interval reaches past its threshold, its pass or failure is not "
+                  "resolved on these images, and the verdict says so. Where PGD-10 is far above APGD only the APGD "
+                  "number estimates the robustness. — where a column was not measured"))
 
 
 def _measured(value: float | None) -> str:

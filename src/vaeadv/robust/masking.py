@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaeadv.robust.kinds import NORM, PIXEL
-from vaeadv.stats import difference_interval
+from vaeadv.stats import difference_interval, wilson_interval
 
 GAP = 0.05  # a stronger attack this far below (5 points) is more than the noise of 1,000 images
 SLACK = 0.01  # PGD may leave this much more than FGSM before (a) fails (ties and sampling)
@@ -86,18 +86,53 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
                       and acc.pgd_restarts is None and not _below(acc.pgd_margin, acc.pgd, GAP))
     masking = [name for name in failed if name != "c_restarts_add_little"
                and not (optimiser_only and name == "d_stronger_loss_adds_little")]
+    near = unresolved(acc, n)
+    unsure = f" (each failed check's interval reaches past its threshold: not resolved on {n} images)"
     if masking:
-        return "gradient masking suspected: failed " + "; ".join(_failure(name, acc, pgd, n) for name in failed)
+        return ("gradient masking suspected: failed " + "; ".join(_failure(name, acc, pgd, n) for name in failed)
+                + (unsure if set(failed) <= set(near) else ""))
     if optimiser_only:
         return (f"APGD-CE+T leaves {_gap(acc.pgd, acc.apgd, n)} less than {pgd}: gradient masking or a PGD too weak "
-                "to find the worst case, not told apart (restarts, check (c), not measured)")
+                "to find the worst case, not told apart (restarts, check (c), not measured)"
+                + (unsure if "d_stronger_loss_adds_little" in near else ""))
     if failed:  # only (c): random starts (and a larger step) find what the plain PGD missed, and nothing goes further
         return (f"{pgd} underestimates the attack: PGD with α = 2.5ε/10 from random starts leaves "
-                f"{_gap(acc.pgd, acc.pgd_restarts, n)} less, and no stronger loss or optimiser goes further")
+                f"{_gap(acc.pgd, acc.pgd_restarts, n)} less, and no stronger loss or optimiser goes further"
+                + (unsure if "c_restarts_add_little" in near else ""))
+    close = (f" ({', '.join(_LABELS[name] for name in near)}: the interval reaches past the threshold, so the pass "
+             f"is not resolved on {n} images)" if near else "")
     if any(ok is None for ok in result.values()):
         missing = [_LABELS[name] for name, ok in result.items() if ok is None]
-        return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")"
-    return "no sign of masking: all four checks pass"
+        return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")" + close
+    return "no sign of masking: all four checks pass" + close
+
+
+def unresolved(acc: AttackAccuracies, n: int | None) -> list[str]:
+    """The measured checks whose 95% interval on ``n`` images reaches past their threshold, so that their pass or
+    fail is not resolved by these images (none without ``n``): (a), (c) and (d) by Newcombe's interval of their
+    gap, (b) by Wilson's interval of what survives the largest ε."""
+    if not n:
+        return []
+
+    def straddles(more: float | None, less: float | None, threshold: float) -> bool:
+        if more is None or less is None:
+            return False
+        _, low, high = difference_interval(round(more * n), n, round(less * n), n)
+        return low <= threshold <= high
+
+    def holds(accuracy: float | None, threshold: float) -> bool:
+        if accuracy is None:
+            return False
+        low, high = wilson_interval(round(accuracy * n), n)
+        return low <= threshold <= high
+
+    best = _best_pgd(acc)
+    stronger = min((v for v in (acc.pgd_margin, acc.apgd) if v is not None), default=None)
+    found = {"a_iterative_beats_single_step": straddles(best, acc.fgsm, SLACK),
+             "b_large_eps_reaches_zero": holds(acc.largest_eps, ZERO),
+             "c_restarts_add_little": straddles(acc.pgd, acc.pgd_restarts, GAP),
+             "d_stronger_loss_adds_little": straddles(best, stronger, GAP)}
+    return [name for name, near in found.items() if near]
 
 
 def _gap(more: float, less: float, n: int | None) -> str:
