@@ -91,3 +91,11 @@ def test_the_cost_table_names_the_curves_model_and_gives_intervals_where_the_ima
 def test_the_adversarial_examples_caption_names_the_model_they_attack(tmp_path):
     md = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [{**ROW, "pictures": "figures/a.png"}]}})
     assert "adversarial examples against std: per attack the first two test images" in md
+
+
+def test_the_matrix_shows_the_epoch_whose_weights_were_scored(tmp_path):
+    kept = "runs/a/fgsm/checkpoints/best-epoch=000-val_acc=0.8590.ckpt"  # Lightning counts epochs from 0
+    tuned = {**ROW, "model": "ft", "epochs": 5, "checkpoint": kept}
+    md = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [ROW, tuned]}})
+    assert "| kept epoch |" in md and md.split("| ft |")[1].split("\n")[0].endswith("| 1 of 5 |")
+    assert md.split("| std ★ |")[1].split("\n")[0].endswith("| — |")  # shipped weights: no epoch kept here

@@ -32,6 +32,7 @@ from vaeadv.report.comparisons import (
     accuracy,
     controlled_differences,
     difference,
+    kept_epoch,
 )
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct
 from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, verdict, verdict_of
@@ -108,8 +109,10 @@ def _q2_1_accuracies(r: Results) -> Answer:
         clean, fgsm = COURSE_PRETRAINED["clean"], COURSE_PRETRAINED["fgsm"]
         text += (f" The course's pretrained ResNet18 (same architecture) reaches {100 * clean:.2f}% clean and about "
                  f"{100 * fgsm:.0f}% under FGSM at the same ε (the template's FGSM climbs nll_loss on raw logits; "
-                 f"this row's climbs the cross-entropy); ours reaches {pct(lookup(std, 'clean_test_accuracy'))} on "
-                 "all 10,000 test images.")
+                 "this row's climbs the cross-entropy); ours reaches "
+                 f"{_ci(lookup(std, 'clean_test_accuracy'), lookup(std, 'test_images'))} on all "
+                 + (f"{std['test_images']:,} " if std.get("test_images") else "") + "test images (their pixels: "
+                 "the run-matrix caption).")
         if accuracy(std, FGSM_NLL_KEY) is not None:
             text += (f" With the template's own loss (nll on the raw logits) FGSM leaves ours "
                      f"{_with_ci(r, std, FGSM_NLL_KEY)} (the course-comparison table)"
@@ -206,8 +209,8 @@ def _curve_model(r: Results) -> tuple[str, int | None]:
     return (curves.get("models") or {}).get("standard", "the standard model"), curves.get("images")
 
 
-def _ci(value: float, n: int | None) -> str:
-    return percent_with_ci(value, n) if n else pct(value)
+def _ci(value: float | None, n: int | None) -> str:
+    return percent_with_ci(value, n) if n and value is not None else pct(value)
 
 
 def _larger_eps(r: Results) -> str:
@@ -380,6 +383,13 @@ def _q2_2_results(r: Results) -> Answer:
     return "Q2.2 (defense results).", text
 
 
+def _kept(row) -> str:
+    """" (weights after epoch k of n, ...)": which epoch of a trained row was scored, where its checkpoint says."""
+    k = kept_epoch(row)
+    return "" if k is None else (f" (weights after epoch {k} of {row['epochs']}, the best clean accuracy on the "
+                                 "held-out images)")
+
+
 def _finetune_reading(r: Results, std, fgsm) -> str:
     """What our fine-tune from the pretrained model changed, and whether the course's FGSM figure lies above
     our interval (then the gap is real, and the likely reason is said)."""
@@ -388,7 +398,7 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
     if None in (before, after, lookup(std, "clean_accuracy"), lookup(fgsm, "clean_accuracy")) or not n:
         return ""
     text = (f" From our pretrained model, the fine-tune with the template's optimiser (SGD, lr 5e-4, momentum "
-            f"0.9) moved FGSM accuracy from {pct(before)} to {pct(after)} and PGD from "
+            f"0.9){_kept(fgsm)} moved FGSM accuracy from {pct(before)} to {pct(after)} and PGD from "
             f"{pct(accuracy(std, PGD_KEY))} to {pct(accuracy(fgsm, PGD_KEY))}, while clean accuracy went from "
             f"{pct(std['clean_accuracy'])} to {pct(fgsm['clean_accuracy'])}.")
     strong = (accuracy(std, STRONG_KEY), accuracy(fgsm, STRONG_KEY))
@@ -414,8 +424,9 @@ def _finetune_reading(r: Results, std, fgsm) -> str:
             above.append(f"{measure} {pct(course)} against our {_with_ci(r, fgsm, column)} ({column})")
     if above:
         text += (" The course's figures lie above our intervals: " + "; ".join(above) + ". The two runs differ in "
-                 "the model they start from and its training, and in the training pixels (JPEG-decoded here); "
-                 "which difference causes the gap is not tested here.")
+                 "the model they start from and its training, in the training pixels (JPEG-decoded here) and in "
+                 "the epoch whose weights are scored" + _kept(fgsm) + "; which difference causes the gap is not "
+                 "tested here.")
     return text
 
 
@@ -439,11 +450,13 @@ def _augmentation_in_defense(r: Results, n: int) -> str:
                 "the FGSM fine-tune without augmentation is not in this report.")
     text = (" The same FGSM fine-tune with and without crop + flip, for the assignment's hint on augmentation"
             + _in_words(found) + ".")
-    resolved = [column for column, (_, low, high) in found["differences"].items() if low > 0 or high < 0]
+    resolved = {column: d for column, d in found["differences"].items() if d[1] > 0 or d[2] < 0}
     epochs = (FGSM_DEFENDED.find(r["adversarial_matrix"]["rows"]) or {}).get("epochs")
     length = f" in a {epochs}-epoch fine-tune" if epochs else ""
     if resolved:
-        text += f" Only {_joined(resolved)} moved beyond its interval{length}."
+        text += (" Clear of 0" + length + ": " + "; ".join(f"{c} {_points(d)}" for c, d in resolved.items())
+                 + "; every other interval holds 0, so augmentation made no difference resolved on these images "
+                 "there.")
     else:
         text += (f" Every interval holds 0: no difference is resolved on these images{length} (which does not show "
                  "there is none).")
@@ -462,7 +475,8 @@ def _q2_2_tradeoff(r: Results) -> Answer:
         costs.append(f"{name} {_points(found['differences'][column])} ({column})" + (
             f" at {times[0]:.0f} s per epoch against {times[1]:.0f}" if None not in times else ""))
     measured = (" Measured (controlled-comparisons table: clean accuracy, defense − the same fine-tune with the "
-                "standard objective; the s/epoch column): " + "; ".join(costs) + "." if costs else
+                "standard objective; the s/epoch column, timed on 2 CPU cores that other work sometimes shared, so "
+                "only large ratios are read): " + "; ".join(costs) + "." if costs else
                 " No defense's standard-objective control is in this report, so its clean cost is not measured here.")
     return ("Q2.2 (trade-off).",
             "Defending costs training time, since each step needs extra forward/backward passes, and usually clean "
@@ -519,8 +533,10 @@ def _defenses_compared(r: Results, fgsm, pgd) -> str:
     found = difference(pgd, fgsm, STRONG_KEY, n)
     text += (f"; APGD-CE+T leaves them {pct(strong[0])} and {pct(strong[1])}, PGD-defended − FGSM-defended "
              f"{_points(found)} (Newcombe's 95% interval, {n} images)")
-    runs_differ = ("; the two fine-tunes differ in more than their objective (their epochs and the attack that "
-                   "makes their examples), so which difference causes it is not tested here.")
+    kept = (f"; the epochs scored: {kept_epoch(fgsm)} of {fgsm['epochs']} against {kept_epoch(pgd)} of "
+            f"{pgd['epochs']}" if kept_epoch(fgsm) and kept_epoch(pgd) else "")
+    runs_differ = (f"; the two fine-tunes differ in more than their objective (the length of their runs{kept}; the "
+                   "attack that makes their examples), so which difference causes it is not tested here.")
     if found[1] > 0:
         return text + " — the PGD-defended run keeps more under the strong attack" + runs_differ
     if found[2] < 0:
@@ -561,8 +577,8 @@ def _strong_text(r: Results) -> str:
         text += (f" The {fast['model']} row trains with one gradient step per batch, as the FGSM defense does: FGSM "
                  "from a random start with a step of 1.25ε (Wong et al. 2020), from scratch, at ε = 8/255. It keeps "
                  f"{_with_ci(r, fast, STRONG_PIXEL_KEY)} under APGD-CE+T at 8/255 with "
-                 f"{_with_ci(r, fast, None)} clean, so a single-step attack can train a model that the strong attack "
-                 "does not break; it differs from the FGSM defense in more than the random start (from scratch, ε, "
+                 f"{_with_ci(r, fast, None)} clean, so single-step training can buy robustness that the strong "
+                 "attack measures; it differs from the FGSM defense in more than the random start (from scratch, ε, "
                  "step, epochs, a guard against catastrophic overfitting), so which of these makes the difference is "
                  "not tested here, and its training time is not in this matrix.")
     return text

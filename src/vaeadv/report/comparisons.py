@@ -7,6 +7,7 @@ treats the two rows as independent samples: on the same images it is conservativ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vaeadv.report.columns import (
@@ -81,14 +82,24 @@ DEFENSE_CONTROLS = {"FGSM defense": (FGSM_DEFENDED, FINETUNE_CONTROL), "PGD defe
 
 # (what it measures, the row with the setting, its control)
 COMPARISONS = (
-    ("what the FGSM defense bought: FGSM objective − standard objective, the same 5-epoch fine-tune",
-     *DEFENSE_CONTROLS["FGSM defense"]),
-    ("what the PGD defense bought: PGD examples in the batch − standard objective, the same 2-epoch fine-tune",
-     *DEFENSE_CONTROLS["PGD defense"]),
+    ("what the FGSM defense bought: FGSM objective − standard objective, the same 5-epoch fine-tune (each at its "
+     "kept epoch)", *DEFENSE_CONTROLS["FGSM defense"]),
+    ("what the PGD defense bought: PGD examples in the batch − standard objective, the same 2-epoch fine-tune (each "
+     "at its kept epoch)", *DEFENSE_CONTROLS["PGD defense"]),
     ("augmentation in the FGSM defense: with − without crop + flip", FGSM_DEFENDED, FGSM_PLAIN),
     ("augmentation of a standard model: with − without crop + flip, the same recipe and epochs", AUGMENTED, PLAIN),
 )
 DIFFERENCE_COLUMNS = (CLEAN_ALL, CLEAN, FGSM_KEY, PGD_KEY, STRONG_KEY, FGSM_PIXEL_KEY, PGD_PIXEL_KEY, STRONG_PIXEL_KEY)
+
+
+_KEPT = re.compile(r"best-epoch=(\d+)")
+
+
+def kept_epoch(row: dict | None) -> int | None:
+    """The epoch (1-based) whose weights a trained row was scored with: the best clean accuracy on the held-out
+    training images, read off its checkpoint's name; None for shipped weights loaded as they are."""
+    found = _KEPT.search((row or {}).get("checkpoint") or "")
+    return None if found is None else int(found.group(1)) + 1
 
 
 def accuracy(row: dict | None, column: str) -> float | None:

@@ -14,6 +14,7 @@ from vaeadv.report.comparisons import (
     SHIPPED_STANDARD,
     controlled_differences,
     course_rows,
+    kept_epoch,
 )
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
@@ -160,23 +161,32 @@ def _compression(doc: Document, r: dict) -> None:
 
 
 def _matrix(doc: Document, r: dict) -> None:
-    header = ["model", "clean (all test images)", "clean (attacked set)", *r["attacks"], "s/epoch", "train min"]
+    header = ["model", "clean (all test images)", "clean (attacked set)", *r["attacks"], "s/epoch", "train min",
+              "kept epoch"]
     n = r["images"]
-    read = SHIPPED_STANDARD.find(r["rows"])  # fixed before any test image was scored, never chosen by one
+    read = SHIPPED_STANDARD.find(r["rows"])  # the shipped file, named by the scale, never chosen by this table
     rows = [[x["model"] + (" ★" if read is x else "") + (" †" if x.get("partial") else ""),
              pct_ci(x["clean_test_accuracy"], x.get("test_images")), pct_ci(x["clean_accuracy"], n),
              *[pct_ci(x["robust_accuracy"].get(a), n) for a in r["attacks"]],
              num(x["seconds_per_epoch"], 1),
-             num(x["train_seconds"] / 60, 0) if x.get("train_seconds") else "—"] for x in r["rows"]]
+             num(x["train_seconds"] / 60, 0) if x.get("train_seconds") else "—",
+             f"{kept_epoch(x)} of {x['epochs']}" if kept_epoch(x) else "—"] for x in r["rows"]]
     eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
-    doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps; "
-                                "[low, high] = 95% Wilson interval. "
+    pixels = (r.get("data") or "").split("; ", 1)[-1]
+    doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps, no random "
+                                f"start, α = ε/{r['pgd_steps']} at the template's ε and 2.5ε/{r['pgd_steps']} at "
+                                "8/255; [low, high] = 95% Wilson interval. The defenses train against the "
+                                "template's attacks at its ε (FGSM in the loss with weight 0.5; PGD with the "
+                                "settings above in the batch). Kept epoch: the epoch whose weights are scored, the "
+                                "one with the best clean accuracy on the 2,000 held-out training images (the "
+                                "template's rule, which reads test images instead); rows without a pretrained "
+                                "file in their name are trained from scratch with the 'pretrain' recipe. "
                                 f"The template's ε = 0.1 in normalised units is ({eps}) per channel in pixel "
                                 f"units ({min(r['eps_pixel_of_template']) * 255:.1f}–"
                                 f"{max(r['eps_pixel_of_template']) * 255:.1f}/255)."
-                                + (f" Test pixels, alike for every model: {r['data']}." if r.get("data") else "")),
-            Para(("★ = the pretrained standard model that Q2.1 reads, named before any test image was scored; no "
-                  "row is chosen by its test accuracy." if read else "") + ("" if any(
+                                + (f" Test pixels, alike for every model: {pixels}." if pixels else "")),
+            Para(("★ = the pretrained standard model that Q2.1 reads (the shipped file); no row is chosen by its "
+                  "accuracy in this table." if read else "") + ("" if any(
                 x.get("pretrained") for x in r["rows"]) else " No pretrained weights can be downloaded on this "
                 "machine; `vaeadv robust train --pretrained FILE|URL` adds that row where they can be.")))
     partial = [x for x in r["rows"] if x.get("partial")]

@@ -255,7 +255,7 @@ SCALES: dict[str, Scale] = {
                "beside the controlled pair: two standard models trained alike for 8 epochs ('pretrain' recipe, "
                "crop+flip and Cutout 16, seed 0), with label smoothing 0 and 0.1 (diagnoses committed in "
                "docs/results/diagnosis/pair_ls0 and pair_ls0.1)",
-               "the fgsm-rs row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
+               "the fast AT row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
                "ε = 8/255 in pixel units, 'fast-at' recipe; its manifest states how it was trained), evaluated "
                "as it is")),
     "full": Scale(
