@@ -423,3 +423,19 @@ def test_the_answers_say_which_epoch_of_a_defense_was_scored():
     q23 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [fgsm, pgd]}}))[
         "Q2.3 (adversarial loss vs adversarial batch)."]
     assert "(the length of their runs; the epochs scored: 1 of 5 against 2 of 2; the attack" in q23
+
+
+def test_q2_3_flags_a_pgd_number_that_the_masking_checks_distrust():
+    from vaeadv.report.columns import FGSM_KEY, PGD_KEY, STRONG_KEY, pgd_restarts_key
+
+    pgd = _row("p", "pgd", {FGSM_KEY: 0.339, PGD_KEY: 0.216, pgd_restarts_key(10): 0.10, STRONG_KEY: 0.099})
+    fgsm = _row("f", "fgsm", {FGSM_KEY: 0.239, PGD_KEY: 0.091, pgd_restarts_key(10): 0.042, STRONG_KEY: 0.016})
+    q23 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [fgsm, pgd]}}))[
+        "Q2.3 (adversarial loss vs adversarial batch)."]
+    # restarts 11.6 points below PGD-10 fail (c), so the 21.6% is flagged; the FGSM-defended row passes and is not
+    assert "(masking checks at this ε, PGD-defended: \"gradient masking suspected" not in q23  # only (c): no masking
+    masked = {**pgd, "robust_accuracy": {**pgd["robust_accuracy"], pgd_restarts_key(10): 0.20}}  # (d) fails now
+    q23 = dict(answers({"adversarial_matrix": {"images": 1000, "rows": [fgsm, masked]}}))[
+        "Q2.3 (adversarial loss vs adversarial batch)."]
+    assert "(masking checks at this ε, PGD-defended: \"gradient masking suspected: failed (d)" in q23
+    assert "there only the APGD-CE+T number estimates the robustness)" in q23 and "FGSM-defended: \"" not in q23

@@ -527,6 +527,12 @@ def _defenses_compared(r: Results, fgsm, pgd) -> str:
     n = (r.get("adversarial_matrix") or {}).get("images")
     text = (f" Measured: PGD-10 leaves the FGSM-defended model {pct(accuracy(fgsm, PGD_KEY))} and the PGD-defended "
             f"model {pct(accuracy(pgd, PGD_KEY))}")
+    flagged = [f"{name}: \"{g['verdict']}\"" for name, row in (("FGSM-defended", fgsm), ("PGD-defended", pgd))
+               for g in masking_gaps(r.get("adversarial_matrix"))
+               if row and g["model"] == row["model"] and g["eps"] == NORM and g["masked"]]
+    if flagged:
+        text += (" (masking checks at this ε, " + "; ".join(flagged) + ": there only the APGD-CE+T number "
+                 "estimates the robustness)")
     strong = (accuracy(fgsm, STRONG_KEY), accuracy(pgd, STRONG_KEY))
     if None in strong or not n:
         return text + "."

@@ -48,8 +48,9 @@ def _q1_2(r: Results) -> Answer:
 
 def _q1_3(r: Results) -> Answer:
     return ("Q1.3.",
-            "Equation 10 writes log p(x) − KL(q(z|x) || p(z|x)) = ELBO (the KL on its left is to the posterior "
-            "p(z|x); the p(z_n) printed there is a typo, since KL(q || p(z_n)) is the regulariser on the right). A "
+            "Equation 10, with its typo corrected, reads log p(x) − KL(q(z|x) || p(z|x)) = ELBO (the KL on its left "
+            "is to the posterior p(z|x); the p(z_n) printed there is a typo, since KL(q || p(z_n)) is the regulariser "
+            "on the right). A "
             "KL divergence is never negative, so the ELBO can only be below (or equal to) log p(x).")
 
 
