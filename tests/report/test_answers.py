@@ -36,6 +36,10 @@ def test_masking_gaps_flag_pgd_far_above_apgd_and_only_there():
     assert gaps["std", "8/255"]["verdict"].startswith("gradient masking suspected: failed (d) APGD-CE+T leaves 20.0 "
                                                       "points")
     assert gaps["std", "8/255"]["pgd_restarts"] == 0.20 and gaps["std", "8/255"]["largest_eps"] == 0.0
+    assert abs(gaps["std", "8/255"]["best_gap"] - 0.20) < 1e-12  # check (d)'s gap: the restarts' 20%, less APGD's 0%
+    zero = masking_gaps({"rows": [_row("z", "standard", {"PGD ε=8/255": 0.03, "PGD ε=8/255, 5 random starts": 0.0,
+                                                         "APGD-CE+T ε=8/255": 0.0})]})
+    assert zero[0]["best_gap"] == 0.0  # restarts leaving nothing are the best PGD, not a missing column
     # at 0.1 the same row has no restarts: APGD alone below PGD-10 is not told apart
     assert not gaps["std", "0.1 (norm.)"]["masked"] and gaps["std", "0.1 (norm.)"]["pgd_restarts"] is None
     assert masking_gaps(None) == [] and masking_gaps({"rows": [MATRIX["rows"][3]]}) == []

@@ -75,7 +75,8 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
                 out.append({"model": row["model"], "eps": eps, "fgsm": measured.fgsm, "pgd": pgd,
                             "pgd_restarts": measured.pgd_restarts, "largest_eps": measured.largest_eps,
                             "strong": strong, "gap": pgd - strong,
-                            "best_gap": min(pgd, measured.pgd_restarts or pgd) - strong, "verdict": said,
+                            "best_gap": min(v for v in (pgd, measured.pgd_restarts) if v is not None) - strong,
+                            "verdict": said,
                             "masked": said.startswith("gradient masking")})
     return out
 

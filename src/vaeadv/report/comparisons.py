@@ -22,7 +22,7 @@ from vaeadv.report.columns import (
 from vaeadv.stats import difference_interval
 
 CLEAN = "clean"  # the clean accuracy on the attacked images, beside the attack columns
-CLEAN_ALL = "clean, all test images"  # on every test image: ten times the images, so the clean difference is sharper
+CLEAN_ALL = "clean, all test images"  # more images than the attacked set, so the clean difference is sharper
 
 # The course's reference figures (ε = 0.1 normalised, the template's attacks): its pretrained ResNet18 (width 64,
 # 3×3 stem, max-pool kept) under FGSM and PGD-10 (a range over reported runs), and a student's run of the template

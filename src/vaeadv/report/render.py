@@ -247,8 +247,8 @@ def _controls(doc: Document, r: dict) -> None:
             Table(["comparison", *columns],
                   [[f"{f['what']} ({f['model']} − {f['control']})",
                     *[_points(f["differences"].get(c)) for c in columns]] for f in found],
-                  f"differences in accuracy, percentage points: '{CLEAN_ALL}' on every test image each row was "
-                  "scored on, the other columns on the same attacked images; [low, high] = "
+                  f"differences in accuracy, percentage points: '{CLEAN_ALL}' on all test images, the other "
+                  "columns on the same attacked images; [low, high] = "
                   "Newcombe's 95% interval for a difference of two proportions (for two independent samples; on "
                   "the same images it is conservative). An interval that excludes 0 is a difference this run "
                   "shows"))

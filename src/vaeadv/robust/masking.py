@@ -86,7 +86,7 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
                       and acc.pgd_restarts is None and not _below(acc.pgd_margin, acc.pgd, GAP))
     masking = [name for name in failed if name != "c_restarts_add_little"
                and not (optimiser_only and name == "d_stronger_loss_adds_little")]
-    near = unresolved(acc, n)
+    near = _unresolved(acc, n)
     unsure = f" (each failed check's interval reaches past its threshold: not resolved on {n} images)"
     if masking:
         return ("gradient masking suspected: failed " + "; ".join(_failure(name, acc, pgd, n) for name in failed)
@@ -107,7 +107,7 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
     return "no sign of masking: all four checks pass" + close
 
 
-def unresolved(acc: AttackAccuracies, n: int | None) -> list[str]:
+def _unresolved(acc: AttackAccuracies, n: int | None) -> list[str]:
     """The measured checks whose 95% interval on ``n`` images reaches past their threshold, so that their pass or
     fail is not resolved by these images (none without ``n``): (a), (c) and (d) by Newcombe's interval of their
     gap, (b) by Wilson's interval of what survives the largest ε."""
