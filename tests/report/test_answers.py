@@ -443,3 +443,15 @@ def test_q2_3_flags_a_pgd_number_that_the_masking_checks_distrust():
         "Q2.3 (adversarial loss vs adversarial batch)."]
     assert "(masking checks at this ε, PGD-defended: \"gradient masking suspected: failed (d)" in q23
     assert "there only the APGD-CE+T number estimates the robustness)" in q23 and "FGSM-defended: \"" not in q23
+
+
+def test_q2_1_transfer_quotes_each_attack_from_a_against_b_s_own_with_intervals():
+    transfer = {"images": 1000, "clean": {"A": 0.86, "B": 0.843},
+                "matrix": {"FGSM ε=8/255": {"A": {"A": 0.047, "B": 0.246}, "B": {"A": 0.255, "B": 0.055}},
+                           "PGD ε=8/255": {"A": {"A": 0.001, "B": 0.105}, "B": {"A": 0.111, "B": 0.002}},
+                           "noise ε=8/255": {"A": {"A": 0.842, "B": 0.839}, "B": {"A": 0.844, "B": 0.831}}}}
+    text = dict(answers({"transfer": transfer}))["Q2.1 (transfer)."]
+    # Wilson by hand: 246/1000 → [22.0, 27.4], 55/1000 → [4.2, 7.1], 105/1000 → [8.7, 12.6], 2/1000 → [0.1, 0.7]
+    assert ("FGSM from A leaves B 24.6% [22.0, 27.4] (B under its own: 5.5% [4.2, 7.1]); PGD from A leaves B 10.5% "
+            "[8.7, 12.6] (B under its own: 0.2% [0.1, 0.7])") in text
+    assert "noise from A" not in text and "(not tested here)" in text

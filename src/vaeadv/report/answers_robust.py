@@ -258,9 +258,12 @@ def _q2_1_noise(r: Results) -> Answer:
 def _q2_1_transfer(r: Results) -> Answer:
     transfer = r.get("transfer")
     t = transfer or {}
-    tm = t.get("matrix", {}).get("FGSM ε=8/255")
-    transfer_text = (f" Measured (transfer tables): FGSM from A leaves B at {pct(tm['A']['B'])} (B itself under its "
-                     f"own FGSM: {pct(tm['B']['B'])}; clean {pct(t['clean']['B'])})." if tm else "")
+    n = t.get("images")
+    said = [f"{attack.split()[0]} from A leaves B {_ci(table['A']['B'], n)} (B under its own: "
+            f"{_ci(table['B']['B'], n)})" for attack, table in t.get("matrix", {}).items()
+            if not attack.startswith("noise")]
+    transfer_text = (f" Measured (transfer tables, {n or 'the'} attacked images, B clean {_ci(t['clean']['B'], n)}): "
+                     + "; ".join(said) + "." if said else "")
     return ("Q2.1 (transfer).",
             "The usual explanation (not tested here): both models learn from the same distribution with the same "
             "architecture and objective, so they pick up similar features, including the same non-robust but "
