@@ -121,7 +121,7 @@ def test_the_controlled_pair_is_read_as_what_label_smoothing_alone_does(ctx):
     assert "label smoothing alone turns the verdict to gradient masking" in q21
     assert "which difference causes the gap is not tested here" not in q21
     # 4 images: +50 points lies within Newcombe's interval, so no attack is said to be moved
-    assert low < 0 and "label smoothing alone raised no attack's accuracy beyond its 95% interval" in q21
+    assert low < 0 and "label smoothing alone moved no attack's accuracy beyond its 95% interval" in q21
 
 
 def test_a_pair_whose_verdict_does_not_turn_leaves_the_longer_files_masking_unexplained(ctx):

@@ -99,3 +99,14 @@ def test_the_matrix_shows_the_epoch_whose_weights_were_scored(tmp_path):
     md = _markdown(tmp_path, {"adversarial_matrix": {**MATRIX, "rows": [ROW, tuned]}})
     assert "| kept epoch |" in md and md.split("| ft |")[1].split("\n")[0].endswith("| 1 of 5 |")
     assert md.split("| std ★ |")[1].split("\n")[0].endswith("| — |")  # shipped weights: no epoch kept here
+
+
+def test_the_matrix_caption_quotes_the_test_pixels_only_where_every_row_read_the_same(tmp_path):
+    source = "$VAEADV_DATA/cifar10 (npz); JPEG-decoded pixels, 1000 test images exact"
+    same = {**MATRIX, "data": source, "rows": [{**ROW, "data": source}]}
+    assert "Test pixels, alike for every model: JPEG-decoded pixels, 1000 test images exact." in _markdown(
+        tmp_path, {"adversarial_matrix": same})
+    mixed = {**same, "rows": [{**ROW, "data": source}, {**ROW, "model": "other", "data": "cache/cifar10 (batches)"}]}
+    assert "Test pixels" not in _markdown(tmp_path, {"adversarial_matrix": mixed})
+    bare = {**MATRIX, "data": "cache/cifar10 (batches)", "rows": [{**ROW, "data": "cache/cifar10 (batches)"}]}
+    assert "Test pixels" not in _markdown(tmp_path, {"adversarial_matrix": bare})  # no pixel statement to quote

@@ -89,8 +89,8 @@ def test_with_the_number_of_images_each_failed_gap_carries_newcombe_s_interval()
     assert verdict(acc, "PGD-10", n=1000) == (
         f"gradient masking suspected: failed (c) PGD from 5 random starts leaves 5.8 points [{100 * c_low:.1f}, "
         f"{100 * c_high:.1f}] less than PGD-10; (d) APGD-CE+T leaves 5.9 points [{100 * d_low:.1f}, "
-        f"{100 * d_high:.1f}] less than the best PGD (each failed check's interval reaches past its threshold: not "
-        "resolved on 1000 images)")
+        f"{100 * d_high:.1f}] less than the best PGD; not resolved on 1,000 images (the interval of each check it "
+        "rests on reaches past its threshold)")
     # far past the threshold, the failure is resolved and said plainly
     far = AttackAccuracies(fgsm=0.5, pgd=0.35, pgd_restarts=0.2, apgd=0.01, largest_eps=0.0)
     assert newcombe(350, 1000, 200, 1000)[1] > 0.05 and "not resolved" not in verdict(far, "PGD-10", n=1000)
@@ -103,9 +103,19 @@ def test_a_pass_near_a_threshold_says_it_is_not_resolved():
     _, low, high = newcombe(410, 1000, 362, 1000)
     assert low < 0.05 < high and newcombe(410, 1000, 412, 1000)[2] < 0.05
     assert verdict(acc, "PGD-10", n=1000) == (
-        "no sign of masking: all four checks pass ((d) a stronger loss or optimiser: the interval reaches past the "
-        "threshold, so the pass is not resolved on 1000 images)")
+        "no sign of masking: all four checks pass, but (d) a stronger loss or optimiser is not resolved on 1,000 "
+        "images (its interval reaches past the threshold)")
     assert verdict(acc) == "no sign of masking: all four checks pass"  # without the image count, nothing to weigh
+
+
+def test_a_masking_call_resting_on_an_unresolved_check_says_so_even_beside_a_resolved_restart_gap():
+    # (c) fails far past its threshold (15 points) but is the attack's weakness, not masking; the masking call rests
+    # on (d) alone, 6.0 points whose interval reaches below 5
+    acc = AttackAccuracies(fgsm=0.5, pgd=0.30, pgd_restarts=0.15, apgd=0.09, largest_eps=0.0)
+    assert newcombe(300, 1000, 150, 1000)[1] > 0.05 and newcombe(150, 1000, 90, 1000)[1] < 0.05
+    said = verdict(acc, "PGD-10", n=1000)
+    assert said.startswith("gradient masking suspected: failed (c)") and said.endswith(
+        "; not resolved on 1,000 images (the interval of each check it rests on reaches past its threshold)")
 
 
 def test_a_stored_diagnosis_is_worded_by_today_s_verdict_with_the_pgd_of_its_budget():

@@ -172,10 +172,12 @@ def _matrix(doc: Document, r: dict) -> None:
              num(x["train_seconds"] / 60, 0) if x.get("train_seconds") else "—",
              f"{kept_epoch(x)} of {x['epochs']}" if kept_epoch(x) else "—"] for x in r["rows"]]
     eps = ", ".join(f"{e:.4f}" for e in r["eps_pixel_of_template"])
-    pixels = (r.get("data") or "").split("; ", 1)[-1]
+    data = {x.get("data") for x in r["rows"]}  # the pixels are quoted only where every row read the same
+    source = r.get("data") or ""
+    pixels = source.split("; ", 1)[1] if len(data) == 1 and "; " in source else ""
     doc.add(Table(header, rows, f"attacks on the {r['evaluated_on']}; PGD with {r['pgd_steps']} steps, no random "
                                 f"start, α = ε/{r['pgd_steps']} at the template's ε and 2.5ε/{r['pgd_steps']} at "
-                                "8/255; [low, high] = 95% Wilson interval. The defenses train against the "
+                                "8/255; [low, high] = 95% Wilson interval. The FGSM and PGD defenses train against the "
                                 "template's attacks at its ε (FGSM in the loss with weight 0.5; PGD with the "
                                 "settings above in the batch). Kept epoch: the epoch whose weights are scored, the "
                                 "one with the best clean accuracy on the 2,000 held-out training images (the "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from vaeadv.robust.kinds import NORM, PIXEL
 from vaeadv.stats import difference_interval, wilson_interval
 
-GAP = 0.05  # a stronger attack this far below (5 points) is more than the noise of 1,000 images
+GAP = 0.05  # a stronger attack this far below (5 points) fails (c) or (d); near it, the interval decides (_unresolved)
 SLACK = 0.01  # PGD may leave this much more than FGSM before (a) fails (ties and sampling)
 ZERO = 0.02  # "almost nothing survives" at the largest ε
 RESTARTS = 5  # (c): PGD from random starts, the best of five (Madry et al.'s evaluation uses several)
@@ -87,10 +87,10 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
     masking = [name for name in failed if name != "c_restarts_add_little"
                and not (optimiser_only and name == "d_stronger_loss_adds_little")]
     near = _unresolved(acc, n)
-    unsure = f" (each failed check's interval reaches past its threshold: not resolved on {n} images)"
+    unsure = f"; not resolved on {n or 0:,} images (the interval of each check it rests on reaches past its threshold)"
     if masking:
         return ("gradient masking suspected: failed " + "; ".join(_failure(name, acc, pgd, n) for name in failed)
-                + (unsure if set(failed) <= set(near) else ""))
+                + (unsure if set(masking) <= set(near) else ""))
     if optimiser_only:
         return (f"APGD-CE+T leaves {_gap(acc.pgd, acc.apgd, n)} less than {pgd}: gradient masking or a PGD too weak "
                 "to find the worst case, not told apart (restarts, check (c), not measured)"
@@ -99,8 +99,10 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
         return (f"{pgd} underestimates the attack: PGD with α = 2.5ε/10 from random starts leaves "
                 f"{_gap(acc.pgd, acc.pgd_restarts, n)} less, and no stronger loss or optimiser goes further"
                 + (unsure if "c_restarts_add_little" in near else ""))
-    close = (f" ({', '.join(_LABELS[name] for name in near)}: the interval reaches past the threshold, so the pass "
-             f"is not resolved on {n} images)" if near else "")
+    close = (f", but {', '.join(_LABELS[name] for name in near)} " + ("is" if len(near) == 1 else "are")
+             + f" not resolved on {n or 0:,} images (" + ("its interval reaches" if len(near) == 1 else
+                                                           "their intervals reach") + " past the threshold)"
+             if near else "")
     if any(ok is None for ok in result.values()):
         missing = [_LABELS[name] for name, ok in result.items() if ok is None]
         return "no sign of masking in the checks measured (not measured: " + ", ".join(missing) + ")" + close
