@@ -191,7 +191,10 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
     moved = "; ".join(clauses) or "label smoothing alone moved no attack's accuracy beyond its 95% interval"
     verdicts = (_verdict_at(without, NORM, n), _verdict_at(with_it, NORM, n))
     masked = [v.startswith("gradient masking") for v in verdicts]
-    reading = ("label smoothing alone turns the verdict to gradient masking: this pair is the controlled evidence "
+    unresolved = "not resolved" in verdicts[1]
+    reading = ("label smoothing alone turns the verdict to suspected masking, but not resolved on these images"
+               if masked == [False, True] and unresolved else
+               "label smoothing alone turns the verdict to gradient masking: this pair is the controlled evidence "
                "that it masks the gradient attacks" if masked == [False, True] else
                "the verdict does not change with label smoothing alone" if masked[0] == masked[1] else
                "the verdict turns the other way")
