@@ -34,16 +34,16 @@ from vaeadv.report.comparisons import (
     difference,
     kept_epoch,
 )
-from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct
+from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct, pct_ci
 from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, verdict, verdict_of
-from vaeadv.stats import difference_interval, percent_with_ci, wilson_interval
+from vaeadv.stats import difference_interval, wilson_interval
 
 
 def _with_ci(r: Results, row, key: str | None) -> str:
     """An accuracy of a run-matrix row on the attacked images (``key`` None: clean), with its 95% interval."""
     value = lookup(row, "clean_accuracy") if key is None else accuracy(row, key)
     n = (r.get("adversarial_matrix") or {}).get("images")
-    return pct(value) if value is None else percent_with_ci(value, n)
+    return pct_ci(value, n)
 
 
 def _matrix_row(r: Results, defense: str, augment: bool | None = False):
@@ -116,7 +116,7 @@ def _q2_1_accuracies(r: Results) -> Answer:
         text += (f" The course's pretrained ResNet18 (same architecture) reaches {100 * clean:.2f}% clean and about "
                  f"{100 * fgsm:.0f}% under FGSM at the same ε (the template's FGSM climbs nll_loss on raw logits; "
                  "this row's climbs the cross-entropy); ours reaches "
-                 f"{_ci(lookup(std, 'clean_test_accuracy'), lookup(std, 'test_images'))} on all "
+                 f"{pct_ci(lookup(std, 'clean_test_accuracy'), lookup(std, 'test_images'))} on all "
                  + (f"{std['test_images']:,} " if std.get("test_images") else "") + "test images (their pixels: "
                  "the run-matrix caption).")
         if accuracy(std, FGSM_NLL_KEY) is not None:
@@ -223,10 +223,6 @@ def _curve_model(r: Results) -> tuple[str, int | None]:
     return (curves.get("models") or {}).get("standard", "the standard model"), curves.get("images")
 
 
-def _ci(value: float | None, n: int | None) -> str:
-    return percent_with_ci(value, n) if n and value is not None else pct(value)
-
-
 def _larger_eps(r: Results) -> str:
     """What the ε curves show beyond the template's ε, for the standard model: PGD at the largest ε, and FGSM there,
     with its lowest point where a larger single step did worse (the curve is read, not assumed to fall)."""
@@ -237,10 +233,10 @@ def _larger_eps(r: Results) -> str:
     fgsm, pgd = curves["fgsm"], curves["pgd"]
     lowest = min(fgsm, key=lambda p: p["accuracy"])
     text = (f" At larger ε (accuracy-vs-ε figure, {name}" + (f", {n:,} images" if n else "") + f") PGD leaves "
-            f"{_ci(pgd[-1]['accuracy'], n)} at ε = {round(255 * pgd[-1]['eps'])}/255 and FGSM "
-            f"{_ci(fgsm[-1]['accuracy'], n)}")
+            f"{pct_ci(pgd[-1]['accuracy'], n)} at ε = {round(255 * pgd[-1]['eps'])}/255 and FGSM "
+            f"{pct_ci(fgsm[-1]['accuracy'], n)}")
     if fgsm[-1]["accuracy"] > lowest["accuracy"]:
-        text += f", more than its {_ci(lowest['accuracy'], n)} at {round(255 * lowest['eps'])}/255"
+        text += f", more than its {pct_ci(lowest['accuracy'], n)} at {round(255 * lowest['eps'])}/255"
         found = difference_interval(round(fgsm[-1]["accuracy"] * n), n, round(lowest["accuracy"] * n), n) if n \
             else None
         if found is not None and found[1] <= 0:
@@ -261,8 +257,8 @@ def _q2_1_noise(r: Results) -> Answer:
         rand, grad = pts["noise"][at], pts["fgsm"][at]
         name, n = _curve_model(r)
         noise_text = (f" Measured on {name} (accuracy-vs-ε figure" + (f", {n:,} images" if n else "") + "): at ε = "
-                      f"{rand['eps'] * 255:g}/255 random signs leave {_ci(rand['accuracy'], n)}, FGSM "
-                      f"{_ci(grad['accuracy'], n)}.")
+                      f"{rand['eps'] * 255:g}/255 random signs leave {pct_ci(rand['accuracy'], n)}, FGSM "
+                      f"{pct_ci(grad['accuracy'], n)}.")
     return ("Q2.1 (random noise vs FGSM).",
             "FGSM moves every pixel by ε in the direction that increases the loss fastest (to first order). "
             "Random signs are almost orthogonal to that direction in a 3072-dimensional input (their normalised "
@@ -275,11 +271,11 @@ def _q2_1_transfer(r: Results) -> Answer:
     transfer = r.get("transfer")
     t = transfer or {}
     n = t.get("images")
-    said = [f"{attack.split()[0]} from A leaves B {_ci(table['A']['B'], n)} (B under its own: "
-            f"{_ci(table['B']['B'], n)})" for attack, table in t.get("matrix", {}).items()
+    said = [f"{attack.split()[0]} from A leaves B {pct_ci(table['A']['B'], n)} (B under its own: "
+            f"{pct_ci(table['B']['B'], n)})" for attack, table in t.get("matrix", {}).items()
             if not attack.startswith("noise")]
     transfer_text = (" Measured (transfer tables, " + (f"{n:,} " if n else "the ") + "attacked images, B clean "
-                     f"{_ci(t['clean']['B'], n)}): "
+                     f"{pct_ci(t['clean']['B'], n)}): "
                      + "; ".join(said) + "." if said else "")
     return ("Q2.1 (transfer).",
             "The usual explanation (not tested here): both models learn from the same distribution with the same "
@@ -577,8 +573,8 @@ def _q2_3_fgsm_vs_pgd(r: Results) -> Answer:
     cost = (curves or {}).get("cost")
     name, n = _curve_model(r)
     cost_text = (f" Measured on {name} at ε = 8/255: FGSM {fixed(cost['fgsm']['ms_per_image'], 2)} ms/image leaving "
-                 f"{_ci(cost['fgsm']['accuracy'], n)}, PGD {fixed(cost['pgd']['ms_per_image'], 2)} ms/image leaving "
-                 f"{_ci(cost['pgd']['accuracy'], n)}." if cost else "")
+                 f"{pct_ci(cost['fgsm']['accuracy'], n)}, PGD {fixed(cost['pgd']['ms_per_image'], 2)} ms/image leaving "
+                 f"{pct_ci(cost['pgd']['accuracy'], n)}." if cost else "")
     return ("Q2.3 (FGSM vs PGD).",
             "FGSM costs one gradient, so it is cheap enough to use inside every training step and for quick "
             "evaluations. PGD costs one gradient per step but finds much stronger perturbations within the same "

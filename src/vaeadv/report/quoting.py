@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaeadv.stats import percent_with_ci
+
 Results = dict[str, dict[str, Any] | None]  # experiment name → its stored result (None: not run at this scale)
 Answer = tuple[str, str]  # (question, answer)
 
 
 def pct(x) -> str:
     return "(missing)" if x is None else f"{100 * x:.1f}%"
+
+
+def pct_ci(x: float | None, n: int | None) -> str:
+    """An accuracy with its 95% interval where the number of images is known (older results lack it)."""
+    return pct(x) if x is None else percent_with_ci(x, n)
 
 
 def fixed(x, digits: int = 3) -> str:

@@ -32,7 +32,8 @@ def num(x: float | None, digits: int = 4) -> str:
 
 
 def pct_ci(x: float | None, n: int | None) -> str:
-    """An accuracy with its 95% interval where the number of images is known (older results lack it)."""
+    """An accuracy with its 95% interval where the number of images is known (older results lack it); a table
+    cell shows "—" where the answers' ``quoting.pct_ci`` says "(missing)"."""
     return pct(x) if x is None else percent_with_ci(x, n)
 
 
