@@ -35,7 +35,7 @@ from vaeadv.report.comparisons import (
     kept_epoch,
 )
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct, pct_ci
-from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, verdict, verdict_of
+from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, best_pgd, verdict, verdict_of
 from vaeadv.stats import difference_interval, wilson_interval
 
 
@@ -75,7 +75,7 @@ def masking_gaps(matrix: dict | None) -> list[dict]:
                 out.append({"model": row["model"], "eps": eps, "fgsm": measured.fgsm, "pgd": pgd,
                             "pgd_restarts": measured.pgd_restarts, "largest_eps": measured.largest_eps,
                             "strong": strong, "gap": pgd - strong,
-                            "best_gap": min(v for v in (pgd, measured.pgd_restarts) if v is not None) - strong,
+                            "best_gap": best_pgd(measured) - strong,
                             "verdict": said,
                             "masked": said.startswith("gradient masking")})
     return out

@@ -48,8 +48,7 @@ def _below(a: float | None, b: float | None, gap: float) -> bool | None:
 
 def checks(acc: AttackAccuracies) -> dict[str, bool | None]:
     """Each check's outcome: True passed, False failed, None not measured."""
-    ce_best = _best_pgd(acc)
-    stronger = min((v for v in (acc.pgd_margin, acc.apgd) if v is not None), default=None)
+    ce_best, stronger = best_pgd(acc), _stronger_value(acc)
     return {
         "a_iterative_beats_single_step": None if ce_best is None or acc.fgsm is None
         else ce_best <= acc.fgsm + SLACK,
@@ -59,9 +58,21 @@ def checks(acc: AttackAccuracies) -> dict[str, bool | None]:
     }
 
 
-def _best_pgd(acc: AttackAccuracies) -> float | None:
+def best_pgd(acc: AttackAccuracies) -> float | None:
     """The strongest PGD on the cross-entropy that was measured (the template's, or from random starts)."""
     return min((v for v in (acc.pgd, acc.pgd_restarts) if v is not None), default=None)
+
+
+def _stronger(acc: AttackAccuracies) -> tuple[float, str] | None:
+    """Check (d)'s attack: the lower of APGD-CE+T and PGD on the margin that was measured, with its name (APGD on
+    a tie); None where neither was."""
+    return min(((v, name) for v, name in ((acc.apgd, "APGD-CE+T"), (acc.pgd_margin, "PGD on the margin"))
+                if v is not None), default=None)
+
+
+def _stronger_value(acc: AttackAccuracies) -> float | None:
+    found = _stronger(acc)
+    return None if found is None else found[0]
 
 
 def _negate(value: bool | None) -> bool | None:
@@ -119,7 +130,7 @@ def _unresolved(acc: AttackAccuracies, n: int | None) -> list[str]:
     def straddles(more: float | None, less: float | None, threshold: float) -> bool:
         if more is None or less is None:
             return False
-        _, low, high = difference_interval(round(more * n), n, round(less * n), n)
+        _, low, high = _difference(more, less, n)
         return low <= threshold <= high
 
     def holds(accuracy: float | None, threshold: float) -> bool:
@@ -128,8 +139,7 @@ def _unresolved(acc: AttackAccuracies, n: int | None) -> list[str]:
         low, high = wilson_interval(round(accuracy * n), n)
         return low <= threshold <= high
 
-    best = _best_pgd(acc)
-    stronger = min((v for v in (acc.pgd_margin, acc.apgd) if v is not None), default=None)
+    best, stronger = best_pgd(acc), _stronger_value(acc)
     found = {"a_iterative_beats_single_step": straddles(best, acc.fgsm, SLACK),
              "b_large_eps_reaches_zero": holds(acc.largest_eps, ZERO),
              "c_restarts_add_little": straddles(acc.pgd, acc.pgd_restarts, GAP),
@@ -141,22 +151,27 @@ def _gap(more: float, less: float, n: int | None) -> str:
     """``more − less`` in points, with Newcombe's 95% interval on ``n`` images where given."""
     text = f"{100 * (more - less):.1f} points"
     if n:
-        _, low, high = difference_interval(round(more * n), n, round(less * n), n)
+        _, low, high = _difference(more, less, n)
         text += f" [{100 * low:.1f}, {100 * high:.1f}]"
     return text
 
 
+def _difference(more: float, less: float, n: int) -> tuple[float, float, float]:
+    """(more − less, low, high): Newcombe's 95% interval for two accuracies on the same ``n`` images, whose counts
+    are recovered by rounding (results store accuracies)."""
+    return difference_interval(round(more * n), n, round(less * n), n)
+
+
 def _failure(name: str, acc: AttackAccuracies, pgd: str, n: int | None) -> str:
     """What a failed check measured, in words: the check's letter, then the gap or the survivors."""
-    best = _best_pgd(acc)
+    best = best_pgd(acc)
     if name == "a_iterative_beats_single_step":
         return f"(a) the best PGD leaves {_gap(best, acc.fgsm, n)} more than FGSM"
     if name == "b_large_eps_reaches_zero":
         return f"(b) {100 * acc.largest_eps:.1f}% survive PGD at {LARGEST_EPS_255}/255"
     if name == "c_restarts_add_little":
         return f"(c) PGD from {RESTARTS} random starts leaves {_gap(acc.pgd, acc.pgd_restarts, n)} less than {pgd}"
-    stronger, which = min((v, w) for v, w in ((acc.apgd, "APGD-CE+T"), (acc.pgd_margin, "PGD on the margin"))
-                          if v is not None)
+    stronger, which = _stronger(acc)
     return f"(d) {which} leaves {_gap(best, stronger, n)} less than the best PGD"
 
 
