@@ -545,9 +545,10 @@ def _defenses_compared(r: Results, fgsm, pgd) -> str:
     n = (r.get("adversarial_matrix") or {}).get("images")
     text = (f" Measured: PGD-10 leaves the FGSM-defended model {pct(accuracy(fgsm, PGD_KEY))} and the PGD-defended "
             f"model {pct(accuracy(pgd, PGD_KEY))}")
-    flagged = [f"{name}: \"{g['verdict']}\"" for name, row in (("FGSM-defended", fgsm), ("PGD-defended", pgd))
-               for g in masking_gaps(r.get("adversarial_matrix"))
-               if row and g["model"] == row["model"] and g["eps"] == NORM and g["masked"]]
+    masked = {g["model"]: g["verdict"] for g in masking_gaps(r.get("adversarial_matrix"))
+              if g["eps"] == NORM and g["masked"]}
+    flagged = [f"{name}: \"{masked[row['model']]}\"" for name, row in (("FGSM-defended", fgsm), ("PGD-defended", pgd))
+               if row and row["model"] in masked]
     if flagged:
         text += (" (masking checks at this ε, " + "; ".join(flagged) + ": there only the APGD-CE+T number "
                  "estimates the robustness)")
