@@ -38,6 +38,8 @@ from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct, pct_ci
 from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, best_pgd, verdict, verdict_of
 from vaeadv.stats import difference_interval, wilson_interval
 
+ALMOST_NOTHING = 0.05  # accuracy under APGD-CE+T below which a model is read as not robust at all
+
 
 def _with_ci(r: Results, row, key: str | None) -> str:
     """An accuracy of a run-matrix row on the attacked images (``key`` None: clean), with its 95% interval."""
@@ -311,12 +313,17 @@ def _q2_1_augmentation(r: Results) -> Answer:
             + _attacks_reading(_comparison(r, AUGMENTED, PLAIN), std, std_aug))
 
 
+def _clear_of_zero(difference: tuple[float, float, float]) -> bool:
+    """Whether a difference's 95% interval excludes 0: a difference the run shows."""
+    return difference[1] > 0 or difference[2] < 0
+
+
 def _attacks_reading(found: dict | None, plain, augmented) -> str:
     """Which attacks augmentation moved beyond the interval, and, where APGD-CE+T leaves both models almost
     nothing, that those moves are in how far the weaker attacks get, not in robustness."""
     if found is None:
         return ""
-    moved = {c: d for c, d in found["differences"].items() if c not in (CLEAN, CLEAN_ALL) and (d[1] > 0 or d[2] < 0)}
+    moved = {c: d for c, d in found["differences"].items() if c not in (CLEAN, CLEAN_ALL) and _clear_of_zero(d)}
     if not moved:
         return " No attack's accuracy moved beyond its interval."
     lowered, raised = [c for c, d in moved.items() if d[2] < 0], [c for c, d in moved.items() if d[1] > 0]
@@ -327,7 +334,7 @@ def _attacks_reading(found: dict | None, plain, augmented) -> str:
         said.append(f"raised {'it' if lowered else 'the accuracy'} under {_joined(raised)}")
     text = " Augmentation " + " and ".join(said) + " (interval clear of 0)"
     strong = (accuracy(plain, STRONG_KEY), accuracy(augmented, STRONG_KEY))
-    if None not in strong and max(strong) < 0.05 and not {STRONG_KEY, STRONG_PIXEL_KEY} & set(moved):
+    if None not in strong and max(strong) < ALMOST_NOTHING and not {STRONG_KEY, STRONG_PIXEL_KEY} & set(moved):
         text += (f", while APGD-CE+T leaves both models almost nothing ({pct(strong[0])} and {pct(strong[1])}): the "
                  "difference is in how far the weaker attacks get, not in robustness; why it goes this way is not "
                  "tested here")
@@ -380,7 +387,7 @@ def _strong_pair(before, after) -> str:
     if None in strong:
         return ""
     return (f", APGD-CE+T {pct(strong[0])} → {pct(strong[1])} (neither model is robust: the strong attack leaves "
-            "almost nothing of what FGSM leaves)" if max(strong) < 0.05 else
+            "almost nothing of what FGSM leaves)" if max(strong) < ALMOST_NOTHING else
             f", APGD-CE+T {pct(strong[0])} → {pct(strong[1])}")
 
 
@@ -468,7 +475,7 @@ def _augmentation_in_defense(r: Results, n: int) -> str:
                 "the FGSM fine-tune without augmentation is not in this report.")
     text = (" The same FGSM fine-tune with and without crop + flip, for the assignment's hint on augmentation"
             + _in_words(found) + ".")
-    resolved = {column: d for column, d in found["differences"].items() if d[1] > 0 or d[2] < 0}
+    resolved = {column: d for column, d in found["differences"].items() if _clear_of_zero(d)}
     epochs = (FGSM_DEFENDED.find(r["adversarial_matrix"]["rows"]) or {}).get("epochs")
     length = f" in a {epochs}-epoch fine-tune" if epochs else ""
     if resolved:
