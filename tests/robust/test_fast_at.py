@@ -266,15 +266,43 @@ def test_n_fgsm_is_2eps_noise_plus_an_eps_step_never_projected_back_to_the_ball(
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_n_fgsm_clips_to_the_unit_range_only():
+def test_n_fgsm_clips_the_noisy_start_and_the_example_to_the_unit_range_only():
+    """At black and white pixels both clamps act: the noisy start is clamped to [0,1] before the step (as de Jorge
+    et al.'s code does), then the example is; never to the ε-ball. Pinned to the closed form with both clamps,
+    which differs from the unclamped start's wherever the noise leaves [0,1] by more than the step."""
     from vaeadv.robust.objectives import n_fgsm_examples
 
     model = TwoWay()
+    eps = 0.1
     x = torch.cat([torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)])  # at the edges of [0,1]
     y = torch.tensor([0, 1] * 4)
-    adv = n_fgsm_examples(model, x, y, 0.1)
-    assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
-    assert float((adv - x).abs().max()) > 0.1  # clipped to [0,1], not to the ε-ball
+    torch.manual_seed(3)
+    adv = n_fgsm_examples(model, x, y, eps)
+    torch.manual_seed(3)
+    delta = (torch.rand_like(x) * 2 - 1) * 2 * eps  # the same noise, drawn again
+    step = eps * (model.w[1 - y] - model.w[y]).sign().view(-1, 3, 8, 8).detach()
+    expected = ((x + delta).clamp(0, 1) + step).clamp(0, 1)
+    unclamped_start = (x + delta + step).clamp(0, 1)
+    assert torch.allclose(adv, expected, atol=1e-6)
+    assert float((expected - unclamped_start).abs().max()) > 0.05  # the first clamp matters here
+    assert float((adv - x).abs().max()) > eps  # clipped to [0,1], not to the ε-ball
+
+
+@pytest.mark.parametrize("defense", ["fgsm-rs", "n-fgsm"])
+def test_the_single_step_defenses_train_on_the_adversarial_example_alone(monkeypatch, defense):
+    """Wong et al.'s and de Jorge et al.'s loss: the cross-entropy of the example only, with no clean term (the
+    template's FGSM defense mixes both). The example is scripted, so the loss is known without the attack."""
+    module = RobustClassifier(defense, "fast-at", width=2, eps=0.03)
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    adv = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    monkeypatch.setitem(robust_module.SINGLE_STEP_EXAMPLES, defense, lambda model, images, labels, eps, **kw: adv)
+    module.eval()  # fixed BatchNorm statistics, so the hand-computed loss sees the same network
+    loss = module.training_step((x, y), 0)
+    with torch.no_grad():
+        on_adv = F.cross_entropy(module.model(adv), y)
+        on_clean = F.cross_entropy(module.model(x), y)
+    assert torch.allclose(loss, on_adv, atol=1e-6)
+    assert abs(float(on_adv - on_clean)) > 1e-4  # the two terms differ, so a mixture would show
 
 
 def test_n_fgsm_is_a_defense_of_its_own_with_both_attacks_after_training():
