@@ -143,13 +143,22 @@ class Scale:
         return out + list(self.notes)
 
 
-# The settings each half of the report reads. An experiment's stored result is keyed by its half's settings only:
-# a new model in Part 2's run matrix leaves Part 1's results (hours of IWAE and compression) standing, and a longer
-# beta sweep leaves Part 2's. The prose (summary, notes) keys nothing. A test checks every field is in one set.
-PART1_FIELDS = frozenset({"vae_epochs", "vae_train_subset", "vae_sample_every", "vae_eval_images", "iw_samples",
-                          "q12_z_dims", "q12_epochs", "q12_train_subset", "prior_samples", "q12_images", "betas",
-                          "beta_epochs", "beta_train_subset", "beta_eval_images", "beta_iw_samples",
-                          "compress_images"})
+# The settings each experiment reads. A stored result is keyed by those only: a new model in Part 2's run matrix
+# leaves Part 1's results (hours of IWAE and compression) standing, a longer beta sweep leaves Part 2's, and the
+# other Part 1 experiments' (the z=2 manifold's 80-epoch VAE among them). Part 2's experiments share one run
+# matrix, so they share one set. The prose (summary, notes) keys nothing. Tests check every field is in one set
+# and, read off the code, that each experiment reads nothing outside its own.
+_VAE_MAIN = frozenset({"vae_epochs", "vae_train_subset", "vae_sample_every"})  # the z=20 VAE, trained once
+PART1_READS = {
+    "vae_main": _VAE_MAIN | {"vae_eval_images", "iw_samples"},
+    "vae_manifold": _VAE_MAIN | {"vae_eval_images", "iw_samples"},
+    "q12_prior_vs_importance": frozenset({"q12_z_dims", "q12_epochs", "q12_train_subset", "vae_sample_every",
+                                          "q12_images", "iw_samples", "prior_samples"}),
+    "beta_sweep": frozenset({"betas", "beta_epochs", "beta_train_subset", "vae_sample_every", "beta_eval_images",
+                             "beta_iw_samples"}),
+    "compression": _VAE_MAIN | {"compress_images", "iw_samples"},
+}
+PART1_FIELDS = frozenset().union(*PART1_READS.values())
 PART2_FIELDS = frozenset({"recipe", "cifar_epochs", "cifar_train_subset", "width", "pgd_steps", "attack_images",
                           "test_subset", "transfer_epochs", "eps_curve_255", "curve_images", "limit_val_batches",
                           "cifar_models", "transfer_recipe", "transfer_augment", "cifar_seed", "strong_steps",
@@ -159,8 +168,9 @@ PROSE_FIELDS = frozenset({"summary", "notes"})
 
 def scale_key(scale_config: dict, experiment: str) -> dict:
     """The settings of a scale's config (``Scale.as_config``, as stored then or made now) that ``experiment``
-    reads: its name and its half's fields. Stored keys of the whole scale compare equal through this view."""
-    fields = PART1_FIELDS if experiment in PART1_EXPERIMENTS else PART2_FIELDS
+    reads: its name and its fields (``PART1_READS``; Part 2's shared set). Stored keys of the whole scale compare
+    equal through this view."""
+    fields = PART1_READS[experiment] if experiment in PART1_EXPERIMENTS else PART2_FIELDS
     return {k: v for k, v in scale_config.items() if k == "name" or k in fields}
 
 

@@ -1,5 +1,5 @@
 """What the report reuses, keyed by configuration, in one place: an experiment's stored result is reused only
-when its stored configuration matches (the scale settings its half of the report reads), and a training run only
+when its stored configuration matches (the scale settings it reads), and a training run only
 when the whole training config (``dataclasses.asdict``, code defaults included) matches the one its
 ``results.json`` records. A changed setting or default re-runs it, so a number can never outlive the settings that
 produced it. Results are written atomically (temp file, then rename)."""
