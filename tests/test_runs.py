@@ -185,6 +185,36 @@ def test_the_timed_checkpoint_saves_mid_epoch_and_a_resume_finishes_the_epoch(tm
     assert done.global_step == 10 and done.current_epoch == 1  # the rest of the epoch, not a new one
 
 
+class _Worsening(_Tiny):
+    """Validated every epoch on a score that only falls, so the best checkpoint is the first epoch's."""
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val", -float(self.current_epoch))
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 2)), batch_size=4)
+
+
+@pytest.mark.parametrize("timed", [False, True])
+def test_last_ckpt_holds_the_last_epoch_even_when_validation_never_improves_again(tmp_path, timed):
+    """Lightning writes last.ckpt beside a validated run's best only when the best improved: without our epoch-end
+    save, a run whose last epochs did not improve kept the best epoch's last.ckpt, so its final weights were on no
+    disk and a resume after a kill repeated epochs. Three epochs of 10 steps: last.ckpt holds the weights after step
+    30, alone and beside the timed checkpoint (the two write the same file)."""
+    import lightning.pytorch as pl
+
+    checkpoint = RunCheckpoint(dirpath=tmp_path, filename="best-{epoch}", monitor="val", mode="max", save_top_k=1,
+                               save_last=True)
+    model = _Worsening()
+    timer = [timed_last_checkpoint(tmp_path, 0.0)] if timed else []  # a save at every step, then none at the end
+    pl.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+               num_sanity_val_steps=0, default_root_dir=tmp_path, callbacks=[checkpoint, *timer]).fit(model)
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 30
+    assert torch.equal(saved["state_dict"]["layer.weight"], model.layer.weight.detach())
+    assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["best-epoch=0.ckpt", "last.ckpt"]
+
+
 class _Ticks:
     """A clock that moves only when told: 1 s per training step (with ``_Tick``)."""
 

@@ -25,7 +25,11 @@ def test_published_matrix_has_exactly_these_columns():
     matrix = json.loads((Path(__file__).parents[2] / "docs/report/results.json").read_text())
     rows = matrix["results"]["adversarial_matrix"]["rows"]
     names = {column(k, e) for k in ("fgsm", "pgd", "strong") for e in (columns.NORM, columns.PIXEL)}
-    assert set(rows[0]["robust_accuracy"]) == names | {columns.NOISE_PIXEL_KEY}
+    masking = {"FGSM ε=0.1 (norm.), nll on logits", "PGD ε=0.1 (norm.), α=2.5ε/10, 5 random starts",
+               "PGD ε=8/255, 5 random starts", "PGD ε=64/255"}  # the template's loss; checks (c) and (b)
+    assert set(rows[0]["robust_accuracy"]) == names | {columns.NOISE_PIXEL_KEY} | masking
+    assert masking == {columns.FGSM_NLL_KEY, columns.pgd_restarts_key(10), columns.PGD_RESTARTS_PIXEL_KEY,
+                       columns.PGD_LARGE_KEY}
 
 
 def test_kinds_and_their_settings():
