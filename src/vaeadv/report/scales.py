@@ -267,7 +267,10 @@ SCALES: dict[str, Scale] = {
                "docs/results/diagnosis/pair_ls0 and pair_ls0.1)",
                "the fast AT row is the shipped vaeadv-fast-at model (fast adversarial training from scratch at "
                "ε = 8/255 in pixel units, 'fast-at' recipe; its manifest states how it was trained), evaluated "
-               "as it is")),
+               "as it is",
+               "both defenses are scored at their kept epoch, the first; later weights of the same runs, diagnosed "
+               "after the test images had scored the kept ones and so choosing nothing here, are in "
+               "docs/results/README.md (\"The defenses' later weights\")")),
     "full": Scale(
         name="full", summary="the assignment's settings (a GPU is recommended)",
         vae_epochs=80, vae_train_subset=None, vae_sample_every=10, vae_eval_images=10000, iw_samples=100,
