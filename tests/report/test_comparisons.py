@@ -79,3 +79,16 @@ def test_the_report_shows_both_tables_under_the_run_matrix():
     assert "Controlled comparisons: what one setting changed" in md and "+48.0 [" in md
     assert "Beside the course's reference figures" in md and "8–22%" in md and "58.6%" in md
     assert "JPEG-decoded" in md  # the list of differences from the course's setup
+
+
+def test_a_comparison_names_the_epochs_each_side_was_scored_at_and_the_caption_its_single_runs():
+    """A defense kept at its first epoch beside a control kept at its third is not 'the same fine-tune' at the
+    same length: the label says so, read off the checkpoints' names (best-epoch=000 is epoch 1)."""
+    rows = [{**ROWS[1], "checkpoint": "runs/x/fgsm/checkpoints/best-epoch=000-val_acc=0.8590.ckpt"},
+            {**ROWS[2], "checkpoint": "runs/y/standard/checkpoints/best-epoch=002-val_acc=0.8950.ckpt"}, ROWS[3]]
+    matrix = {**MATRIX, "rows": rows}
+    found = controlled_differences(matrix)
+    assert [f["kept"] for f in found] == [(1, 3), (1, None)]  # the plain FGSM row names no checkpoint
+    md = "\n".join(str(b) for b in build({"adversarial_matrix": matrix}, SCALES["real"], {}).blocks)
+    assert "(fgsm − control; kept epochs 1 and 3)" in md and "(fgsm − fgsm plain)" in md
+    assert "Each side is one training run with one seed" in md

@@ -82,10 +82,12 @@ def test_the_cost_table_names_the_curves_model_and_gives_intervals_where_the_ima
               "missing": [], "curves": {"standard": {"noise": point, "fgsm": point, "pgd": point}},
               "cost": {"fgsm": {"accuracy": 0.068, "ms_per_image": 5.27}, "pgd": {"accuracy": 0.0, "ms_per_image": 36}}}
     old = _markdown(tmp_path, {"robustness_curves": curves})
-    assert "| attack (standard model, ε = 8/255) | accuracy | ms per image |" in old and "| FGSM | 6.8% | 5.27 |" in old
+    assert ("| attack (standard model, ε = 8/255, first 500 test images with exact pixels) | accuracy | ms per image |"
+            in old and "| FGSM | 6.8% | 5.27 |" in old)  # the table's images named: the matrix attacks 1,000
     named = _markdown(tmp_path, {"robustness_curves": {**curves, "images": 500, "models": {"standard": "std (x)"}}})
     # 34/500: Wilson [4.9, 9.4]
-    assert "| attack (std (x), ε = 8/255) |" in named and "| FGSM | 6.8% [4.9, 9.4] | 5.27 |" in named
+    assert "| attack (std (x), ε = 8/255, first 500 test images with exact pixels) |" in named
+    assert "| FGSM | 6.8% [4.9, 9.4] | 5.27 |" in named
 
 
 def test_the_adversarial_examples_caption_names_the_model_they_attack(tmp_path):

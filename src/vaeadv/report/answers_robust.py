@@ -276,6 +276,9 @@ def _q2_1_transfer(r: Results) -> Answer:
     said = [f"{attack.split()[0]} from A leaves B {pct_ci(table['A']['B'], n)} (B under its own: "
             f"{pct_ci(table['B']['B'], n)})" for attack, table in t.get("matrix", {}).items()
             if not attack.startswith("noise")]
+    noise = next((table for attack, table in t.get("matrix", {}).items() if attack.startswith("noise")), None)
+    if said and noise:  # the baseline that says the transfer is more than any perturbation of that size
+        said.append(f"random-sign noise of the same size from A leaves B {pct_ci(noise['A']['B'], n)}")
     transfer_text = (" Measured (transfer tables, " + (f"{n:,} " if n else "the ") + "attacked images, B clean "
                      f"{pct_ci(t['clean']['B'], n)}): "
                      + "; ".join(said) + "." if said else "")
@@ -623,8 +626,8 @@ def _beyond_undefended(r: Results, fast) -> str:
     found = difference(fast, std, STRONG_PIXEL_KEY, (r.get("adversarial_matrix") or {}).get("images") or 0)
     if found is None or found[1] <= 0:
         return ""
-    return (f", {_points(found)} above the undefended model under the same attack: single-step training bought "
-            "robustness that the strong attack measures")
+    return (f", {_points(found)} above the undefended model under the same attack (the two differ in their whole "
+            "training, not in one setting)")
 
 
 PART2 = (

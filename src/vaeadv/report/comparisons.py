@@ -34,7 +34,8 @@ COURSE_FGSM_DEFENDED = {"clean": 0.899, "fgsm": 0.586, "pgd": 0.437}
 DIFFERENCES_FROM_COURSE = (
     "training pixels: the CIFAR-10 training images here are JPEG-decoded copies (quality 75); the attacks are "
     "evaluated on exact pixels",
-    "test images: the first 1,000 exact-pixel test images, not the template's 2,500",
+    "test images: the first 1,000 exact-pixel test images, not the template's 2,500; the clean column on all "
+    "10,000 test images reads the other 9,000 as JPEG-decoded copies too",
     "the pretrained model: trained here (plain cross-entropy, crop + flip + Cutout 16, bf16, SGD Nesterov with "
     "warm-up and decay, 2,000 training images held out for choosing the epoch); the course's training is unknown",
     "the defenses' fine-tunes: the template's optimiser (SGD, lr 5e-4, momentum 0.9) under bf16, with crop + flip "
@@ -125,8 +126,8 @@ def difference(a: dict | None, b: dict | None, column: str, n: int) -> tuple[flo
 
 
 def controlled_differences(matrix: dict | None) -> list[dict]:
-    """Each comparison whose two rows the matrix has: the pair of picks, its rows' names and, per column, the
-    difference with its interval."""
+    """Each comparison whose two rows the matrix has: the pair of picks, its rows' names, their kept epochs (None
+    where not trained here) and, per column, the difference with its interval."""
     rows, n = (matrix or {}).get("rows", []), (matrix or {}).get("images")
     out = []
     for what, with_it, control in COMPARISONS:
@@ -134,6 +135,7 @@ def controlled_differences(matrix: dict | None) -> list[dict]:
         if a is None or b is None or not n:
             continue
         out.append({"what": what, "pair": (with_it, control), "model": a["model"], "control": b["model"],
+                    "kept": (kept_epoch(a), kept_epoch(b)),
                     "differences": {c: d for c in DIFFERENCE_COLUMNS if (d := difference(a, b, c, n))}})
     return out
 

@@ -63,8 +63,10 @@ def build(results: dict[str, dict | None], scale: Scale, meta: dict) -> Document
 
 
 def _header(doc: Document, scale: Scale, meta: dict) -> None:
+    read = (", or read by it from the committed diagnoses its notes name (the attack-loss table's models other "
+            "than the shipped one)") if scale.ablation_diagnoses or scale.smoothing_pair else ""
     doc.add(Para(f"**Scale:** `{scale.name}` — {scale.summary}. Every number below was produced at this scale "
-                 f"by `vaeadv report --scale {scale.name}`; results of other settings are never shown."))
+                 f"by `vaeadv report --scale {scale.name}`{read}; results of other settings are never shown."))
     doc.add(Bullets([f"**Data:** {d}" for d in meta.get("data", [])] + [
         f"**Hardware:** {meta.get('hardware', '?')}",
         f"**Wall time:** {meta.get('wall_time', '?')}",
@@ -129,12 +131,15 @@ def _beta(doc: Document, r: dict) -> None:
     whole = f"all {r['test_images']:,}" if r.get("test_images") else "all"
     doc.add(Table(["β", f"test bpd ({whole} test images)", f"ELBO bpd ({n:,})", f"{iwae} ({n:,})",
                    f"KL (nats, {n:,})", f"reconstruction (nats, {n:,})", f"active units ({n:,})"], rows,
-                  f"{r['epochs']} epochs per β. Test bpd: the negative ELBO of the best-validation checkpoint on the "
+                  f"{r['epochs']} epochs per β (training images: see the scale's reductions; none listed means "
+                  "all). Active units: latent dimensions whose posterior mean varies over x with a variance above "
+                  "0.01. Test bpd: the negative ELBO of the best-validation checkpoint on the "
                   f"whole test set, measured by the run itself; the other columns evaluate the same checkpoint on "
                   f"the first {n:,} test images" + (f" (IWAE with K = {k} importance samples per image)" if k
                                                      else "") + ". bpd is the β = 1 ELBO of each model (the "
                   "training loss is rec + β·KL), so the models compare as density models."),
-            Figure(r["figure"], "IWAE bpd, KL and active units against β"))
+            Figure(r["figure"], f"IWAE bpd{f' (K = {k})' if k else ''}, KL and active units against β, on the "
+                                f"first {n:,} test images"))
     for x in r["rows"]:
         doc.add(Figure(x["samples"], f"β = {x['beta']:g}: samples from the prior"),
                 Figure(x["reconstructions"], f"β = {x['beta']:g}: test images (top two rows) and reconstructions"))
@@ -248,13 +253,21 @@ def _controls(doc: Document, r: dict) -> None:
     columns = [c for c in DIFFERENCE_COLUMNS if any(c in f["differences"] for f in found)]
     doc.add(Heading("Controlled comparisons: what one setting changed", 4),
             Table(["comparison", *columns],
-                  [[f"{f['what']} ({f['model']} − {f['control']})",
+                  [[f"{f['what']} ({f['model']} − {f['control']}{_kept_epochs(f.get('kept'))})",
                     *[_points(f["differences"].get(c)) for c in columns]] for f in found],
                   f"differences in accuracy, percentage points: '{CLEAN_ALL}' on all test images, the other "
                   "columns on the same attacked images; [low, high] = "
                   "Newcombe's 95% interval for a difference of two proportions (for two independent samples; on "
                   "the same images it is conservative). An interval that excludes 0 is a difference this run "
-                  "shows"))
+                  "shows. Each side is one training run with one seed: the intervals cover which test images "
+                  "were drawn, not run-to-run variation, which is not measured here"))
+
+
+def _kept_epochs(kept: tuple[int | None, int | None] | None) -> str:
+    """The epochs each side was scored at, where both were trained here: a defense and its control may differ."""
+    if not kept or None in kept:
+        return ""
+    return f"; kept epochs {kept[0]} and {kept[1]}"
 
 
 def _points(d: tuple[float, float, float] | None) -> str:
@@ -329,7 +342,8 @@ def _curves(doc: Document, r: dict) -> None:
         doc.add(Missing("curves not yet drawn for: " + "; ".join(r["missing"]),
                         "They need the models' weights: run the report again without --no-train."))
     name = (r.get("models") or {}).get("standard", "standard model")
-    doc.add(Table([f"attack ({name}, ε = 8/255)", "accuracy", "ms per image"],
+    images = f", {r['evaluated_on']}" if r.get("evaluated_on") else ""
+    doc.add(Table([f"attack ({name}, ε = 8/255{images})", "accuracy", "ms per image"],
                   [[k.upper(), pct_ci(v["accuracy"], r.get("images")), num(v["ms_per_image"], 2)]
                    for k, v in r["cost"].items()]))
 

@@ -191,6 +191,7 @@ _DESCRIBED = {
     "vae_epochs": "VAE epochs (z=20 and z=2)", "vae_train_subset": "VAE training images",
     "vae_eval_images": "test images for ELBO/IWAE", "iw_samples": "importance samples K",
     "q12_z_dims": "latent sizes for Q1.2", "q12_epochs": "epochs of the extra Q1.2 models",
+    "q12_train_subset": "training images of the extra Q1.2 models", "q12_images": "test images for Q1.2",
     "prior_samples": "prior samples L (Q1.2)", "betas": "β values", "beta_epochs": "epochs per β",
     "beta_train_subset": "training images per β", "recipe": "CIFAR training recipe",
     "cifar_epochs": "CIFAR epochs", "cifar_train_subset": "CIFAR training images", "width": "ResNet18 base width",
