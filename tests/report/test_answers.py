@@ -194,13 +194,15 @@ def test_q2_1_augmentation_compares_only_the_like_for_like_pair_and_says_which_m
     rows.append({**_row("pair", "standard", {"FGSM ε=0.1 (norm.)": 0.2}, clean=0.9), "pretrained": None,
                  "clean_test_accuracy": 0.88})
     text = read({"adversarial_matrix": {"images": 1000, "rows": rows}})
-    assert "same recipe and epochs): clean 86.0% → 88.0%, FGSM 10.0% → 20.0%" in text
+    # each figure names its images: clean on all test images, FGSM on the attacked ones
+    assert ("same recipe and epochs): clean on all test images 86.0% → 88.0%, FGSM on the attacked images 10.0% → "
+            "20.0%") in text
     # 900 vs 850 of 1000, 200 vs 100: Newcombe's intervals, worked by hand from the two Wilson intervals, exclude 0
     assert "clean +5.0 points [+2.1, +7.9]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.9, +13.1]" in text
     for row, strong in zip((rows[2], rows[3]), (0.006, 0.002), strict=True):
         row["robust_accuracy"] = {**row["robust_accuracy"], "APGD-CE+T ε=0.1 (norm.)": strong}
     text = read({"adversarial_matrix": {"images": 1000, "rows": rows}})
-    assert "FGSM 10.0% → 20.0%, APGD-CE+T 0.6% → 0.2% (neither model is robust" in text
+    assert "images 10.0% → 20.0%, APGD-CE+T 0.6% → 0.2% (neither model is robust" in text
     # the attack FGSM moved beyond its interval, APGD did not: the move is read as the weak attack's, not robustness
     assert ("Augmentation raised the accuracy under FGSM ε=0.1 (norm.) (interval clear of 0), while APGD-CE+T leaves "
             "both models almost nothing (0.6% and 0.2%): the difference is in how far the weaker attacks get") in text

@@ -144,5 +144,6 @@ def test_a_pair_whose_verdict_does_not_turn_leaves_the_longer_files_masking_unex
     assert newcombe(4, 4, 0, 4)[1] > 0 and newcombe(0, 4, 1, 4)[2] > 0
     q21 = dict(answers({"attack_losses": al.attack_losses(ctx)}))["Q2.1 (accuracies)."]
     assert ("label smoothing alone raised the accuracy under FGSM (cross-entropy) (95% interval above 0);" in q21)
+    assert "; under APGD-CE+T the interval holds 0;" in q21  # the attack it did not move is said beside it
     assert ("the verdict does not change with label smoothing alone, so the failed checks of smoothed are not "
             "explained by label smoothing alone at this length") in q21

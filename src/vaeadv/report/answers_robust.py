@@ -137,8 +137,9 @@ def _q2_1_accuracies(r: Results) -> Answer:
     return "Q2.1 (accuracies).", text + _attack_loss_reading(r) + _larger_eps(r)
 
 
-_LOSS_COLUMNS = (("fgsm-ce", "FGSM (cross-entropy)"), ("fgsm-margin", "FGSM on the margin"),
-                 ("pgd-ce", "the template's PGD-10"), ("apgd-ce+t", "APGD-CE+T"))
+_LOSS_COLUMNS = (("fgsm-ce", "FGSM (cross-entropy)"), ("fgsm-nll", "FGSM on the template's nll"),
+                 ("fgsm-margin", "FGSM on the margin"), ("pgd-ce", "the template's PGD-10"),
+                 ("pgd-nll", "PGD-10 on the nll"), ("apgd-ce+t", "APGD-CE+T"))
 
 
 def _diagnosed(m: dict, attack: str) -> float | None:
@@ -173,7 +174,7 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
     with Newcombe's interval per attack, which attacks it moved (interval clear of 0), and whether the masking
     verdict changes with it alone; ``other``, the longer smoothed file, is read against that where it is masked."""
     without, with_it = pair
-    said, raised, lowered = [], [], []
+    said, raised, lowered, held = [], [], [], []
     for key, name in _LOSS_COLUMNS:
         a, b = _diagnosed(without, key), _diagnosed(with_it, key)
         if None not in (a, b):
@@ -183,6 +184,8 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
                 raised.append(name)
             elif found[2] < 0:
                 lowered.append(name)
+            else:
+                held.append(name)
     if not said:
         return "the controlled pair's diagnoses share no attack at ε = 0.1 (normalised), so nothing is compared."
     clauses = []
@@ -190,6 +193,8 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
         clauses.append(f"label smoothing alone raised the accuracy under {_joined(raised)} (95% interval above 0)")
     if lowered:
         clauses.append(f"it lowered the accuracy under {_joined(lowered)} (95% interval below 0)")
+    if clauses and held:  # the attacks it did not move, said beside the ones it did
+        clauses.append(f"under {_joined(held)} the interval holds 0")
     moved = "; ".join(clauses) or "label smoothing alone moved no attack's accuracy beyond its 95% interval"
     verdicts = (_verdict_at(without, NORM, n), _verdict_at(with_it, NORM, n))
     masked = [v.startswith("gradient masking") for v in verdicts]
@@ -306,7 +311,8 @@ def _q2_1_augmentation(r: Results) -> Answer:
             if shipped else ".)")
     else:
         measured = (f" Measured (run matrix, standard without → with crop+flip, the same recipe and epochs): "
-                    f"clean {pct(aug_clean[0])} → {pct(aug_clean[1])}, FGSM {pct(aug_fgsm[0])} → {pct(aug_fgsm[1])}"
+                    f"clean on all test images {pct(aug_clean[0])} → {pct(aug_clean[1])}, FGSM on the attacked images "
+                    f"{pct(aug_fgsm[0])} → {pct(aug_fgsm[1])}"
                     + _strong_pair(std, std_aug) + _bought(r, AUGMENTED, PLAIN) + "." + _clean_reading(std, std_aug))
     return ("Q2.1 (augmentation).",
             "Augmentation (random crops and flips) shows the model more varied images. The usual expectation "
