@@ -195,7 +195,8 @@ def test_q2_1_augmentation_compares_only_the_like_for_like_pair_and_says_which_m
                  "clean_test_accuracy": 0.88})
     text = read({"adversarial_matrix": {"images": 1000, "rows": rows}})
     # each figure names its images: clean on all test images, FGSM on the attacked ones
-    assert ("same recipe and epochs): clean on all test images 86.0% → 88.0%, FGSM on the attacked images 10.0% → "
+    assert ("same recipe and epochs): clean on all test images 86.0% → 88.0%, at ε = 0.1 (norm.) FGSM on the "
+            "attacked images 10.0% → "
             "20.0%") in text
     # 900 vs 850 of 1000, 200 vs 100: Newcombe's intervals, worked by hand from the two Wilson intervals, exclude 0
     assert "clean +5.0 points [+2.1, +7.9]" in text and "FGSM ε=0.1 (norm.) +10.0 points [+6.9, +13.1]" in text
@@ -204,7 +205,8 @@ def test_q2_1_augmentation_compares_only_the_like_for_like_pair_and_says_which_m
     text = read({"adversarial_matrix": {"images": 1000, "rows": rows}})
     assert "images 10.0% → 20.0%, APGD-CE+T 0.6% → 0.2% (neither model is robust" in text
     # the attack FGSM moved beyond its interval, APGD did not: the move is read as the weak attack's, not robustness
-    assert ("Augmentation raised the accuracy under FGSM ε=0.1 (norm.) (interval clear of 0), while APGD-CE+T leaves "
+    assert ("In this pair (one training run each), augmentation raised the accuracy under FGSM ε=0.1 (norm.) "
+            "(interval clear of 0), while APGD-CE+T leaves "
             "both models almost nothing (0.6% and 0.2%): the difference is in how far the weaker attacks get") in text
     assert "helps little" not in text
 
@@ -372,8 +374,8 @@ def test_q2_1_augmentation_reads_the_clean_difference_on_all_test_images_by_its_
         return dict(answers({"adversarial_matrix": {"images": 1000, "rows": rows}}))["Q2.1 (augmentation)."]
 
     d, low, high = newcombe(8600, 10000, 8202, 10000)
-    assert (f"clean difference is {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]: augmentation raised "
-            "clean accuracy") in read(0.8202, 0.86)
+    assert (f"clean difference is {100 * d:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]: in this pair (one "
+            "training run each), augmentation raised clean accuracy") in read(0.8202, 0.86)  # one seed per side
     assert "augmentation lowered clean accuracy" in read(0.8202, 0.80)  # −2.0 points, about ±1.1
     assert "no difference in clean accuracy is measurable" in read(0.8202, 0.821)
     assert "not tested here" in read(0.8202, 0.86)  # the mechanism is the textbook's, and says so

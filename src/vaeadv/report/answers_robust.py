@@ -190,7 +190,8 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
         return "the controlled pair's diagnoses share no attack at ε = 0.1 (normalised), so nothing is compared."
     clauses = []
     if raised:
-        clauses.append(f"label smoothing alone raised the accuracy under {_joined(raised)} (95% interval above 0)")
+        clauses.append(f"in this pair (one training run each), label smoothing alone raised the accuracy under "
+                       f"{_joined(raised)} (95% interval above 0)")
     if lowered:
         clauses.append(f"it lowered the accuracy under {_joined(lowered)} (95% interval below 0)")
     if clauses and held:  # the attacks it did not move, said beside the ones it did
@@ -311,8 +312,8 @@ def _q2_1_augmentation(r: Results) -> Answer:
             if shipped else ".)")
     else:
         measured = (f" Measured (run matrix, standard without → with crop+flip, the same recipe and epochs): "
-                    f"clean on all test images {pct(aug_clean[0])} → {pct(aug_clean[1])}, FGSM on the attacked images "
-                    f"{pct(aug_fgsm[0])} → {pct(aug_fgsm[1])}"
+                    f"clean on all test images {pct(aug_clean[0])} → {pct(aug_clean[1])}, at ε = 0.1 (norm.) FGSM "
+                    f"on the attacked images {pct(aug_fgsm[0])} → {pct(aug_fgsm[1])}"
                     + _strong_pair(std, std_aug) + _bought(r, AUGMENTED, PLAIN) + "." + _clean_reading(std, std_aug))
     return ("Q2.1 (augmentation).",
             "Augmentation (random crops and flips) shows the model more varied images. The usual expectation "
@@ -341,7 +342,7 @@ def _attacks_reading(found: dict | None, plain, augmented) -> str:
         said.append(f"lowered the accuracy under {_joined(lowered)}")
     if raised:
         said.append(f"raised {'it' if lowered else 'the accuracy'} under {_joined(raised)}")
-    text = " Augmentation " + " and ".join(said) + " (interval clear of 0)"
+    text = " In this pair (one training run each), augmentation " + " and ".join(said) + " (interval clear of 0)"
     strong = (accuracy(plain, STRONG_KEY), accuracy(augmented, STRONG_KEY))
     if None not in strong and max(strong) < ALMOST_NOTHING and not {STRONG_KEY, STRONG_PIXEL_KEY} & set(moved):
         text += (f", while APGD-CE+T leaves both models almost nothing ({pct(strong[0])} and {pct(strong[1])}): the "
@@ -359,9 +360,11 @@ def _clean_reading(plain: dict, augmented: dict) -> str:
     _, low, high = found
     said = f" On all {augmented['test_images']:,} test images the clean difference is {_points(found)}: "
     if low > 0:
-        return said + "augmentation raised clean accuracy at this training length."
+        return said + ("in this pair (one training run each), augmentation raised clean accuracy at this training "
+                       "length.")
     if high < 0:
-        return said + ("augmentation lowered clean accuracy at this training length; whether longer training "
+        return said + ("in this pair (one training run each), augmentation lowered clean accuracy at this training "
+                       "length; whether longer training "
                        "reverses that is not tested here.")
     return said + "no difference in clean accuracy is measurable."
 

@@ -102,8 +102,8 @@ def verdict(acc: AttackAccuracies, pgd: str = "PGD-10", n: int | None = None) ->
     if masking:
         failures = "; ".join(_failure(name, acc, pgd, n) for name in failed)
         if set(masking) <= set(near):  # past the threshold by the point estimates only: say neither pass nor fail
-            return (f"gradient masking not resolved on {n or 0:,} images (the interval of each check it rests on "
-                    f"reaches past its threshold): {failures}")
+            return (f"gradient masking possible, not resolved on {n or 0:,} images (each masking check past its "
+                    f"threshold has an interval reaching back below it): {failures}")
         return "gradient masking suspected: failed " + failures
     if optimiser_only:
         return (f"APGD-CE+T leaves {_gap(acc.pgd, acc.apgd, n)} less than {pgd}: gradient masking or a PGD too weak "
