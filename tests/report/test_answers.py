@@ -523,3 +523,13 @@ def test_q1_2_says_which_side_of_the_importance_weighted_estimate_the_naive_one_
     q12 = dict(answers({"q12_prior_vs_importance": {"prior_samples": [100, 1000], "rows": rows}}))["Q1.2."]
     assert "z=2: 0.003 bpd below, z=20: 0.119 bpd above;" in q12  # 0.9230 − 0.9257 and 0.824 − 0.705, by hand
     assert "-0.003" not in q12
+
+
+def test_a_comparison_scored_after_unequal_training_says_so_in_words():
+    from vaeadv.report.answers_robust import _in_words
+
+    found = {"differences": {"clean": (-0.014, -0.041, 0.013)}, "kept": (1, 3)}
+    assert ("(controlled-comparisons table) (scored after unequal training: kept epochs 1 and 3, each the best "
+            "clean accuracy on the held-out images): clean -1.4 points [-4.1, +1.3]") in _in_words(found)
+    assert "unequal" not in _in_words({**found, "kept": (2, 2)}) and "unequal" not in _in_words(
+        {**found, "kept": (1, None)})

@@ -390,7 +390,10 @@ def _bought(r: Results, with_it, control) -> str:
 def _in_words(found: dict) -> str:
     """A comparison's differences on the attacked images with their intervals (the controlled-comparisons table)."""
     said = [f"{column} {_points(d)}" for column, d in found["differences"].items()]
-    return f"; the difference with its 95% interval (controlled-comparisons table): {', '.join(said)}"
+    kept = found.get("kept") or (None, None)
+    unequal = (f" (scored after unequal training: kept epochs {kept[0]} and {kept[1]}, each the best clean accuracy "
+               "on the held-out images)" if None not in kept and kept[0] != kept[1] else "")
+    return f"; the difference with its 95% interval (controlled-comparisons table){unequal}: {', '.join(said)}"
 
 
 def _strong_pair(before, after) -> str:
