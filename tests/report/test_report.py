@@ -147,6 +147,11 @@ def test_scales_state_their_reductions():
     assert SCALES["full"].reductions() == []
     cpu = "\n".join(SCALES["cpu"].reductions())
     assert "ResNet18 base width: 16" in cpu and "VAE epochs (z=20 and z=2): 8" in cpu and "fast" in cpu
+    # the assignment sets no Q1.2 experiment: its settings' full values are the full scale's, not the assignment's
+    real = SCALES["real"].reductions()
+    assert "epochs of the extra Q1.2 models: 4 (full scale: 80)" in real
+    assert "training images of the extra Q1.2 models: 20000 (full scale: all)" in real
+    assert "epochs per β: 20 (assignment / full: 80)" in real
 
 
 def test_a_copied_report_folder_finds_its_own_files(tmp_path):
