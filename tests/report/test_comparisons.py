@@ -9,6 +9,7 @@ from vaeadv.report.comparisons import (
     SHIPPED_STANDARD,
     controlled_differences,
     course_rows,
+    kept_epochs,
 )
 from vaeadv.report.render import build
 from vaeadv.report.scales import SCALES
@@ -89,6 +90,7 @@ def test_a_comparison_names_the_epochs_each_side_was_scored_at_and_the_caption_i
     matrix = {**MATRIX, "rows": rows}
     found = controlled_differences(matrix)
     assert [f["kept"] for f in found] == [(1, 3), (1, None)]  # the plain FGSM row names no checkpoint
+    assert [kept_epochs(f) for f in found] == [(1, 3), None]  # an unknown side: no epochs said at all
     md = "\n".join(str(b) for b in build({"adversarial_matrix": matrix}, SCALES["real"], {}).blocks)
     assert "(fgsm − control; kept epochs 1 and 3)" in md and "(fgsm − fgsm plain)" in md
     assert "Each side is one training run with one seed" in md

@@ -33,12 +33,14 @@ from vaeadv.report.comparisons import (
     controlled_differences,
     difference,
     kept_epoch,
+    kept_epochs,
 )
 from vaeadv.report.quoting import Answer, Results, fixed, lookup, pct, pct_ci
 from vaeadv.robust.masking import GAP, PGD_NAMES, AttackAccuracies, best_pgd, verdict, verdict_of
 from vaeadv.stats import difference_interval, wilson_interval
 
 ALMOST_NOTHING = 0.05  # accuracy under APGD-CE+T below which a model is read as not robust at all
+ONE_PAIR = "in this pair (one training run each)"  # a single-seed pair's reading says it is one
 
 
 def _with_ci(r: Results, row, key: str | None) -> str:
@@ -190,7 +192,7 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
         return "the controlled pair's diagnoses share no attack at ε = 0.1 (normalised), so nothing is compared."
     clauses = []
     if raised:
-        clauses.append(f"in this pair (one training run each), label smoothing alone raised the accuracy under "
+        clauses.append(f"{ONE_PAIR}, label smoothing alone raised the accuracy under "
                        f"{_joined(raised)} (95% interval above 0)")
     if lowered:
         clauses.append(f"it lowered the accuracy under {_joined(lowered)} (95% interval below 0)")
@@ -360,10 +362,10 @@ def _clean_reading(plain: dict, augmented: dict) -> str:
     _, low, high = found
     said = f" On all {augmented['test_images']:,} test images the clean difference is {_points(found)}: "
     if low > 0:
-        return said + ("in this pair (one training run each), augmentation raised clean accuracy at this training "
+        return said + (f"{ONE_PAIR}, augmentation raised clean accuracy at this training "
                        "length.")
     if high < 0:
-        return said + ("in this pair (one training run each), augmentation lowered clean accuracy at this training "
+        return said + (f"{ONE_PAIR}, augmentation lowered clean accuracy at this training "
                        "length; whether longer training "
                        "reverses that is not tested here.")
     return said + "no difference in clean accuracy is measurable."
@@ -390,9 +392,9 @@ def _bought(r: Results, with_it, control) -> str:
 def _in_words(found: dict) -> str:
     """A comparison's differences on the attacked images with their intervals (the controlled-comparisons table)."""
     said = [f"{column} {_points(d)}" for column, d in found["differences"].items()]
-    kept = found.get("kept") or (None, None)
+    kept = kept_epochs(found)
     unequal = (f" (scored after unequal training: kept epochs {kept[0]} and {kept[1]}, each the best clean accuracy "
-               "on the held-out images)" if None not in kept and kept[0] != kept[1] else "")
+               "on the held-out images)" if kept and kept[0] != kept[1] else "")
     return f"; the difference with its 95% interval (controlled-comparisons table){unequal}: {', '.join(said)}"
 
 

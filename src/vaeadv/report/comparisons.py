@@ -103,6 +103,13 @@ def kept_epoch(row: dict | None) -> int | None:
     return None if found is None else int(found.group(1)) + 1
 
 
+def kept_epochs(found: dict) -> tuple[int, int] | None:
+    """The epochs a comparison's two sides were kept at (each its best held-out epoch, so a defense and its
+    control may differ), where both were trained here; None otherwise."""
+    kept = found.get("kept") or (None, None)
+    return None if None in kept else kept
+
+
 def accuracy(row: dict | None, column: str) -> float | None:
     """A row's accuracy in ``column`` (``CLEAN``: on the attacked images; ``CLEAN_ALL``: on all test images), None
     where not measured."""

@@ -15,6 +15,7 @@ from vaeadv.report.comparisons import (
     controlled_differences,
     course_rows,
     kept_epoch,
+    kept_epochs,
 )
 from vaeadv.report.document import Bullets, Document, Figure, Heading, Missing, Para, Table
 from vaeadv.report.scales import Scale
@@ -253,7 +254,7 @@ def _controls(doc: Document, r: dict) -> None:
     columns = [c for c in DIFFERENCE_COLUMNS if any(c in f["differences"] for f in found)]
     doc.add(Heading("Controlled comparisons: what one setting changed", 4),
             Table(["comparison", *columns],
-                  [[f"{f['what']} ({f['model']} − {f['control']}{_kept_epochs(f.get('kept'))})",
+                  [[f"{f['what']} ({f['model']} − {f['control']}{_kept_label(f)})",
                     *[_points(f["differences"].get(c)) for c in columns]] for f in found],
                   f"differences in accuracy, percentage points: '{CLEAN_ALL}' on all test images, the other "
                   "columns on the same attacked images; [low, high] = "
@@ -263,11 +264,10 @@ def _controls(doc: Document, r: dict) -> None:
                   "were drawn, not run-to-run variation, which is not measured here"))
 
 
-def _kept_epochs(kept: tuple[int | None, int | None] | None) -> str:
-    """The epochs each side was scored at, where both were trained here: a defense and its control may differ."""
-    if not kept or None in kept:
-        return ""
-    return f"; kept epochs {kept[0]} and {kept[1]}"
+def _kept_label(found: dict) -> str:
+    """The epochs each side was scored at, where both were trained here."""
+    kept = kept_epochs(found)
+    return "" if kept is None else f"; kept epochs {kept[0]} and {kept[1]}"
 
 
 def _points(d: tuple[float, float, float] | None) -> str:
