@@ -5,12 +5,22 @@ recipe's choice of bf16-mixed (and of channels-last only where it pays) rests on
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from common import suffix, timed, write
 
 from vaeadv.robust.models import resnet18
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU instructions that multiply bf16 natively
+
+
+def native_bf16(cpuinfo: str) -> bool | None:
+    """Whether a Linux ``/proc/cpuinfo`` text lists a bf16 instruction; None where it lists no flags at all.
+    Without one, oneDNN emulates bf16 and autocast can be slower than fp32, so the ratio depends on it."""
+    flags = {f for line in cpuinfo.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    return None if not flags else any(f in flags for f in BF16_FLAGS)
 
 
 def step_seconds(device: str, bf16: bool, channels_last: bool, batch: int, repeat: int) -> float:
@@ -45,8 +55,12 @@ def main() -> None:
                step_seconds(args.device, bf16, cl, args.batch, args.repeat)
                for bf16 in (False, True) for cl in (False, True)}
     best = {p: min((v, k) for k, v in seconds.items() if k.startswith(p)) for p in ("fp32", "bf16")}
-    write(f"precision{suffix(args.device)}", {
-        "device": args.device, "batch": args.batch, "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
+    cpuinfo = Path("/proc/cpuinfo")
+    native = native_bf16(cpuinfo.read_text()) if args.device == "cpu" and cpuinfo.exists() else None
+    # a CPU without native bf16 keeps its result beside the reference one instead of replacing it
+    write(f"precision{suffix(args.device)}{'_emulated_bf16' if native is False else ''}", {
+        "device": args.device, "batch": args.batch, "cpu_native_bf16": native,
+        "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
         "best": {p: k for p, (_, k) in best.items()},
         # each precision in its faster memory format: the choice a recipe makes
         "bf16_speedup_over_fp32": round(best["fp32"][0] / best["bf16"][0], 2),
