@@ -222,3 +222,27 @@ def test_the_shipped_resnet18_is_the_plain_cross_entropy_run_and_keeps_the_smoot
     assert "--label-smoothing 0.1" in manifest["history"][0]["command"]
     exact = manifest["accuracy_of_shipped_fp16_file"]["exact"]
     assert (exact["correct"], exact["n"]) == (899, 1000)
+
+
+def test_an_unknown_name_lists_the_shipped_ones_or_says_none_are(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "weights_folder", lambda: folder)
+    with pytest.raises(VaeadvError) as caught:
+        registry.manifest("nope")
+    assert str(caught.value) == "'nope' is neither a file nor the name of shipped weights (known: none shipped)."
+    for name in ("b-model", "a-model"):  # a manifest with its weights file: shipped
+        (folder / f"{name}.json").write_text("{}")
+        (folder / f"{name}.pt").write_bytes(b"w")
+    (folder / "c-model.json").write_text("{}")  # a manifest without weights is not shipped
+    with pytest.raises(VaeadvError, match=r"\(known: a-model, b-model\)\.$"):
+        registry.manifest("nope")
+
+
+def test_the_hash_of_a_missing_file_is_unknown_and_a_url_is_never_read_from_disk(tmp_path, monkeypatch):
+    assert registry.weights_sha256(tmp_path / "missing.pt") is None  # loading it will say why
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "https:").mkdir()
+    (tmp_path / "https:" / "w.pt").write_bytes(b"local")  # the path "https://w.pt" names on a POSIX disk
+    assert registry.weights_sha256("https:/w.pt") == hashlib.sha256(b"local").hexdigest()
+    assert registry.weights_sha256("https://w.pt") is None  # a URL: known once downloaded

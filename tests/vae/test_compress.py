@@ -1,0 +1,69 @@
+"""The generic compressors the bits-back coder is compared with, pinned byte by byte: nibble packing, the PNG
+writer (chunks laid out as the PNG specification lays them out) and the baselines' bits per pixel."""
+
+import bz2
+import gzip
+import lzma
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from vaeadv.vae.compress import generic_baselines, pack_nibbles, png_bytes
+
+IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # every PNG's last 12 bytes (the CRC of b"IEND" is AE 42 60 82)
+
+
+def _by_hand(values) -> bytes:
+    """Two pixels per byte, high nibble first, an odd count padded with a 0 pixel."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)] + [0] * (np.asarray(values).size % 2)
+    return bytes(16 * a + b for a, b in zip(flat[0::2], flat[1::2], strict=True))
+
+
+def test_an_odd_count_is_padded_with_a_zero_pixel_and_float_levels_pack_as_integers():
+    assert pack_nibbles(np.array([1, 2, 3])) == bytes([0x12, 0x30])
+    assert pack_nibbles(np.array([[15.0, 1.0], [7.0, 0.0]])) == bytes([0xF1, 0x70])
+
+
+def test_the_png_header_and_trailer_are_the_specifications_bytes():
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = png_bytes(image)
+    ihdr = b"IHDR" + bytes([0, 0, 0, 4, 0, 0, 0, 3, 4, 0, 0, 0, 0])  # width 4, height 3, 4-bit grey, no interlace
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[8:33] == b"\x00\x00\x00\x0d" + ihdr + zlib.crc32(ihdr).to_bytes(4, "big")
+    assert data.endswith(IEND)
+    rows = b"".join(b"\x00" + _by_hand(row) for row in image)  # filter byte 0, then the packed row
+    (length,) = struct.unpack(">I", data[33:37])
+    assert data[37:41] == b"IDAT" and data[41:41 + length] == zlib.compress(rows, 9)  # deflate at level 9
+    assert len(data) == 41 + length + 4 + len(IEND)
+
+
+def test_an_8_bit_png_stores_one_byte_per_pixel_and_a_peer_decodes_it(tmp_path):
+    image = np.random.default_rng(1).integers(0, 256, size=(5, 7)).astype(np.uint8)
+    data = png_bytes(image, bit_depth=8)
+    assert data[24] == 8  # IHDR's bit depth
+    rows = b"".join(b"\x00" + row.tobytes() for row in image)
+    assert data[41:41 + struct.unpack(">I", data[33:37])[0]] == zlib.compress(rows, 9)
+    (tmp_path / "x.png").write_bytes(data)
+    assert np.array_equal(np.array(Image.open(tmp_path / "x.png")), image)
+
+
+def test_the_baselines_bits_per_pixel_from_independently_packed_and_tiled_images():
+    rng = np.random.default_rng(2)
+    images = (rng.random((5, 6, 4)) < 0.3) * rng.integers(0, 16, size=(5, 6, 4))
+    images = images.astype(np.uint8)
+    pixels = images.size  # 120
+    raw = _by_hand(images)
+    tiled = np.zeros((3 * 6, 3 * 4), dtype=np.uint8)  # 5 images on the smallest square grid, 3 × 3, row by row
+    for i, (r, c) in enumerate([(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]):
+        tiled[6 * r:6 * r + 6, 4 * c:4 * c + 4] = images[i]
+    expected = {
+        "raw 4-bit (packed)": 4.0,
+        "PNG, one file per image (4-bit grey)": 8 * sum(len(png_bytes(img)) for img in images) / pixels,
+        "PNG, all images tiled in one (4-bit grey)": 8 * len(png_bytes(tiled)) / pixels,
+        "gzip -9 (packed 4-bit)": 8 * len(gzip.compress(raw, 9, mtime=0)) / pixels,
+        "bzip2 -9 (packed 4-bit)": 8 * len(bz2.compress(raw, 9)) / pixels,
+        "xz -9e (packed 4-bit)": 8 * len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME)) / pixels,
+    }
+    assert generic_baselines(images) == expected
