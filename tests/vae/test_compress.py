@@ -8,11 +8,78 @@ import struct
 import zlib
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
-from vaeadv.vae.compress import generic_baselines, pack_nibbles, png_bytes
+import vaeadv.vae.compress as compress_module
+from vaeadv.errors import VaeadvError
+from vaeadv.vae import bbans_file
+from vaeadv.vae.compress import compress, decompress, generic_baselines, pack_nibbles, png_bytes
+from vaeadv.vae.module import VAE
 
 IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # every PNG's last 12 bytes (the CRC of b"IEND" is AE 42 60 82)
+
+
+@pytest.fixture
+def coded(tmp_path):
+    """Three random images coded by a small random VAE with a seed and a bucket count that are not the defaults,
+    so a decoder that falls back to either fails."""
+    torch.manual_seed(0)
+    model = VAE(num_filters=4, z_dim=3)
+    images = np.random.default_rng(0).integers(0, 16, size=(3, 28, 28)).astype(np.uint8)
+    path = tmp_path / "t.bbans"
+    compress(model, images, path, buckets=64, seed=5)
+    return model, images, path
+
+
+def _rewritten(path, **changes):
+    """The file with some header fields changed, the message left as it is."""
+    header, words = bbans_file.read(path)
+    bbans_file.write(path, {**header, **changes}, words)
+    return path
+
+
+def test_the_decoder_uses_the_files_seed_and_buckets_reports_progress_and_times_on_its_clock(coded, monkeypatch):
+    model, images, path = coded
+    calls = []
+    clock = iter([100.0, 102.5])  # the decode's start and end
+    monkeypatch.setattr(compress_module.time, "perf_counter", lambda: next(clock))
+    back, info = decompress(model, path, progress=calls.append)
+    assert np.array_equal(back, images) and calls == [1, 2, 3]
+    assert info == {"decode_seconds": 2.5, "decode_images_per_second": 1.2, "environment_differs": {}}
+
+
+def test_an_encoder_on_another_machine_is_named_in_what_the_decoder_reports(coded):
+    model, images, path = coded
+    here = bbans_file.environment()
+    _rewritten(path, environment={**here, "torch": "0.0"})
+    assert decompress(model, path)[1]["environment_differs"] == {"torch": ("0.0", here["torch"])}
+    header, words = bbans_file.read(path)
+    del header["environment"]  # a file that does not say where it was coded differs in every respect
+    bbans_file.write(path, header, words)
+    assert decompress(model, path)[1]["environment_differs"] == {k: (None, v) for k, v in here.items()}
+
+
+def test_a_failed_decode_names_how_the_machines_differ_and_a_wrong_checksum_says_same_environment(coded,
+                                                                                                  monkeypatch):
+    model, images, path = coded
+    here = bbans_file.environment()
+    _rewritten(path, images_sha256="0" * 64)
+    with pytest.raises(VaeadvError) as caught:
+        decompress(model, path)
+    assert str(caught.value) == (f"{path}: the decoded images do not match the stored checksum (a damaged file, or "
+                                 "probabilities computed differently: same environment).")
+    _rewritten(path, environment={**here, "torch": "0.0", "threads": 4})
+
+    def fails(*args, **kwargs):
+        raise VaeadvError("the message ran out.")
+
+    monkeypatch.setattr(compress_module.BitsBackCoder, "decode", fails)
+    with pytest.raises(VaeadvError) as caught:
+        decompress(model, path)
+    assert str(caught.value) == (f"the message ran out. This machine differs from the encoder's: torch 0.0 vs "
+                                 f"{here['torch']}, threads 4 vs 1")
 
 
 def _by_hand(values) -> bytes:
