@@ -246,3 +246,14 @@ def test_the_hash_of_a_missing_file_is_unknown_and_a_url_is_never_read_from_disk
     (tmp_path / "https:" / "w.pt").write_bytes(b"local")  # the path "https://w.pt" names on a POSIX disk
     assert registry.weights_sha256("https:/w.pt") == hashlib.sha256(b"local").hexdigest()
     assert registry.weights_sha256("https://w.pt") is None  # a URL: known once downloaded
+
+
+def test_a_changed_file_is_refused_with_both_hashes_and_what_to_do(tmp_path):
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"changed")
+    found = hashlib.sha256(b"changed").hexdigest()
+    with pytest.raises(VaeadvError) as caught:
+        registry.check_sha256(path, "AB" * 32)
+    assert str(caught.value) == (f"{path}: SHA-256 {found} does not match the expected {'AB' * 32}; the file was "
+                                 "changed or damaged (reinstall vaeadv, or pass a file you trust).")
+    registry.check_sha256(path, found.upper())  # hexadecimal in either case

@@ -60,6 +60,40 @@ def test_exact_round_trip_on_a_random_model_and_random_images(seed):
     assert stats["message_bits"] == 32 * len(words) and stats["initial_bits"] == 32 * SEED_WORDS
 
 
+def test_a_bucket_count_off_a_power_of_two_and_the_default_seed_round_trip_to_uint8_levels():
+    """100 buckets: a uniform over them is not exact in the coder's fixed point, so the decoder must quantise it
+    as the encoder did (not 'perfectly') and from 1/100 itself; no seed given on either side is the same seed."""
+    torch.manual_seed(2)
+    model = VAE(num_filters=4, z_dim=3)
+    images = np.random.default_rng(2).integers(0, 16, size=(3, 28, 28)).astype(np.uint8)
+    coder = BitsBackCoder(model, buckets=100)
+    words, _ = coder.encode(images)
+    back = coder.decode(words, 3, (28, 28))
+    assert back.dtype == np.uint8 and np.array_equal(back, images)
+    with pytest.raises(VaeadvError) as caught:
+        coder.decode(words, 3, (28, 28), seed=1)  # the message ends elsewhere than the initial bits it drew
+    assert str(caught.value) == ("bits-back decoding did not end at the initial bits: the probabilities differed "
+                                 "from those the file was encoded with (another model, machine or library version).")
+
+
+def test_without_the_optional_coder_the_error_says_how_to_install_it(monkeypatch):
+    from vaeadv.vae import bitsback
+
+    monkeypatch.setitem(sys.modules, "constriction", None)  # what an environment without it imports
+    with pytest.raises(VaeadvError) as caught:
+        bitsback._constriction()
+    assert str(caught.value) == ("bits-back compression needs the 'constriction' entropy coder: pip install "
+                                 "'vaeadv[compress]' (or pip install constriction).")
+
+
+def test_the_smallest_latent_grid_has_two_buckets():
+    grid = LatentGrid.standard_normal(2)
+    assert grid.edges.tolist() == [-math.inf, 0.0, math.inf] and grid.centres.tolist() == \
+        pytest.approx([-0.6744897501960817, 0.6744897501960817], abs=1e-12)  # the normal's quartiles
+    with pytest.raises(ValueError, match=r"^buckets must be >= 2, got 1$"):
+        LatentGrid.standard_normal(1)
+
+
 @pytest.fixture(scope="module")
 def trained_and_images(real_mnist):
     from vaeadv.data import quantize

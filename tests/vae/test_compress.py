@@ -15,6 +15,7 @@ from PIL import Image
 import vaeadv.vae.compress as compress_module
 from vaeadv.errors import VaeadvError
 from vaeadv.vae import bbans_file
+from vaeadv.vae.bitsback import SEED_WORDS
 from vaeadv.vae.compress import compress, decompress, generic_baselines, pack_nibbles, png_bytes
 from vaeadv.vae.module import VAE
 
@@ -43,11 +44,11 @@ def _rewritten(path, **changes):
 def test_the_decoder_uses_the_files_seed_and_buckets_reports_progress_and_times_on_its_clock(coded, monkeypatch):
     model, images, path = coded
     calls = []
-    clock = iter([100.0, 102.5])  # the decode's start and end
+    clock = iter([100.0, 102.4567])  # the decode's start and end
     monkeypatch.setattr(compress_module.time, "perf_counter", lambda: next(clock))
     back, info = decompress(model, path, progress=calls.append)
     assert np.array_equal(back, images) and calls == [1, 2, 3]
-    assert info == {"decode_seconds": 2.5, "decode_images_per_second": 1.2, "environment_differs": {}}
+    assert info == {"decode_seconds": 2.46, "decode_images_per_second": 1.2, "environment_differs": {}}  # 3 / 2.4567
 
 
 def test_an_encoder_on_another_machine_is_named_in_what_the_decoder_reports(coded):
@@ -80,6 +81,38 @@ def test_a_failed_decode_names_how_the_machines_differ_and_a_wrong_checksum_says
         decompress(model, path)
     assert str(caught.value) == (f"the message ran out. This machine differs from the encoder's: torch 0.0 vs "
                                  f"{here['torch']}, threads 4 vs 1")
+
+
+def test_compress_reports_the_files_sizes_and_writes_every_header_field(tmp_path, monkeypatch):
+    torch.manual_seed(1)
+    model = VAE(num_filters=4, z_dim=3)
+    images = np.random.default_rng(1).integers(0, 16, size=(2, 28, 28))  # int64 levels: coded as their uint8
+    calls, clock = [], iter([10.0, 14.1234, 20.0, 21.0])  # the encode, then the decode
+    monkeypatch.setattr(compress_module.time, "perf_counter", lambda: next(clock))
+    path = tmp_path / "t.bbans"
+    stats = compress(model, images, path, progress=calls.append)
+    header, words = bbans_file.read(path)
+    size, pixels = path.stat().st_size, 2 * 28 * 28
+    as_levels = images.astype(np.uint8)
+    assert header == {"format": 1, "model_sha256": bbans_file.model_sha256(model), "count": 2, "shape": [28, 28],
+                      "levels": 16, "buckets": 1024, "seed": 0, "z_dim": 3,
+                      "images_sha256": bbans_file.images_sha256(as_levels), "environment": bbans_file.environment()}
+    assert stats == {"images": 2, "file_bytes": size, "bits_per_pixel": 8 * size / pixels,
+                     "message_bits_per_pixel": 32 * len(words) / pixels, "initial_bits": 32 * SEED_WORDS,
+                     "header_bytes": size - 4 * len(words), "encode_seconds": 4.12,
+                     "encode_images_per_second": 0.5}  # 2 images / 4.1234 s
+    assert calls == [1, 2]
+    assert np.array_equal(decompress(model, path)[0], as_levels)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (0, 28, 28)])
+def test_compress_takes_a_non_empty_stack_of_images_and_one_image_is_enough(tmp_path, shape):
+    model = VAE(num_filters=4, z_dim=3)
+    with pytest.raises(VaeadvError) as caught:
+        compress(model, np.zeros(shape, dtype=np.uint8), tmp_path / "x.bbans")
+    assert str(caught.value) == f"compress takes a non-empty [N,H,W] array of levels, got shape {shape}"
+    assert not (tmp_path / "x.bbans").exists()
+    assert compress(model, np.zeros((1, 28, 28), dtype=np.uint8), tmp_path / "one.bbans")["images"] == 1
 
 
 def _by_hand(values) -> bytes:
