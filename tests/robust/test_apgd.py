@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from tests.robust.helpers import synthetic_data, trained_tiny_model
-from vaeadv.robust.autopgd import apgd, apgd_targeted, checkpoints, dlr_loss, strong_attack
+from vaeadv.robust.autopgd import apgd, apgd_targeted, ce_loss, checkpoints, dlr_loss, strong_attack
 from vaeadv.robust.evaluate import AttackSpec, robust_accuracy
 
 EPS = 0.05
@@ -42,6 +42,26 @@ def test_dlr_by_hand_and_invariant_to_shift_and_scale():
     assert dlr_loss(7 * z - 4, torch.tensor([2])).item() == pytest.approx(dlr_loss(z, torch.tensor([2])).item())
     with pytest.raises(ValueError, match="at least 3 classes"):
         dlr_loss(torch.zeros(1, 2), torch.tensor([0]))
+    with pytest.raises(ValueError, match="^the DLR loss needs at least 4 classes, the model has 3$"):
+        dlr_loss(torch.zeros(1, 3), torch.tensor([0]), torch.tensor([1]))  # targeted: the 4th-largest logit
+    # z_π3 + z_π4 ≠ 1, so halving their sum is not dividing a half by it: −(5 − 0) / (5 − (3 + 2)/2) = −2
+    assert dlr_loss(torch.tensor([[5.0, 4.0, 3.0, 2.0, 0.0]]), torch.tensor([0]), torch.tensor([4])).item() == \
+        pytest.approx(-2.0)
+
+
+def test_dlr_with_tied_top_logits_is_large_and_positive_not_a_division_by_zero():
+    """The 1e-12 keeps a zero denominator (the top three or four logits tied) finite and of the numerator's sign:
+    a label below the tie is far from winning, so its loss is +(1 − 0)/1e-12."""
+    assert dlr_loss(torch.tensor([[1.0, 1.0, 1.0, 0.0]]), torch.tensor([3])).item() == pytest.approx(1e12)
+    tied_four = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])
+    assert dlr_loss(tied_four, torch.tensor([4]), torch.tensor([0])).item() == pytest.approx(1e12)
+
+
+def test_targeted_cross_entropy_is_the_log_probability_of_the_target():
+    z = torch.tensor([[2.0, 0.0, -1.0]])
+    log_p = [v - math.log(sum(math.exp(u) for u in (2.0, 0.0, -1.0))) for v in (2.0, 0.0, -1.0)]
+    assert ce_loss(z, torch.tensor([0])).item() == pytest.approx(-log_p[0])
+    assert ce_loss(z, torch.tensor([0]), torch.tensor([2])).item() == pytest.approx(log_p[2])  # maximised: to 2
 
 
 class LinearTwoWay(nn.Module):

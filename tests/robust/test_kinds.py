@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from vaeadv.report import columns
-from vaeadv.robust.kinds import ATTACKS, KINDS, attack_kind, column
+from vaeadv.robust.kinds import ATTACKS, KINDS, attack_kind, choices_help, column
 
 
 def test_report_columns_are_the_published_ones():
@@ -39,6 +39,12 @@ def test_kinds_and_their_settings():
     assert ATTACKS["pgd"].steps == 10  # the template's PGD-10
     with pytest.raises(ValueError, match=r"^unknown attack kind 'cw' \(use fgsm, "):
         attack_kind("cw")
+
+
+def test_the_help_of_attack_names_every_kind_in_order_separated_by_semicolons():
+    parts = choices_help().split("; ")
+    assert [p.split(": ", 1)[0] for p in parts] == list(KINDS)
+    assert parts[1] == f"pgd: {ATTACKS['pgd'].help}"
 
 
 def test_the_registry_imports_no_torch():
