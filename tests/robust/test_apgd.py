@@ -33,6 +33,20 @@ def test_checkpoints_for_100_iterations_by_hand():
     assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
 
 
+def test_checkpoints_for_20_iterations_by_hand():
+    # ⌊0.22·20⌋ = 4, then intervals shrink by max(⌊0.6⌋, 1) = 1 down to max(⌊1.2⌋, 1) = 1: 3, 2, then 1 each;
+    # the last checkpoint is the 20th iteration itself
+    assert checkpoints(20) == [4, 7, 9, *range(10, 21)]
+    assert checkpoints(3) == [1, 2, 3]  # ⌊0.66⌋ = 0 is raised to 1
+
+
+def test_apgd_t_defaults_are_the_authors_iterations_and_the_cheap_three_targets():
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(apgd_targeted).parameters.items()}
+    assert (defaults["steps"], defaults["targets"], defaults["loss"]) == (100, 3, "dlr")
+
+
 def test_dlr_by_hand_and_invariant_to_shift_and_scale():
     z = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
     assert dlr_loss(z, torch.tensor([0])).item() == pytest.approx(-(3 - 2) / (3 - 1))  # y on top: vs 2nd
@@ -136,6 +150,8 @@ def test_bad_arguments_are_value_errors():
         apgd(model, x, y, EPS, loss="mse")
     with pytest.raises(ValueError, match="targets must be"):
         apgd_targeted(model, x, y, EPS, targets=10)
+    with pytest.raises(ValueError, match=r"^eps must be finite and >= 0, got -0.1$"):
+        apgd_targeted(model, x, y, -0.1)
     with pytest.raises(ValueError, match="NaN"):
         apgd(model, x.clone().fill_(float("nan")), y, EPS)
     with pytest.raises(ValueError, match="labels must be <"):
