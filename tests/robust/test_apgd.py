@@ -257,3 +257,117 @@ def test_apgd_trajectory_by_hand_momentum_halving_and_restart_from_the_best_poin
     expected = FROM_UPPER if upper else FROM_LOWER
     assert model.seen == pytest.approx(expected, abs=1e-6)
     assert float(out) == pytest.approx(max(expected, key=lambda v: -abs(v - 0.53)), abs=1e-6)  # the best point
+
+
+class PixelLogits(nn.Module):
+    """Logits = the image's pixels (a [B,1,1,4] image is its own 4 logits): the ranking of classes is read off the
+    inputs, so which target APGD-T attacks first is known by hand."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def _scripted_runs(monkeypatch, results):
+    """Replace one APGD run by a script: record (images' labels, targets) of each call, return the next result
+    (found = the images moved by +0.01, fooled = the scripted flags, and a scripted loss)."""
+    import vaeadv.robust.autopgd as autopgd_module
+
+    calls = []
+
+    def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
+        calls.append((labels.tolist(), None if target is None else target.tolist(), lossf))
+        hit, loss = results[len(calls) - 1]
+        out = (images + 0.01, torch.tensor(hit))
+        return (*out, torch.tensor(loss)) if with_loss else out
+
+    monkeypatch.setattr(autopgd_module, "_apgd_run", run)
+    return calls
+
+
+def test_apgd_t_attacks_the_next_ranked_classes_on_the_images_no_earlier_target_flipped(monkeypatch):
+    from vaeadv.robust.autopgd import dlr_loss
+
+    x = torch.tensor([[0.9, 0.5, 0.7, 0.1],    # label 0: classes ranked 0, 2, 1, 3
+                      [0.2, 0.8, 0.6, 0.4],    # label 1: ranked 1, 2, 3, 0
+                      [0.1, 0.9, 0.3, 0.2]]).view(3, 1, 1, 4)  # label 0, but class 1 wins: never attacked
+    y = torch.tensor([0, 1, 0])
+    calls = _scripted_runs(monkeypatch, [([True, False], None), ([False], None)])
+    adv = apgd_targeted(PixelLogits(), x, y, 0.02, targets=2)
+    # rank 2 for images 0 and 1 (class 2 both); image 0 flipped, so rank 3 (class 3) for image 1 alone
+    assert [(labels, targets) for labels, targets, _ in calls] == [([0, 1], [2, 2]), ([1], [3])]
+    assert all(lossf is dlr_loss for _, _, lossf in calls)  # the targeted DLR loss by default
+    assert torch.equal(adv[0], x[0] + 0.01) and torch.equal(adv[1:], x[1:])  # only a flip is kept
+
+
+def test_apgd_restarts_only_the_images_no_restart_has_fooled(monkeypatch):
+    x = torch.full((3, 1, 1, 4), 0.5)
+    y = torch.tensor([0, 1, 2])
+    calls = _scripted_runs(monkeypatch, [([False, False, True], [1.0, 2.0, 0.5]),  # image 2 fooled at once
+                                         ([False, False], [3.0, 2.0]),  # image 0 higher, image 1 a tie
+                                         ([True, False], [0.1, 9.0])])  # image 0 fooled: kept though lower
+    apgd(PixelLogits(), x, y, 0.05, restarts=3)
+    assert [labels for labels, _, _ in calls] == [[0, 1, 2], [0, 1], [0, 1]]  # a fooled image is not restarted
+    assert all(target is None for _, target, _ in calls)  # untargeted
+
+
+def test_a_tie_in_loss_keeps_the_earlier_restarts_point_and_all_fooled_ends_the_restarts(monkeypatch):
+    import vaeadv.robust.autopgd as autopgd_module
+
+    x = torch.full((2, 1, 1, 4), 0.5)
+    y = torch.tensor([0, 1])
+    moves = iter([0.01, 0.02, 0.03])
+    calls = []
+
+    def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
+        calls.append(labels.tolist())
+        step = next(moves)
+        scripted = {1: ([False, False], [1.0, 2.0]), 2: ([False, True], [1.0, 2.0]), 3: ([True], [0.0])}
+        hit, loss = scripted[len(calls)]
+        return images + step, torch.tensor(hit), torch.tensor(loss)
+
+    monkeypatch.setattr(autopgd_module, "_apgd_run", run)
+    adv = apgd(PixelLogits(), x, y, 0.05, restarts=5)
+    assert calls == [[0, 1], [0, 1], [0]]  # after restart 3 nothing is left: restarts 4 and 5 do not run
+    assert torch.allclose(adv[0], x[0] + 0.03)  # fooled in restart 3
+    assert torch.allclose(adv[1], x[1] + 0.02)  # fooled in restart 2 (same loss as restart 1: the flip decides)
+
+
+@pytest.mark.parametrize("second_loss, kept", [(1.5, 0.02), (1.0, 0.01), (0.5, 0.01)])
+def test_an_unfooled_image_keeps_the_restart_of_highest_loss_and_a_tie_keeps_the_earlier(monkeypatch, second_loss,
+                                                                                          kept):
+    import vaeadv.robust.autopgd as autopgd_module
+
+    moves, losses = iter([0.01, 0.02]), iter([1.0, second_loss])
+
+    def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
+        return images + next(moves), torch.tensor([False]), torch.tensor([next(losses)])
+
+    monkeypatch.setattr(autopgd_module, "_apgd_run", run)
+    x = torch.full((1, 1, 1, 4), 0.5)
+    assert torch.allclose(apgd(PixelLogits(), x, torch.tensor([0]), 0.05, restarts=2), x + kept)
+
+
+def test_the_random_start_is_a_uniform_draw_scaled_per_image_to_the_balls_edge():
+    from vaeadv.robust.autopgd import _random_start
+
+    x = torch.full((2, 1, 2, 3), 0.5)
+    e = torch.tensor(0.1)
+    start = _random_start(x, e, torch.Generator().manual_seed(7))
+    t = torch.rand(x.shape, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    by_hand = torch.stack([0.5 + 0.1 * t[i] / t[i].abs().max() for i in range(2)])  # each image its own max
+    assert torch.allclose(start, by_hand)
+
+
+def test_apgd_settings_one_step_works_and_a_bad_loss_or_eps_is_named():
+    model = PixelLogits()
+    x, y = torch.full((1, 1, 1, 4), 0.5), torch.tensor([0])
+    assert apgd(model, x, y, 0.05, steps=1).shape == x.shape
+    with pytest.raises(ValueError, match=r"^unknown APGD loss 'mse' \(use ce, dlr\)$"):
+        apgd(model, x, y, 0.05, loss="mse")
+    with pytest.raises(ValueError, match=r"^eps must be finite and >= 0, got -0.1$"):
+        apgd(model, x, y, -0.1)
+    with pytest.raises(ValueError, match=r"^targets must be 1\.\.3 for a 4-class model, got 4$"):
+        apgd_targeted(model, x, y, 0.05, targets=4)
+    import inspect
+
+    assert inspect.signature(apgd).parameters["steps"].default == 100  # the authors' iterations
