@@ -371,3 +371,33 @@ def test_apgd_settings_one_step_works_and_a_bad_loss_or_eps_is_named():
     import inspect
 
     assert inspect.signature(apgd).parameters["steps"].default == 100  # the authors' iterations
+
+
+def test_a_targeted_run_hands_each_images_own_target_to_the_loss_also_after_others_drop_out():
+    from vaeadv.robust.autopgd import _apgd_run, ce_loss
+
+    seen = []
+
+    def loss(logits, labels, target):
+        seen.append(None if target is None else target.tolist())
+        return ce_loss(logits, labels)
+
+    x = torch.tensor([[0.1, 0.9, 0.1, 0.1],  # misclassified from the start: recorded, then no longer attacked
+                      [0.9, 0.1, 0.1, 0.1]]).view(2, 1, 1, 4)  # out of reach at ε = 0.05: attacked to the end
+    _apgd_run(PixelLogits(), x, torch.tensor([0, 0]), 0.05, 3, loss, torch.tensor([2, 3]), torch.Generator())
+    assert seen == [[2, 3], [3], [3], [3]]  # the start, then three steps on the one image left
+
+
+def test_a_loss_that_only_ties_never_improves_so_the_start_is_returned():
+    """A tie is not an improvement: with a loss whose value never changes (its gradient still moves the point),
+    the best point stays the random start, which is what an unfooled image gets back."""
+    from vaeadv.robust.autopgd import _apgd_run, _random_start
+
+    def flat(logits, labels, target):
+        return logits[:, 0] - logits[:, 0].detach() + 1.0  # value 1 everywhere, gradient along pixel 0
+
+    x = torch.tensor([0.9, 0.1, 0.1, 0.1]).view(1, 1, 1, 4)  # class 0 beyond the reach of ε = 0.05
+    found, fooled = _apgd_run(PixelLogits(), x, torch.tensor([0]), 0.05, 5, flat, None,
+                              torch.Generator().manual_seed(3))
+    start = _random_start(x, torch.tensor(0.05), torch.Generator().manual_seed(3))
+    assert not fooled.item() and torch.equal(found, start)
