@@ -257,3 +257,13 @@ def test_a_changed_file_is_refused_with_both_hashes_and_what_to_do(tmp_path):
     assert str(caught.value) == (f"{path}: SHA-256 {found} does not match the expected {'AB' * 32}; the file was "
                                  "changed or damaged (reinstall vaeadv, or pass a file you trust).")
     registry.check_sha256(path, found.upper())  # hexadecimal in either case
+
+
+def test_a_shipped_name_asked_with_another_hash_is_refused_and_its_own_hash_in_either_case_passes():
+    shipped = registry.manifest("vaeadv-fast-at")["sha256"]
+    assert registry.checked_file("vaeadv-fast-at", shipped.upper()) == registry.resolve("vaeadv-fast-at")[0]
+    with pytest.raises(VaeadvError) as caught:
+        registry.checked_file("vaeadv-fast-at", "0" * 64)
+    assert str(caught.value) == (f"the shipped 'vaeadv-fast-at' has SHA-256 {shipped}, not the {'0' * 64} asked "
+                                 "for: the shipped weights changed since (install the vaeadv version that shipped "
+                                 "that file, or pass that file itself).")
