@@ -136,6 +136,37 @@ def test_run_size_estimate_and_refusal(tmp_path):
     check_run_size(huge, tmp_path, force=True)
 
 
+def test_a_run_of_exactly_the_limit_or_of_exactly_the_free_space_is_allowed_and_the_refusal_is_whole(tmp_path,
+                                                                                                    monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import vaeadv.runs as runs_module
+
+    usage = namedtuple("usage", "total used free")
+    model = torch.nn.Linear(1, 1)
+    monkeypatch.setattr(runs_module, "estimate_run_bytes", lambda m: runs_module.MAX_RUN_BYTES)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 2 * runs_module.MAX_RUN_BYTES))
+    check_run_size(model, tmp_path, force=False)  # 1 GiB is the limit itself: allowed
+    monkeypatch.setattr(runs_module, "estimate_run_bytes", lambda m: 3_000_000_000)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 3_000_000_000))
+    monkeypatch.setattr(runs_module, "MAX_RUN_BYTES", 4_000_000_000)
+    check_run_size(model, tmp_path, force=False)  # exactly the free space: allowed
+    # one byte more than the free 2.95 GB; both print as 3.0 at one decimal only when divided by 1e9 exactly
+    monkeypatch.setattr(runs_module, "estimate_run_bytes", lambda m: 2_950_000_001)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 2_950_000_000))
+    with pytest.raises(VaeadvError) as caught:
+        check_run_size(model, tmp_path, force=False)
+    assert str(caught.value) == ("this run's checkpoints would take about 3.0 GB (free: 3.0 GB); check the model "
+                                 "size flags, or pass --force to write them anyway.")
+
+
+def test_the_mid_epoch_checkpoint_comes_every_ten_minutes_by_default(tmp_path):
+    from datetime import timedelta
+
+    assert timed_last_checkpoint(tmp_path)._train_time_interval == timedelta(minutes=10)
+
+
 def test_more_epochs_may_continue_a_run(tmp_path):
     last = _ckpt(tmp_path / "last.ckpt", z_dim=20, max_epochs=10, epochs=10)
     assert resume_checkpoint(last, True, {"z_dim": 20, "max_epochs": 20, "epochs": 20}) == str(last)

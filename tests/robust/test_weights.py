@@ -267,3 +267,18 @@ def test_a_shipped_name_asked_with_another_hash_is_refused_and_its_own_hash_in_e
     assert str(caught.value) == (f"the shipped 'vaeadv-fast-at' has SHA-256 {shipped}, not the {'0' * 64} asked "
                                  "for: the shipped weights changed since (install the vaeadv version that shipped "
                                  "that file, or pass that file itself).")
+
+
+@pytest.mark.parametrize("source", ["missing.pt", "missing.pth", "missing.ckpt", "dir/missing", "dir\\missing"])
+def test_what_looks_like_a_file_is_passed_through_not_looked_up_as_a_name(source, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert registry.resolve(source) == (source, None)  # loading it will say the file is missing
+
+
+def test_an_existing_file_without_a_suffix_is_a_file_and_anything_else_an_unknown_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights").write_bytes(b"w")
+    assert registry.resolve("weights") == ("weights", None)
+    for name in ("missing", "missing.PT"):
+        with pytest.raises(VaeadvError, match=rf"^'{name}' is neither a file nor the name of shipped weights"):
+            registry.resolve(name)
