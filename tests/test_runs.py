@@ -396,3 +396,20 @@ def test_an_old_pretrain_checkpoint_is_not_resumed_without_its_label_smoothing(t
     explicit = TrainingRun(tmp_path / "b", RobustTrainConfig(recipe="pretrain", resume=True, label_smoothing=0.0,
                                                              batch_size=256, lr=0.2)).settings
     assert implicit == explicit and implicit["label_smoothing"] == 0.0 and implicit["batch_size"] == 256
+
+
+def test_a_run_holds_its_folder_until_it_ends_and_a_finished_folder_needs_resume(tmp_path):
+    from vaeadv.robust.config import RobustTrainConfig
+    from vaeadv.runs import TrainingRun
+
+    run_dir = tmp_path / "run"
+    with TrainingRun(run_dir, RobustTrainConfig()):
+        assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"  # held (another process is refused by it)
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert not (run_dir / ".lock").exists()  # released at the end
+    with pytest.raises(VaeadvError) as caught:
+        with TrainingRun(run_dir, RobustTrainConfig(resume=False)):
+            pass
+    assert str(caught.value) == (f"{run_dir} already holds a run (checkpoints/last.ckpt). Pass --resume to continue "
+                                 "it, or --run-name / --log-dir for a new one.")
