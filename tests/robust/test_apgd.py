@@ -76,6 +76,8 @@ def test_targeted_cross_entropy_is_the_log_probability_of_the_target():
     log_p = [v - math.log(sum(math.exp(u) for u in (2.0, 0.0, -1.0))) for v in (2.0, 0.0, -1.0)]
     assert ce_loss(z, torch.tensor([0])).item() == pytest.approx(-log_p[0])
     assert ce_loss(z, torch.tensor([0]), torch.tensor([2])).item() == pytest.approx(log_p[2])  # maximised: to 2
+    both = ce_loss(z.repeat(2, 1), torch.tensor([0, 0]), torch.tensor([2, 1]))  # one value per image
+    assert both.tolist() == pytest.approx([log_p[2], log_p[1]])
 
 
 class LinearTwoWay(nn.Module):
