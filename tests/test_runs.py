@@ -403,7 +403,8 @@ def test_a_run_holds_its_folder_until_it_ends_and_a_finished_folder_needs_resume
     from vaeadv.runs import TrainingRun
 
     run_dir = tmp_path / "run"
-    with TrainingRun(run_dir, RobustTrainConfig()):
+    run = TrainingRun(run_dir, RobustTrainConfig())  # kept alive: the release must not wait for garbage collection
+    with run:
         assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"  # held (another process is refused by it)
         (run_dir / "checkpoints").mkdir()
         (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
