@@ -11,7 +11,7 @@
 #     [THREADS=2] [EXTRA=] [HOLDOUT_LIMIT=] bash scripts/fast_at.sh
 # PRECISION: the recipe's bf16-mixed unless set (32-true on a CPU without native bf16, where bf16 is emulated
 # and slower: docs/benchmarks.md). EXTRA: more `robust train` flags, HOLDOUT_LIMIT: the shipped file scored on the
-# first N held-out images only (smoke tests: EXTRA="--train-subset 256 --width 8 ..." HOLDOUT_LIMIT=64).
+# first N held-out images only (smoke tests: EXTRA="--train-subset 2600 --width 8 ..." HOLDOUT_LIMIT=16).
 set -euo pipefail
 RUNS=${RUNS:-robust_logs/fast_at_128} METHODS=${METHODS:-fgsm-rs n-fgsm} PILOT_EPOCHS=${PILOT_EPOCHS:-5}
 EPOCHS=${EPOCHS:-15} PRECISION=${PRECISION:-} THREADS=${THREADS:-2} EXTRA=${EXTRA:-} PY=${PY:-python3}
