@@ -192,8 +192,8 @@ def _smoothing_pair(pair: list[dict], n: int, other: dict | None) -> str:
         return "the controlled pair's diagnoses share no attack at ε = 0.1 (normalised), so nothing is compared."
     clauses = []
     if raised:
-        clauses.append(f"{ONE_PAIR}, label smoothing alone raised the accuracy under "
-                       f"{_joined(raised)} (95% interval above 0)")
+        clauses.append(f"{ONE_PAIR}, label smoothing alone raised the accuracy under {_joined(raised)} (95% "
+                       "interval above 0)")
     if lowered:
         clauses.append(f"it lowered the accuracy under {_joined(lowered)} (95% interval below 0)")
     if clauses and held:  # the attacks it did not move, said beside the ones it did
@@ -344,7 +344,7 @@ def _attacks_reading(found: dict | None, plain, augmented) -> str:
         said.append(f"lowered the accuracy under {_joined(lowered)}")
     if raised:
         said.append(f"raised {'it' if lowered else 'the accuracy'} under {_joined(raised)}")
-    text = " In this pair (one training run each), augmentation " + " and ".join(said) + " (interval clear of 0)"
+    text = f" {ONE_PAIR.capitalize()}, augmentation " + " and ".join(said) + " (interval clear of 0)"
     strong = (accuracy(plain, STRONG_KEY), accuracy(augmented, STRONG_KEY))
     if None not in strong and max(strong) < ALMOST_NOTHING and not {STRONG_KEY, STRONG_PIXEL_KEY} & set(moved):
         text += (f", while APGD-CE+T leaves both models almost nothing ({pct(strong[0])} and {pct(strong[1])}): the "
@@ -362,12 +362,10 @@ def _clean_reading(plain: dict, augmented: dict) -> str:
     _, low, high = found
     said = f" On all {augmented['test_images']:,} test images the clean difference is {_points(found)}: "
     if low > 0:
-        return said + (f"{ONE_PAIR}, augmentation raised clean accuracy at this training "
-                       "length.")
+        return said + f"{ONE_PAIR}, augmentation raised clean accuracy at this training length."
     if high < 0:
-        return said + (f"{ONE_PAIR}, augmentation lowered clean accuracy at this training "
-                       "length; whether longer training "
-                       "reverses that is not tested here.")
+        return said + (f"{ONE_PAIR}, augmentation lowered clean accuracy at this training length; whether longer "
+                       "training reverses that is not tested here.")
     return said + "no difference in clean accuracy is measurable."
 
 
