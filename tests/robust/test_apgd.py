@@ -283,16 +283,17 @@ class PixelLogits(nn.Module):
 
 
 def _scripted_runs(monkeypatch, results):
-    """Replace one APGD run by a script: record (images' labels, targets) of each call, return the next result
-    (found = the images moved by +0.01, fooled = the scripted flags, and a scripted loss)."""
+    """Replace one APGD run by a script: record (images' labels, targets, loss function) of each call, return the
+    next result (hit, loss[, move]): found = the images moved by ``move`` (0.01 unless given), fooled = the
+    scripted flags, and the scripted loss."""
     import vaeadv.robust.autopgd as autopgd_module
 
     calls = []
 
     def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
         calls.append((labels.tolist(), None if target is None else target.tolist(), lossf))
-        hit, loss = results[len(calls) - 1]
-        out = (images + 0.01, torch.tensor(hit))
+        hit, loss, move = (*results[len(calls) - 1], 0.01)[:3]
+        out = (images + move, torch.tensor(hit))
         return (*out, torch.tensor(loss)) if with_loss else out
 
     monkeypatch.setattr(autopgd_module, "_apgd_run", run)
@@ -326,23 +327,13 @@ def test_apgd_restarts_only_the_images_no_restart_has_fooled(monkeypatch):
 
 
 def test_a_tie_in_loss_keeps_the_earlier_restarts_point_and_all_fooled_ends_the_restarts(monkeypatch):
-    import vaeadv.robust.autopgd as autopgd_module
-
     x = torch.full((2, 1, 1, 4), 0.5)
     y = torch.tensor([0, 1])
-    moves = iter([0.01, 0.02, 0.03])
-    calls = []
-
-    def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
-        calls.append(labels.tolist())
-        step = next(moves)
-        scripted = {1: ([False, False], [1.0, 2.0]), 2: ([False, True], [1.0, 2.0]), 3: ([True], [0.0])}
-        hit, loss = scripted[len(calls)]
-        return images + step, torch.tensor(hit), torch.tensor(loss)
-
-    monkeypatch.setattr(autopgd_module, "_apgd_run", run)
+    calls = _scripted_runs(monkeypatch, [([False, False], [1.0, 2.0], 0.01), ([False, True], [1.0, 2.0], 0.02),
+                                         ([True], [0.0], 0.03)])
     adv = apgd(PixelLogits(), x, y, 0.05, restarts=5)
-    assert calls == [[0, 1], [0, 1], [0]]  # after restart 3 nothing is left: restarts 4 and 5 do not run
+    # after restart 3 nothing is left: restarts 4 and 5 do not run
+    assert [labels for labels, _, _ in calls] == [[0, 1], [0, 1], [0]]
     assert torch.allclose(adv[0], x[0] + 0.03)  # fooled in restart 3
     assert torch.allclose(adv[1], x[1] + 0.02)  # fooled in restart 2 (same loss as restart 1: the flip decides)
 
@@ -350,14 +341,7 @@ def test_a_tie_in_loss_keeps_the_earlier_restarts_point_and_all_fooled_ends_the_
 @pytest.mark.parametrize("second_loss, kept", [(1.5, 0.02), (1.0, 0.01), (0.5, 0.01)])
 def test_an_unfooled_image_keeps_the_restart_of_highest_loss_and_a_tie_keeps_the_earlier(monkeypatch, second_loss,
                                                                                           kept):
-    import vaeadv.robust.autopgd as autopgd_module
-
-    moves, losses = iter([0.01, 0.02]), iter([1.0, second_loss])
-
-    def run(model, images, labels, eps, steps, lossf, target, generator, with_loss=False):
-        return images + next(moves), torch.tensor([False]), torch.tensor([next(losses)])
-
-    monkeypatch.setattr(autopgd_module, "_apgd_run", run)
+    _scripted_runs(monkeypatch, [([False], [1.0], 0.01), ([False], [second_loss], 0.02)])
     x = torch.full((1, 1, 1, 4), 0.5)
     assert torch.allclose(apgd(PixelLogits(), x, torch.tensor([0]), 0.05, restarts=2), x + kept)
 
